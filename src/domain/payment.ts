@@ -1,0 +1,131 @@
+/**
+ * The payment's shared vocabulary: names of the workflow and its messages, payload types,
+ * error codes and the payment-id -> workflow-id rule. Deterministic and free of I/O, so
+ * the workflow, the worker, the gateway, the tests and the CLI docs all import it.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import ms from 'ms';
+
+export const PAYMENT_WORKFLOW = 'payment';
+
+/** Payment-ids and account-ids: 1-200 of A-Z a-z 0-9 . _ : - (the SPEC's rule). */
+export const ID_PATTERN = '^[A-Za-z0-9._:-]{1,200}$';
+export const ID_REGEX = new RegExp(ID_PATTERN);
+export const MIN_AMOUNT = 1;
+export const MAX_AMOUNT = 1_000_000_000_000;
+
+/** Workflow ID rule: `payment:` + the payment-id, unchanged (the id alphabet needs no escaping). */
+const WORKFLOW_ID_PREFIX = 'payment:';
+
+export function workflowIdFor(paymentId: string): string {
+  return WORKFLOW_ID_PREFIX + paymentId;
+}
+
+export function paymentIdFromWorkflowId(workflowId: string): string {
+  if (!workflowId.startsWith(WORKFLOW_ID_PREFIX)) {
+    throw new Error(`workflow id ${JSON.stringify(workflowId)} does not start with ${JSON.stringify(WORKFLOW_ID_PREFIX)}`);
+  }
+  return workflowId.slice(WORKFLOW_ID_PREFIX.length);
+}
+
+export interface PaymentRequest {
+  accountId: string;
+  /** Minor units (cents). */
+  amount: number;
+}
+
+/**
+ * Workflow input. With accountId and amount the workflow pays at start, as if makePayment
+ * had arrived (what `temporal workflow start --input` does); without them it waits for
+ * makePayment or cancelPayment. `expiry` is the window, in ms or an ms-style string.
+ */
+export interface PaymentWorkflowInput extends Partial<PaymentRequest> {
+  expiry?: number | string;
+}
+
+export const DEFAULT_EXPIRY = '1h';
+/** Shorter windows are typos (a bare `60` is 60 ms, not a minute). */
+const MIN_EXPIRY_MS = 1000;
+
+/** An expiry window in ms, from ms or an ms-style string (90s, 15m, 1h); undefined if unusable. */
+export function parseExpiry(value: number | string): number | undefined {
+  const parsed = typeof value === 'number' ? value : /^\d+$/.test(value) ? Number(value) : ms(value as ms.StringValue);
+  return typeof parsed === 'number' && Number.isFinite(parsed) && parsed >= MIN_EXPIRY_MS ? parsed : undefined;
+}
+
+export type PaymentStatus = 'NEW' | 'PROCESSING' | 'COMPLETED' | 'DECLINED' | 'CANCELLED';
+
+/** What GET /payments/:id, the getPayment query and the workflow's result show. */
+export interface PaymentView {
+  paymentId: string;
+  status: PaymentStatus;
+  accountId: string | null;
+  amount: number | null;
+  refunded: boolean;
+  expiresAt: string;
+  expired: boolean;
+}
+
+/** makePayment's answer. */
+export interface PaymentResult {
+  paymentId: string;
+  status: 'COMPLETED';
+  accountId: string;
+  amount: number;
+  replayed: boolean;
+}
+
+/** cancelPayment's answer. */
+export interface CancelResult {
+  paymentId: string;
+  status: 'CANCELLED';
+  refunded: boolean;
+}
+
+/**
+ * Error codes: the HTTP API's `error.code` and the `type` of the ApplicationFailure the
+ * workflow and activities raise, so one name travels from ledger to client.
+ */
+export const ErrorCode = {
+  InvalidRequest: 'invalid_request',
+  IdempotencyMismatch: 'idempotency_mismatch',
+  InsufficientFunds: 'insufficient_funds',
+  PaymentCancelled: 'payment_cancelled',
+  PaymentExpired: 'payment_expired',
+  PaymentNotFound: 'payment_not_found',
+  /** The ledger could not be reached or failed for a moment; retried. */
+  LedgerUnavailable: 'ledger_unavailable',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const ERROR_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && ERROR_CODES.has(value);
+}
+
+/** Charges once, or answers the first result as a replay. Update: the caller waits for the outcome. */
+export const makePaymentUpdate = defineUpdate<PaymentResult, [PaymentRequest]>('makePayment');
+/** Cancels: prevents the charge, or refunds it once. A signal, so `temporal workflow signal` can send it. */
+export const cancelPaymentSignal = defineSignal<[]>('cancelPayment');
+/** Waits until a cancellation has taken effect (no charge or refund in flight) and answers its outcome. */
+export const cancellationUpdate = defineUpdate<CancelResult, []>('cancellation');
+export const getPaymentQuery = defineQuery<PaymentView>('getPayment');
+
+/** A request error that names the field, for input the workflow receives from outside the gateway. */
+export function requestProblem(request: unknown): string | undefined {
+  if (typeof request !== 'object' || request === null || Array.isArray(request)) return 'the payment must be an object';
+  const { accountId, amount, ...rest } = request as Record<string, unknown>;
+  const extra = Object.keys(rest);
+  if (extra.length > 0) return `unexpected field ${extra[0]}`;
+  if (typeof accountId !== 'string' || !ID_REGEX.test(accountId)) {
+    return 'accountId must be 1-200 characters of A-Z a-z 0-9 . _ : -';
+  }
+  if (typeof amount !== 'number' || !Number.isInteger(amount) || amount < MIN_AMOUNT || amount > MAX_AMOUNT) {
+    return `amount must be an integer from ${MIN_AMOUNT} to ${MAX_AMOUNT} (minor units)`;
+  }
+  return undefined;
+}
+
+export function sameRequest(a: PaymentRequest, b: PaymentRequest): boolean {
+  return a.accountId === b.accountId && a.amount === b.amount;
+}

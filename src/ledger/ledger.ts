@@ -1,0 +1,74 @@
+/** The ledger the activities move money in and the gateway reads accounts from. */
+
+export type EntryKind = 'charge' | 'refund';
+
+export interface LedgerEntry {
+  paymentId: string;
+  kind: EntryKind;
+  accountId: string;
+  amount: number;
+  /** The workflow run that wrote the entry: tells a retried activity from an earlier run. */
+  runId: string;
+  at: string;
+}
+
+export interface Account {
+  accountId: string;
+  balance: number;
+  /** Newest first. */
+  entries: LedgerEntry[];
+}
+
+export interface ChargeOutcome {
+  /** The payment's charge: written now, or the one written before (then `existing`). */
+  charge: LedgerEntry;
+  existing: boolean;
+  /** Whether a refund of that charge is recorded too. */
+  refunded: boolean;
+}
+
+export interface RefundOutcome {
+  refund: LedgerEntry;
+  existing: boolean;
+}
+
+export interface Ledger {
+  /**
+   * Debits the account once per payment-id. A repeated call returns the first charge and
+   * moves nothing. Throws InsufficientFundsError when the balance would go below zero.
+   */
+  charge(paymentId: string, accountId: string, amount: number, runId: string): ChargeOutcome;
+  /** Credits the charge back once per payment-id. Throws NoChargeError when there is no charge. */
+  refund(paymentId: string, runId: string): RefundOutcome;
+  account(accountId: string, limit?: number): Account;
+  entriesOf(paymentId: string): LedgerEntry[];
+  /** Cheap round trip for readiness checks. */
+  ping(): void;
+  close(): void;
+}
+
+export class InsufficientFundsError extends Error {
+  constructor(
+    readonly accountId: string,
+    readonly balance: number,
+    readonly amount: number,
+  ) {
+    super(`account ${accountId} has ${balance}, less than the ${amount} asked`);
+    this.name = 'InsufficientFundsError';
+  }
+}
+
+export class NoChargeError extends Error {
+  constructor(readonly paymentId: string) {
+    super(`payment ${paymentId} has no charge to refund`);
+    this.name = 'NoChargeError';
+  }
+}
+
+/** An injected or passing fault: nothing is known to have failed for good, so retry. */
+export class TransientLedgerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TransientLedgerError';
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * The ledger in a SQLite file (WAL mode, so worker and gateway processes share it).
+ * The database, not memory, keeps money moving at most once: UNIQUE (payment_id, kind)
+ * on entries, and CHECK (balance >= 0) on accounts, each write in one IMMEDIATE transaction.
+ */
+import Database from 'better-sqlite3';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Config } from '../config';
+import {
+  type Account,
+  type ChargeOutcome,
+  InsufficientFundsError,
+  type Ledger,
+  type LedgerEntry,
+  NoChargeError,
+  type RefundOutcome,
+  TransientLedgerError,
+} from './ledger';
+
+export interface SqliteLedgerOptions {
+  file: string;
+  openingBalance: number;
+  /** Share of charge and refund calls that fail with a TransientLedgerError (0: never). */
+  faultRate?: number;
+  random?: () => number;
+  now?: () => Date;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS accounts (
+  account_id TEXT PRIMARY KEY,
+  balance    INTEGER NOT NULL CHECK (balance >= 0),
+  opened_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS entries (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  payment_id TEXT NOT NULL,
+  kind       TEXT NOT NULL CHECK (kind IN ('charge', 'refund')),
+  account_id TEXT NOT NULL REFERENCES accounts (account_id),
+  amount     INTEGER NOT NULL CHECK (amount > 0),
+  run_id     TEXT NOT NULL,
+  at         TEXT NOT NULL,
+  UNIQUE (payment_id, kind)
+);
+CREATE INDEX IF NOT EXISTS entries_by_account ON entries (account_id, id);
+`;
+
+interface EntryRow {
+  payment_id: string;
+  kind: 'charge' | 'refund';
+  account_id: string;
+  amount: number;
+  run_id: string;
+  at: string;
+}
+
+function toEntry(row: EntryRow): LedgerEntry {
+  return {
+    paymentId: row.payment_id,
+    kind: row.kind,
+    accountId: row.account_id,
+    amount: row.amount,
+    runId: row.run_id,
+    at: row.at,
+  };
+}
+
+const ENTRY_COLUMNS = 'payment_id, kind, account_id, amount, run_id, at';
+
+export class SqliteLedger implements Ledger {
+  private readonly db: Database.Database;
+  private readonly openingBalance: number;
+  private faultRate: number;
+  private readonly random: () => number;
+  private readonly now: () => Date;
+  private readonly statements;
+  private readonly chargeTx;
+  private readonly refundTx;
+
+  constructor(options: SqliteLedgerOptions) {
+    fs.mkdirSync(path.dirname(options.file), { recursive: true });
+    this.db = new Database(options.file);
+    this.db.pragma('journal_mode = WAL');
+    // FULL: a commit the activity reported is on disk before Temporal records it.
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma('foreign_keys = ON');
+    this.db.exec(SCHEMA);
+    this.openingBalance = options.openingBalance;
+    this.faultRate = options.faultRate ?? 0;
+    this.random = options.random ?? Math.random;
+    this.now = options.now ?? (() => new Date());
+
+    const db = this.db;
+    this.statements = {
+      entry: db.prepare<[string, string], EntryRow>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE payment_id = ? AND kind = ?`),
+      entriesOf: db.prepare<[string], EntryRow>(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE payment_id = ? ORDER BY id`),
+      openAccount: db.prepare<[string, number, string]>(
+        'INSERT INTO accounts (account_id, balance, opened_at) VALUES (?, ?, ?) ON CONFLICT (account_id) DO NOTHING',
+      ),
+      balance: db.prepare<[string], { balance: number }>('SELECT balance FROM accounts WHERE account_id = ?'),
+      debit: db.prepare<[number, string, number]>(
+        'UPDATE accounts SET balance = balance - ? WHERE account_id = ? AND balance >= ?',
+      ),
+      credit: db.prepare<[number, string]>('UPDATE accounts SET balance = balance + ? WHERE account_id = ?'),
+      insertEntry: db.prepare<[string, string, string, number, string, string]>(
+        'INSERT INTO entries (payment_id, kind, account_id, amount, run_id, at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      accountEntries: db.prepare<[string, number], EntryRow>(
+        `SELECT ${ENTRY_COLUMNS} FROM entries WHERE account_id = ? ORDER BY id DESC LIMIT ?`,
+      ),
+    };
+
+    this.chargeTx = db.transaction((paymentId: string, accountId: string, amount: number, runId: string): ChargeOutcome => {
+      const s = this.statements;
+      const existing = s.entry.get(paymentId, 'charge');
+      if (existing) {
+        return { charge: toEntry(existing), existing: true, refunded: s.entry.get(paymentId, 'refund') !== undefined };
+      }
+      const at = this.now().toISOString();
+      s.openAccount.run(accountId, this.openingBalance, at);
+      if (s.debit.run(amount, accountId, amount).changes === 0) {
+        throw new InsufficientFundsError(accountId, s.balance.get(accountId)!.balance, amount);
+      }
+      s.insertEntry.run(paymentId, 'charge', accountId, amount, runId, at);
+      return { charge: { paymentId, kind: 'charge', accountId, amount, runId, at }, existing: false, refunded: false };
+    });
+
+    this.refundTx = db.transaction((paymentId: string, runId: string): RefundOutcome => {
+      const s = this.statements;
+      const existing = s.entry.get(paymentId, 'refund');
+      if (existing) return { refund: toEntry(existing), existing: true };
+      const charge = s.entry.get(paymentId, 'charge');
+      if (!charge) throw new NoChargeError(paymentId);
+      const at = this.now().toISOString();
+      s.credit.run(charge.amount, charge.account_id);
+      s.insertEntry.run(paymentId, 'refund', charge.account_id, charge.amount, runId, at);
+      return {
+        refund: { paymentId, kind: 'refund', accountId: charge.account_id, amount: charge.amount, runId, at },
+        existing: false,
+      };
+    });
+  }
+
+  /** Turns injected transient faults on (a share of calls, 0 to 1) or off (0). */
+  setFaultRate(rate: number): void {
+    this.faultRate = rate;
+  }
+
+  charge(paymentId: string, accountId: string, amount: number, runId: string): ChargeOutcome {
+    return this.withFaults('charge', () => this.chargeTx.immediate(paymentId, accountId, amount, runId));
+  }
+
+  refund(paymentId: string, runId: string): RefundOutcome {
+    return this.withFaults('refund', () => this.refundTx.immediate(paymentId, runId));
+  }
+
+  account(accountId: string, limit = 100): Account {
+    const row = this.statements.balance.get(accountId);
+    return {
+      accountId,
+      balance: row?.balance ?? this.openingBalance,
+      entries: this.statements.accountEntries.all(accountId, limit).map(toEntry),
+    };
+  }
+
+  entriesOf(paymentId: string): LedgerEntry[] {
+    return this.statements.entriesOf.all(paymentId).map(toEntry);
+  }
+
+  ping(): void {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /**
+   * Fails a share of calls, half before the write and half after its commit: the second
+   * kind is the one that tests idempotency, since the money moved but the caller saw an error.
+   */
+  private withFaults<T>(operation: string, write: () => T): T {
+    if (this.faultRate > 0 && this.random() < this.faultRate / 2) {
+      throw new TransientLedgerError(`injected fault before ${operation}`);
+    }
+    const result = write();
+    if (this.faultRate > 0 && this.random() < this.faultRate / 2) {
+      throw new TransientLedgerError(`injected fault after ${operation} committed`);
+    }
+    return result;
+  }
+}
+
+/** The ledger of a worker or gateway process: DATA_DIR/ledger.db, shared by both. */
+export function openLedger(config: Config): SqliteLedger {
+  return new SqliteLedger({
+    file: path.join(config.dataDir, 'ledger.db'),
+    openingBalance: config.openingBalance,
+    faultRate: config.ledgerFaultRate,
+  });
+}

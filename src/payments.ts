@@ -1,0 +1,122 @@
+/**
+ * The caller's side of the payment workflow: makePayment, cancelPayment and getPayment as
+ * one call each, with Temporal's failures turned into PaymentErrors carrying an ErrorCode.
+ * The gateway and the end-to-end tests both go through here.
+ */
+import {
+  type Client,
+  WithStartWorkflowOperation,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import {
+  type CancelResult,
+  ErrorCode,
+  PAYMENT_WORKFLOW,
+  type PaymentRequest,
+  type PaymentResult,
+  type PaymentView,
+  type PaymentWorkflowInput,
+  cancelPaymentSignal,
+  cancellationUpdate,
+  getPaymentQuery,
+  isErrorCode,
+  makePaymentUpdate,
+  workflowIdFor,
+} from './domain/payment';
+
+export class PaymentError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PaymentError';
+  }
+}
+
+export interface PaymentsOptions {
+  client: Client;
+  taskQueue: string;
+  expiryMs: number;
+}
+
+/**
+ * Starting policy: a running workflow for the payment-id is reused (USE_EXISTING), and a
+ * closed one is never followed by a second run (REJECT_DUPLICATE): after the expiry window
+ * Temporal itself refuses to start the payment again.
+ */
+const ID_POLICIES = { workflowIdConflictPolicy: 'USE_EXISTING', workflowIdReusePolicy: 'REJECT_DUPLICATE' } as const;
+
+export class Payments {
+  constructor(private readonly options: PaymentsOptions) {}
+
+  private get client(): Client {
+    return this.options.client;
+  }
+
+  private startOptions(paymentId: string) {
+    const args: [PaymentWorkflowInput] = [{ expiry: this.options.expiryMs }];
+    return { workflowId: workflowIdFor(paymentId), taskQueue: this.options.taskQueue, args };
+  }
+
+  /** Charges once per payment-id; answers a duplicate with the first result, `replayed: true`. */
+  async makePayment(paymentId: string, request: PaymentRequest): Promise<PaymentResult> {
+    try {
+      return await this.client.workflow.executeUpdateWithStart(makePaymentUpdate, {
+        args: [request],
+        startWorkflowOperation: new WithStartWorkflowOperation(PAYMENT_WORKFLOW, {
+          ...this.startOptions(paymentId),
+          ...ID_POLICIES,
+        }),
+      });
+    } catch (err) {
+      throw await this.explain(paymentId, err);
+    }
+  }
+
+  /** Cancels (starting the workflow if it is new) and waits for the outcome: refunded or never charged. */
+  async cancelPayment(paymentId: string): Promise<CancelResult> {
+    try {
+      const handle = await this.client.workflow.signalWithStart(PAYMENT_WORKFLOW, {
+        ...this.startOptions(paymentId),
+        workflowIdReusePolicy: ID_POLICIES.workflowIdReusePolicy,
+        signal: cancelPaymentSignal,
+        signalArgs: [],
+      });
+      return await handle.executeUpdate(cancellationUpdate);
+    } catch (err) {
+      throw await this.explain(paymentId, err);
+    }
+  }
+
+  /** The payment's state, open or closed; undefined for a payment-id Temporal does not know. */
+  async getPayment(paymentId: string): Promise<PaymentView | undefined> {
+    const handle = this.client.workflow.getHandle<() => Promise<PaymentView>>(workflowIdFor(paymentId));
+    try {
+      const { status } = await handle.describe();
+      // A closed run's result is its final state, readable without a worker.
+      return status.name === 'COMPLETED' ? await handle.result() : await handle.query(getPaymentQuery);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  private async explain(paymentId: string, err: unknown): Promise<unknown> {
+    if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && isErrorCode(err.cause.type)) {
+      return new PaymentError(err.cause.type, err.cause.message);
+    }
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      // REJECT_DUPLICATE refused a new run: the payment's run has closed, which it does when it expires.
+      const view = await this.getPayment(paymentId);
+      return new PaymentError(
+        ErrorCode.PaymentExpired,
+        view ? `payment ${paymentId} expired at ${view.expiresAt}` : `payment ${paymentId} has expired`,
+      );
+    }
+    return err;
+  }
+}

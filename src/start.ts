@@ -1,0 +1,98 @@
+/**
+ * `npm start`: the whole local stack in one command. The dev server first (the worker and
+ * gateway need it), then the worker and the gateway. Ctrl-C or SIGTERM stops them in the
+ * reverse order: gateway and worker finish what they are doing, then the dev server.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { loadConfigOrExit, splitAddress } from './config';
+import { waitForTcp } from './net';
+
+const ROOT = path.resolve(__dirname, '..');
+const STOP_GRACE_MS = 15_000;
+
+interface Child {
+  name: string;
+  process: ChildProcess;
+  exited: Promise<void>;
+}
+
+let stopping = false;
+
+function say(line: string): void {
+  process.stdout.write(`[start] ${line}\n`);
+}
+
+function prefixLines(name: string, stream: NodeJS.ReadableStream, out: NodeJS.WritableStream): void {
+  let pending = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    const lines = (pending + chunk).split('\n');
+    pending = lines.pop()!;
+    for (const line of lines) out.write(`[${name}] ${line}\n`);
+  });
+  stream.on('end', () => pending && out.write(`[${name}] ${pending}\n`));
+}
+
+function run(name: string, entry: string): Child {
+  // Own process group: a terminal's Ctrl-C reaches only this supervisor, which stops the children in order.
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, entry)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  prefixLines(name, child.stdout!, process.stdout);
+  prefixLines(name, child.stderr!, process.stderr);
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      if (!stopping) {
+        say(`${name} exited unexpectedly (${signal ?? `code ${code}`}); stopping the stack`);
+        void stopAll(1);
+      }
+      resolve();
+    }),
+  );
+  return { name, process: child, exited };
+}
+
+const children: Child[] = [];
+
+async function stop(child: Child): Promise<void> {
+  if (child.process.exitCode !== null || child.process.signalCode !== null) return;
+  child.process.kill('SIGTERM');
+  const timer = setTimeout(() => {
+    say(`${child.name} did not stop within ${STOP_GRACE_MS / 1000} s; killing it`);
+    child.process.kill('SIGKILL');
+  }, STOP_GRACE_MS);
+  await child.exited;
+  clearTimeout(timer);
+}
+
+async function stopAll(code: number): Promise<never> {
+  stopping = true;
+  const [temporal, ...rest] = children;
+  await Promise.all(rest.map(stop));
+  if (temporal) await stop(temporal);
+  say('stopped');
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  const config = loadConfigOrExit();
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+
+  children.push(run('temporal', 'tools/devserver.ts'));
+  const { host, port } = splitAddress(config.temporalAddress);
+  await waitForTcp(host, port, 60_000);
+  say(`Temporal dev server on ${config.temporalAddress}, web UI on http://${host}:${port + 1000}`);
+
+  children.push(run('worker', 'src/worker.ts'), run('api', 'src/api.ts'));
+  await waitForTcp(config.host, config.port, 60_000);
+  say(`gateway on http://${config.host}:${config.port} (Ctrl-C stops everything)`);
+}
+
+main().catch((err) => {
+  say(`failed: ${(err as Error).message}`);
+  void stopAll(1);
+});

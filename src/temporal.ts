@@ -1,0 +1,32 @@
+/** Connections to Temporal, built from the configuration. */
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import type { Config } from './config';
+
+/** The worker's connection, retried every second until Temporal answers, so a worker may start first. */
+export async function connectWorker(config: Config, log: (line: string) => void): Promise<NativeConnection> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await NativeConnection.connect({ address: config.temporalAddress });
+    } catch (err) {
+      if (attempt === 1 || attempt % 30 === 0) log(`cannot reach Temporal at ${config.temporalAddress} yet (${(err as Error).message}); retrying`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+}
+
+/** The gateway's client: connects on first use, so the gateway starts and answers 503 while Temporal is down. */
+export function createClient(config: Config): Client {
+  return new Client({ connection: Connection.lazy({ address: config.temporalAddress }), namespace: config.temporalNamespace });
+}
+
+/** Whether Temporal answers a health check within a second. */
+export async function temporalReachable(client: Client): Promise<boolean> {
+  try {
+    const connection = client.connection as Connection;
+    await connection.withDeadline(Date.now() + 1000, () => connection.healthService.check({}));
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,2 @@
+// What the worker bundles: every workflow type the task queue serves.
+export { payment } from './payment';

@@ -1,0 +1,50 @@
+/**
+ * `npm run temporal` keeps its state in DATA_DIR: a workflow started on it is still there
+ * after the process group is killed with SIGKILL and started again on the same directory.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { PAYMENT_WORKFLOW, workflowIdFor } from '../src/domain/payment';
+import { freePort, waitForTcp } from '../src/net';
+import { type Proc, startEntry } from './helpers/processes';
+import { tempDir } from './helpers/servers';
+
+jest.setTimeout(120_000);
+
+async function devServer(env: Record<string, string>): Promise<Proc> {
+  const proc = startEntry('tools/devserver.ts', env);
+  const [host, port] = env.TEMPORAL_ADDRESS!.split(':');
+  await waitForTcp(host!, Number(port), 30_000);
+  return proc;
+}
+
+test('a workflow survives SIGKILL and restart of the dev server on the same DATA_DIR', async () => {
+  const address = `127.0.0.1:${await freePort()}`;
+  const env = { TEMPORAL_ADDRESS: address, DATA_DIR: tempDir('devserver') };
+  const workflowId = workflowIdFor('survives-restart');
+
+  let server = await devServer(env);
+  try {
+    let connection = await Connection.connect({ address });
+    // No worker runs here: the workflow stays open, so only the server's own storage can keep it.
+    await new Client({ connection }).workflow.start(PAYMENT_WORKFLOW, { workflowId, taskQueue: 'nobody-polls', args: [{}] });
+    await connection.close();
+
+    server.kill('SIGKILL');
+    await server.exited;
+    server = await devServer(env);
+
+    connection = await Connection.connect({ address });
+    const description = await new Client({ connection }).workflow.getHandle(workflowId).describe();
+    await connection.close();
+    expect(description.type).toBe(PAYMENT_WORKFLOW);
+    expect(description.status.name).toBe('RUNNING');
+  } finally {
+    server.kill('SIGKILL');
+  }
+});
+
+test('a bad TEMPORAL_ADDRESS stops it with a message naming the variable', async () => {
+  const proc = startEntry('tools/devserver.ts', { TEMPORAL_ADDRESS: 'nowhere', DATA_DIR: tempDir('devserver') });
+  expect(await proc.exited).toBe(2);
+  expect(proc.output()).toContain('TEMPORAL_ADDRESS');
+});

@@ -1,0 +1,49 @@
+/** A worker with a real SQLite ledger on a test environment, and the Payments client over it. */
+import * as path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { SqliteLedger } from '../../src/ledger/sqlite';
+import { Payments } from '../../src/payments';
+import { createPaymentWorker } from '../../src/worker';
+import { tempDir, workflowBundle } from './servers';
+
+export interface Stack {
+  env: TestWorkflowEnvironment;
+  ledger: SqliteLedger;
+  payments: Payments;
+  taskQueue: string;
+  worker: Worker;
+}
+
+export interface StackOptions {
+  openingBalance?: number;
+  expiryMs?: number;
+  faultRate?: number;
+}
+
+export const OPENING_BALANCE = 10_000;
+export const HOUR = 60 * 60 * 1000;
+
+/** Runs `body` while a fresh worker (own task queue, own ledger file) serves the environment. */
+export async function withStack<T>(env: TestWorkflowEnvironment, options: StackOptions, body: (stack: Stack) => Promise<T>): Promise<T> {
+  const ledger = new SqliteLedger({
+    file: path.join(tempDir('ledger'), 'ledger.db'),
+    openingBalance: options.openingBalance ?? OPENING_BALANCE,
+    faultRate: options.faultRate ?? 0,
+  });
+  const taskQueue = `payments-${randomUUID()}`;
+  const worker = await createPaymentWorker({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue,
+    ledger,
+    workflowBundle: workflowBundle(),
+  });
+  const payments = new Payments({ client: env.client, taskQueue, expiryMs: options.expiryMs ?? HOUR });
+  try {
+    return await worker.runUntil(body({ env, ledger, payments, taskQueue, worker }));
+  } finally {
+    ledger.close();
+  }
+}

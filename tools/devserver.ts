@@ -1,0 +1,47 @@
+/**
+ * `npm run temporal`: the Temporal dev server on TEMPORAL_ADDRESS, its web UI on that
+ * port + 1000, its state in DATA_DIR/temporal.db so workflows survive a restart.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { type Config, loadConfigOrExit, splitAddress } from '../src/config';
+import { TEMPORAL_CLI } from './paths';
+
+export function devServerArgs(config: Config): string[] {
+  const { host, port } = splitAddress(config.temporalAddress);
+  return [
+    'server',
+    'start-dev',
+    '--ip',
+    host,
+    '--port',
+    String(port),
+    '--ui-port',
+    String(port + 1000),
+    '--db-filename',
+    path.join(config.dataDir, 'temporal.db'),
+    '--namespace',
+    config.temporalNamespace,
+    '--log-level',
+    config.logLevel === 'debug' || config.logLevel === 'trace' ? 'info' : 'error',
+  ];
+}
+
+function main(): void {
+  const config = loadConfigOrExit();
+  if (!fs.existsSync(TEMPORAL_CLI)) {
+    process.stderr.write(`${TEMPORAL_CLI} is missing: run npm install first\n`);
+    process.exit(1);
+  }
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  const args = devServerArgs(config);
+  process.stdout.write(`starting ${TEMPORAL_CLI} ${args.join(' ')}\n`);
+  const child = spawn(TEMPORAL_CLI, args, { stdio: 'inherit' });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => child.kill(signal));
+  }
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+}
+
+if (require.main === module) main();

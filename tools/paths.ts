@@ -1,0 +1,17 @@
+import * as path from 'node:path';
+
+/** Where the project keeps the Temporal servers it installs (git-ignored). */
+export const PROJECT_ROOT = path.resolve(__dirname, '..');
+export const TOOLS_DIR = path.join(PROJECT_ROOT, '.tools');
+export const TOOLS_BIN = path.join(TOOLS_DIR, 'bin');
+
+/** The `temporal` CLI; its `server start-dev` is the dev server. */
+export const TEMPORAL_CLI = path.join(TOOLS_BIN, 'temporal');
+/** Go module that pins the CLI and the Temporal server it embeds. */
+export const TEMPORAL_CLI_MODULE = path.join(PROJECT_ROOT, 'tools', 'temporal-cli');
+export const TEMPORAL_CLI_VERSION = '1.5.1';
+
+/** The Java time-skipping test server: jars from Maven, started by an exec launcher. */
+export const TEST_SERVER_POM = path.join(PROJECT_ROOT, 'tools', 'test-server', 'pom.xml');
+export const TEST_SERVER_LIB = path.join(TOOLS_DIR, 'test-server', 'lib');
+export const TEST_SERVER_LAUNCHER = path.join(PROJECT_ROOT, 'tools', 'temporal-test-server');
