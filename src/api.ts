@@ -17,7 +17,7 @@ async function main(): Promise<void> {
     app.log.info({ signal }, 'shutting down: finishing in-flight requests');
     await app.close();
     await client.connection.close();
-    ledger.close();
+    await ledger.close();
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -20,8 +20,10 @@ export interface Config {
   /** Minor units (cents) an account opens with on first use. */
   openingBalance: number;
   logLevel: LogLevel;
-  /** Share of ledger operations that fail with a transient fault (0 in production). */
+  /** Share of ledger writes that fail with a transient fault (0 in production). */
   ledgerFaultRate: number;
+  /** Pause after each ledger write commits (0 in production): widens crash windows in fault tests. */
+  ledgerWriteDelayMs: number;
 }
 
 export class ConfigError extends Error {
@@ -116,6 +118,7 @@ export function loadConfig(env: Env = process.env): Config {
     openingBalance: read('OPENING_BALANCE', '100000', (v, text) => integer(v, text, 0, 1e15)),
     logLevel: read('LOG_LEVEL', 'info', logLevel),
     ledgerFaultRate: read('LEDGER_FAULT_RATE', '0', fraction),
+    ledgerWriteDelayMs: read('LEDGER_WRITE_DELAY_MS', '0', (v, text) => integer(v, text, 0, 60_000)),
   };
 }
 

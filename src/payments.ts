@@ -63,33 +63,29 @@ export class Payments {
   }
 
   /** Charges once per payment-id; answers a duplicate with the first result, `replayed: true`. */
-  async makePayment(paymentId: string, request: PaymentRequest): Promise<PaymentResult> {
-    try {
-      return await this.client.workflow.executeUpdateWithStart(makePaymentUpdate, {
+  makePayment(paymentId: string, request: PaymentRequest): Promise<PaymentResult> {
+    return this.call(paymentId, () =>
+      this.client.workflow.executeUpdateWithStart(makePaymentUpdate, {
         args: [request],
         startWorkflowOperation: new WithStartWorkflowOperation(PAYMENT_WORKFLOW, {
           ...this.startOptions(paymentId),
           ...ID_POLICIES,
         }),
-      });
-    } catch (err) {
-      throw await this.explain(paymentId, err);
-    }
+      }),
+    );
   }
 
   /** Cancels (starting the workflow if it is new) and waits for the outcome: refunded or never charged. */
-  async cancelPayment(paymentId: string): Promise<CancelResult> {
-    try {
+  cancelPayment(paymentId: string): Promise<CancelResult> {
+    return this.call(paymentId, async () => {
       const handle = await this.client.workflow.signalWithStart(PAYMENT_WORKFLOW, {
         ...this.startOptions(paymentId),
         workflowIdReusePolicy: ID_POLICIES.workflowIdReusePolicy,
         signal: cancelPaymentSignal,
         signalArgs: [],
       });
-      return await handle.executeUpdate(cancellationUpdate);
-    } catch (err) {
-      throw await this.explain(paymentId, err);
-    }
+      return handle.executeUpdate(cancellationUpdate);
+    });
   }
 
   /** The payment's state, open or closed; undefined for a payment-id Temporal does not know. */
@@ -105,18 +101,27 @@ export class Payments {
     }
   }
 
-  private async explain(paymentId: string, err: unknown): Promise<unknown> {
-    if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && isErrorCode(err.cause.type)) {
-      return new PaymentError(err.cause.type, err.cause.message);
+  /**
+   * Runs a start-or-message call and turns its failure into a PaymentError where it is one.
+   * "Already started" means the run is closed (expired) or, when it races another caller's
+   * start of the same id, that the run now exists: then the call is simply made again.
+   */
+  private async call<T>(paymentId: string, attempt: () => Promise<T>): Promise<T> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await attempt();
+      } catch (err) {
+        if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && isErrorCode(err.cause.type)) {
+          throw new PaymentError(err.cause.type, err.cause.message);
+        }
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+        const view = await this.getPayment(paymentId);
+        if (view && !view.expired && tries < 3) continue;
+        throw new PaymentError(
+          ErrorCode.PaymentExpired,
+          view ? `payment ${paymentId} expired at ${view.expiresAt}` : `payment ${paymentId} has expired`,
+        );
+      }
     }
-    if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      // REJECT_DUPLICATE refused a new run: the payment's run has closed, which it does when it expires.
-      const view = await this.getPayment(paymentId);
-      return new PaymentError(
-        ErrorCode.PaymentExpired,
-        view ? `payment ${paymentId} expired at ${view.expiresAt}` : `payment ${paymentId} has expired`,
-      );
-    }
-    return err;
   }
 }

@@ -69,7 +69,7 @@ async function main(): Promise<void> {
     await worker.run();
   } finally {
     await connection.close();
-    ledger.close();
+    await ledger.close();
   }
 }
 

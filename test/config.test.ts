@@ -13,6 +13,7 @@ test('defaults follow the SPEC', () => {
     openingBalance: 100_000,
     logLevel: 'info',
     ledgerFaultRate: 0,
+    ledgerWriteDelayMs: 0,
   });
 });
 

@@ -1,9 +1,15 @@
-/** The payment state machine on the time-skipping server: timers pass in milliseconds. */
+/**
+ * The payment state machine on the time-skipping server, with the real SQLite ledger:
+ * every transition, interleavings and injected faults. Nothing here skips time, so the
+ * tests share one server; expiry.test.ts skips it.
+ */
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { ErrorCode } from '../src/domain/payment';
+import { ErrorCode, PAYMENT_WORKFLOW, type PaymentResult, getPaymentQuery, workflowIdFor } from '../src/domain/payment';
+import { PaymentError } from '../src/payments';
 import { refusal } from './helpers/refusal';
 import { timeSkippingEnv } from './helpers/servers';
-import { HOUR, OPENING_BALANCE, withStack } from './helpers/stack';
+import { HOUR, OPENING_BALANCE, type Stack, entryKinds, withStack } from './helpers/stack';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -14,24 +20,183 @@ afterAll(async () => {
 });
 
 const request = { accountId: 'acct-1', amount: 250 };
+const completed = (paymentId: string, replayed: boolean): PaymentResult => ({ paymentId, status: 'COMPLETED', ...request, replayed });
+const inStack = (body: (stack: Stack) => Promise<void>) => withStack(env, {}, body);
 
+describe('makePayment', () => {
+  test('charges once; a duplicate answers the first result as a replay', () =>
+    inStack(async ({ payments, ledger }) => {
+      expect(await payments.makePayment('p1', request)).toEqual(completed('p1', false));
+      expect(await payments.makePayment('p1', request)).toEqual(completed('p1', true));
+      expect(await entryKinds(ledger, 'p1')).toEqual(['charge']);
+      expect((await ledger.account('acct-1')).balance).toBe(OPENING_BALANCE - 250);
+      expect(await payments.getPayment('p1')).toMatchObject({ status: 'COMPLETED', ...request, refunded: false, expired: false });
+    }));
 
-test('makePayment charges once and a duplicate is a replay', async () => {
-  await withStack(env, {}, async ({ payments, ledger }) => {
-    expect(await payments.makePayment('p1', request)).toEqual({ paymentId: 'p1', status: 'COMPLETED', ...request, replayed: false });
-    expect(await payments.makePayment('p1', request)).toEqual({ paymentId: 'p1', status: 'COMPLETED', ...request, replayed: true });
-    expect(ledger.entriesOf('p1').map((e) => e.kind)).toEqual(['charge']);
-    expect(ledger.account('acct-1').balance).toBe(OPENING_BALANCE - 250);
+  test('the same id with another account or amount is refused and charges nothing more', () =>
+    inStack(async ({ payments, ledger }) => {
+      await payments.makePayment('p2', request);
+      expect(await refusal(payments.makePayment('p2', { ...request, amount: 251 }))).toBe(ErrorCode.IdempotencyMismatch);
+      expect(await refusal(payments.makePayment('p2', { ...request, accountId: 'other' }))).toBe(ErrorCode.IdempotencyMismatch);
+      expect(await entryKinds(ledger, 'p2')).toEqual(['charge']);
+      expect((await ledger.account('other')).entries).toEqual([]);
+    }));
+
+  test('insufficient funds declines without charging; a later makePayment tries again', () =>
+    inStack(async ({ payments, ledger }) => {
+      const big = { accountId: 'acct-2', amount: OPENING_BALANCE - 1000 };
+      const second = { accountId: 'acct-2', amount: 5000 };
+      await payments.makePayment('big', big);
+      expect(await refusal(payments.makePayment('second', second))).toBe(ErrorCode.InsufficientFunds);
+      expect(await payments.getPayment('second')).toMatchObject({ status: 'DECLINED', amount: 5000 });
+      expect(await refusal(payments.makePayment('second', second))).toBe(ErrorCode.InsufficientFunds);
+      expect(await entryKinds(ledger, 'second')).toEqual([]);
+
+      await payments.cancelPayment('big'); // the refund makes room
+      expect(await payments.makePayment('second', second)).toMatchObject({ status: 'COMPLETED', replayed: false });
+      expect((await ledger.account('acct-2')).balance).toBe(OPENING_BALANCE - 5000);
+    }));
+
+  test('input the gateway would refuse is refused by the workflow too, and changes nothing', () =>
+    inStack(async ({ payments }) => {
+      for (const bad of [{ accountId: 'a', amount: 0 }, { accountId: 'a', amount: 1.5 }, { accountId: 'bad id', amount: 1 }]) {
+        expect(await refusal(payments.makePayment('bad', bad))).toBe(ErrorCode.InvalidRequest);
+      }
+      expect(await payments.getPayment('bad')).toMatchObject({ status: 'NEW', accountId: null });
+      expect(await payments.makePayment('bad', request)).toMatchObject({ status: 'COMPLETED', replayed: false });
+    }));
+});
+
+describe('cancelPayment', () => {
+  test('before any charge: recorded, and a later makePayment is refused', () =>
+    inStack(async ({ payments, ledger }) => {
+      expect(await payments.cancelPayment('c1')).toEqual({ paymentId: 'c1', status: 'CANCELLED', refunded: false });
+      expect(await refusal(payments.makePayment('c1', request))).toBe(ErrorCode.PaymentCancelled);
+      expect(await payments.cancelPayment('c1')).toEqual({ paymentId: 'c1', status: 'CANCELLED', refunded: false });
+      expect(await entryKinds(ledger, 'c1')).toEqual([]);
+      expect(ledger.charges).toBe(0);
+    }));
+
+  test('after the charge: refunds exactly once, however often repeated', () =>
+    inStack(async ({ payments, ledger }) => {
+      await payments.makePayment('c2', request);
+      for (let i = 0; i < 3; i++) {
+        expect(await payments.cancelPayment('c2')).toEqual({ paymentId: 'c2', status: 'CANCELLED', refunded: true });
+      }
+      expect(await refusal(payments.makePayment('c2', request))).toBe(ErrorCode.PaymentCancelled);
+      expect(await entryKinds(ledger, 'c2')).toEqual(['charge', 'refund']);
+      expect((await ledger.account('acct-1')).balance).toBe(OPENING_BALANCE);
+      expect(await payments.getPayment('c2')).toMatchObject({ status: 'CANCELLED', refunded: true });
+    }));
+
+  test('while the charge is in flight: charged, then refunded; the payer hears it was cancelled', () =>
+    inStack(async ({ payments, ledger }) => {
+      ledger.hold();
+      const paying = payments.makePayment('c3', request);
+      await ledger.chargeArrived;
+      const cancelling = payments.cancelPayment('c3');
+      // Let the signal land while the charge is still held.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      ledger.release();
+      expect(await refusal(paying)).toBe(ErrorCode.PaymentCancelled);
+      expect(await cancelling).toEqual({ paymentId: 'c3', status: 'CANCELLED', refunded: true });
+      expect(await entryKinds(ledger, 'c3')).toEqual(['charge', 'refund']);
+    }));
+
+  test('while a declining charge is in flight: cancelled, nothing refunded', () =>
+    inStack(async ({ payments, ledger }) => {
+      ledger.hold();
+      const paying = payments.makePayment('c4', { accountId: 'poor', amount: OPENING_BALANCE + 1 });
+      await ledger.chargeArrived;
+      const cancelling = payments.cancelPayment('c4');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      ledger.release();
+      expect(await refusal(paying)).toBe(ErrorCode.PaymentCancelled);
+      expect(await cancelling).toEqual({ paymentId: 'c4', status: 'CANCELLED', refunded: false });
+      expect(await entryKinds(ledger, 'c4')).toEqual([]);
+    }));
+});
+
+describe('interleaving', () => {
+  test('a duplicate that arrives while the first is charging waits for it and answers the same', () =>
+    inStack(async ({ payments, ledger }) => {
+      ledger.hold();
+      const first = payments.makePayment('i1', request);
+      await ledger.chargeArrived;
+      const second = payments.makePayment('i1', request);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      ledger.release();
+      expect(await first).toEqual(completed('i1', false));
+      expect(await second).toEqual(completed('i1', true));
+      expect(ledger.charges).toBe(1);
+    }));
+
+  test('storms of makePayment and cancelPayment on one id: one charge at most, one refund at most, answers agree', () =>
+    inStack(async ({ payments, ledger }) => {
+      for (let round = 0; round < 4; round++) {
+        const id = `storm-${round}`;
+        const calls: Promise<unknown>[] = [];
+        for (let i = 0; i < 12; i++) {
+          // Rounds differ in where the cancels fall among the payments.
+          calls.push(i % 4 === round ? payments.cancelPayment(id) : payments.makePayment(id, request));
+        }
+        const outcomes = await Promise.allSettled(calls);
+        const kinds = await entryKinds(ledger, id);
+        expect([[], ['charge', 'refund']]).toContainEqual(kinds);
+
+        const paid = outcomes.flatMap((o) => (o.status === 'fulfilled' && (o.value as PaymentResult).status === 'COMPLETED' ? [o.value as PaymentResult] : []));
+        const cancels = outcomes.flatMap((o) => (o.status === 'fulfilled' && (o.value as { status: string }).status === 'CANCELLED' ? [o.value] : []));
+        const refused = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason] : []));
+        expect(cancels.length).toBe(3);
+        expect(cancels.every((c) => JSON.stringify(c) === JSON.stringify(cancels[0]))).toBe(true);
+        expect(refused.every((r) => r instanceof PaymentError && r.code === ErrorCode.PaymentCancelled)).toBe(true);
+        expect(paid.filter((p) => !p.replayed).length).toBeLessThanOrEqual(1);
+        expect((cancels[0] as { refunded: boolean }).refunded).toBe(kinds.length === 2);
+        expect(await payments.getPayment(id)).toMatchObject({ status: 'CANCELLED', refunded: kinds.length === 2 });
+      }
+      expect((await ledger.account('acct-1')).balance).toBe(OPENING_BALANCE);
+    }));
+
+  test('a storm of makePayment alone: exactly one charge and exactly one first answer', () =>
+    inStack(async ({ payments, ledger }) => {
+      const results = await Promise.all(Array.from({ length: 20 }, () => payments.makePayment('many', request)));
+      expect(results.filter((r) => !r.replayed)).toHaveLength(1);
+      expect(results.every((r) => r.status === 'COMPLETED')).toBe(true);
+      expect(await entryKinds(ledger, 'many')).toEqual(['charge']);
+    }));
+});
+
+test('transient ledger faults are retried; money still moves once', async () => {
+  await withStack(env, { faultRate: 0.6 }, async ({ payments, ledger }) => {
+    const ids = ['f1', 'f2', 'f3', 'f4', 'f5'];
+    for (const id of ids) {
+      expect(await payments.makePayment(id, request)).toMatchObject({ status: 'COMPLETED', replayed: false });
+      expect(await payments.cancelPayment(id)).toMatchObject({ refunded: true });
+      expect(await entryKinds(ledger, id)).toEqual(['charge', 'refund']);
+    }
+    expect(ledger.charges).toBeGreaterThan(ids.length); // some attempts failed and were retried
+    expect((await ledger.account('acct-1')).balance).toBe(OPENING_BALANCE);
   });
 });
 
-test('after an hour the payment expires and Temporal refuses a second run', async () => {
-  await withStack(env, { expiryMs: HOUR }, async ({ payments }) => {
-    await payments.makePayment('p-exp', request);
-    await env.sleep(HOUR + 1000);
-    const view = await payments.getPayment('p-exp');
-    expect(view).toMatchObject({ status: 'COMPLETED', expired: true });
-    expect(await refusal(payments.makePayment('p-exp', request))).toBe(ErrorCode.PaymentExpired);
-    expect(await refusal(payments.cancelPayment('p-exp'))).toBe(ErrorCode.PaymentExpired);
-  });
+describe('workflow ID policy', () => {
+  test('a second run of a payment-id cannot start while the first is open', () =>
+    inStack(async ({ env, payments, taskQueue }) => {
+      await payments.makePayment('w1', request);
+      await expect(
+        env.client.workflow.start(PAYMENT_WORKFLOW, { workflowId: workflowIdFor('w1'), taskQueue, args: [request] }),
+      ).rejects.toBeInstanceOf(WorkflowExecutionAlreadyStartedError);
+    }));
+
+  test('started with the payment as input (as the CLI does), the workflow pays', () =>
+    inStack(async ({ env, ledger, taskQueue }) => {
+      const handle = await env.client.workflow.start(PAYMENT_WORKFLOW, { workflowId: workflowIdFor('w2'), taskQueue, args: [request] });
+      let view = await handle.query(getPaymentQuery);
+      for (let i = 0; view.status !== 'COMPLETED' && i < 50; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        view = await handle.query(getPaymentQuery);
+      }
+      expect(view).toMatchObject({ paymentId: 'w2', status: 'COMPLETED', ...request });
+      expect(await entryKinds(ledger, 'w2')).toEqual(['charge']);
+    }));
 });

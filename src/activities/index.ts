@@ -33,7 +33,7 @@ export function createActivities(ledger: Ledger) {
       const runId = currentRunId();
       let outcome;
       try {
-        outcome = ledger.charge(paymentId, accountId, amount, runId);
+        outcome = await ledger.charge(paymentId, accountId, amount, runId);
       } catch (err) {
         if (err instanceof InsufficientFundsError) {
           throw ApplicationFailure.nonRetryable(err.message, ErrorCode.InsufficientFunds);
@@ -53,7 +53,7 @@ export function createActivities(ledger: Ledger) {
     async refund({ paymentId }: { paymentId: string }): Promise<{ at: string }> {
       const runId = currentRunId();
       try {
-        return { at: ledger.refund(paymentId, runId).refund.at };
+        return { at: (await ledger.refund(paymentId, runId)).refund.at };
       } catch (err) {
         if (err instanceof NoChargeError) {
           // The workflow refunds only after a charge it saw succeed: a missing charge is a bug, not a blip.

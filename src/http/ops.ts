@@ -20,7 +20,7 @@ export const opsRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
     const temporal = await deps.temporalReachable();
     let ledger = true;
     try {
-      deps.ledger.ping();
+      await deps.ledger.ping();
     } catch {
       ledger = false;
     }

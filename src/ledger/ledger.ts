@@ -1,4 +1,7 @@
-/** The ledger the activities move money in and the gateway reads accounts from. */
+/**
+ * The ledger the activities move money in and the gateway reads accounts from. Async, so
+ * a store over the network fits the same interface as the SQLite file.
+ */
 
 export type EntryKind = 'charge' | 'refund';
 
@@ -37,14 +40,14 @@ export interface Ledger {
    * Debits the account once per payment-id. A repeated call returns the first charge and
    * moves nothing. Throws InsufficientFundsError when the balance would go below zero.
    */
-  charge(paymentId: string, accountId: string, amount: number, runId: string): ChargeOutcome;
+  charge(paymentId: string, accountId: string, amount: number, runId: string): Promise<ChargeOutcome>;
   /** Credits the charge back once per payment-id. Throws NoChargeError when there is no charge. */
-  refund(paymentId: string, runId: string): RefundOutcome;
-  account(accountId: string, limit?: number): Account;
-  entriesOf(paymentId: string): LedgerEntry[];
+  refund(paymentId: string, runId: string): Promise<RefundOutcome>;
+  account(accountId: string, limit?: number): Promise<Account>;
+  entriesOf(paymentId: string): Promise<LedgerEntry[]>;
   /** Cheap round trip for readiness checks. */
-  ping(): void;
-  close(): void;
+  ping(): Promise<void>;
+  close(): Promise<void>;
 }
 
 export class InsufficientFundsError extends Error {

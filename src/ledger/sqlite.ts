@@ -23,6 +23,8 @@ export interface SqliteLedgerOptions {
   openingBalance: number;
   /** Share of charge and refund calls that fail with a TransientLedgerError (0: never). */
   faultRate?: number;
+  /** Pause after each charge or refund commits, before it returns: widens crash windows in fault tests. */
+  writeDelayMs?: number;
   random?: () => number;
   now?: () => Date;
 }
@@ -72,6 +74,7 @@ export class SqliteLedger implements Ledger {
   private readonly db: Database.Database;
   private readonly openingBalance: number;
   private faultRate: number;
+  private readonly writeDelayMs: number;
   private readonly random: () => number;
   private readonly now: () => Date;
   private readonly statements;
@@ -89,6 +92,7 @@ export class SqliteLedger implements Ledger {
     this.db.exec(SCHEMA);
     this.openingBalance = options.openingBalance;
     this.faultRate = options.faultRate ?? 0;
+    this.writeDelayMs = options.writeDelayMs ?? 0;
     this.random = options.random ?? Math.random;
     this.now = options.now ?? (() => new Date());
 
@@ -148,15 +152,15 @@ export class SqliteLedger implements Ledger {
     this.faultRate = rate;
   }
 
-  charge(paymentId: string, accountId: string, amount: number, runId: string): ChargeOutcome {
-    return this.withFaults('charge', () => this.chargeTx.immediate(paymentId, accountId, amount, runId));
+  charge(paymentId: string, accountId: string, amount: number, runId: string): Promise<ChargeOutcome> {
+    return this.write('charge', () => this.chargeTx.immediate(paymentId, accountId, amount, runId));
   }
 
-  refund(paymentId: string, runId: string): RefundOutcome {
-    return this.withFaults('refund', () => this.refundTx.immediate(paymentId, runId));
+  refund(paymentId: string, runId: string): Promise<RefundOutcome> {
+    return this.write('refund', () => this.refundTx.immediate(paymentId, runId));
   }
 
-  account(accountId: string, limit = 100): Account {
+  async account(accountId: string, limit = 100): Promise<Account> {
     const row = this.statements.balance.get(accountId);
     return {
       accountId,
@@ -165,15 +169,15 @@ export class SqliteLedger implements Ledger {
     };
   }
 
-  entriesOf(paymentId: string): LedgerEntry[] {
+  async entriesOf(paymentId: string): Promise<LedgerEntry[]> {
     return this.statements.entriesOf.all(paymentId).map(toEntry);
   }
 
-  ping(): void {
+  async ping(): Promise<void> {
     this.db.prepare('SELECT 1').get();
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.db.close();
   }
 
@@ -181,11 +185,12 @@ export class SqliteLedger implements Ledger {
    * Fails a share of calls, half before the write and half after its commit: the second
    * kind is the one that tests idempotency, since the money moved but the caller saw an error.
    */
-  private withFaults<T>(operation: string, write: () => T): T {
+  private async write<T>(operation: string, transaction: () => T): Promise<T> {
     if (this.faultRate > 0 && this.random() < this.faultRate / 2) {
       throw new TransientLedgerError(`injected fault before ${operation}`);
     }
-    const result = write();
+    const result = transaction();
+    if (this.writeDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.writeDelayMs));
     if (this.faultRate > 0 && this.random() < this.faultRate / 2) {
       throw new TransientLedgerError(`injected fault after ${operation} committed`);
     }
@@ -199,5 +204,6 @@ export function openLedger(config: Config): SqliteLedger {
     file: path.join(config.dataDir, 'ledger.db'),
     openingBalance: config.openingBalance,
     faultRate: config.ledgerFaultRate,
+    writeDelayMs: config.ledgerWriteDelayMs,
   });
 }

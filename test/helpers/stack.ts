@@ -6,11 +6,12 @@ import type { Worker } from '@temporalio/worker';
 import { SqliteLedger } from '../../src/ledger/sqlite';
 import { Payments } from '../../src/payments';
 import { createPaymentWorker } from '../../src/worker';
+import { GatedLedger } from './gated-ledger';
 import { tempDir, workflowBundle } from './servers';
 
 export interface Stack {
   env: TestWorkflowEnvironment;
-  ledger: SqliteLedger;
+  ledger: GatedLedger;
   payments: Payments;
   taskQueue: string;
   worker: Worker;
@@ -27,11 +28,13 @@ export const HOUR = 60 * 60 * 1000;
 
 /** Runs `body` while a fresh worker (own task queue, own ledger file) serves the environment. */
 export async function withStack<T>(env: TestWorkflowEnvironment, options: StackOptions, body: (stack: Stack) => Promise<T>): Promise<T> {
-  const ledger = new SqliteLedger({
-    file: path.join(tempDir('ledger'), 'ledger.db'),
-    openingBalance: options.openingBalance ?? OPENING_BALANCE,
-    faultRate: options.faultRate ?? 0,
-  });
+  const ledger = new GatedLedger(
+    new SqliteLedger({
+      file: path.join(tempDir('ledger'), 'ledger.db'),
+      openingBalance: options.openingBalance ?? OPENING_BALANCE,
+      faultRate: options.faultRate ?? 0,
+    }),
+  );
   const taskQueue = `payments-${randomUUID()}`;
   const worker = await createPaymentWorker({
     connection: env.nativeConnection,
@@ -44,6 +47,11 @@ export async function withStack<T>(env: TestWorkflowEnvironment, options: StackO
   try {
     return await worker.runUntil(body({ env, ledger, payments, taskQueue, worker }));
   } finally {
-    ledger.close();
+    await ledger.close();
   }
+}
+
+/** The kinds of ledger entries a payment-id has, oldest first. */
+export async function entryKinds(ledger: GatedLedger, paymentId: string): Promise<string[]> {
+  return (await ledger.entriesOf(paymentId)).map((entry) => entry.kind);
 }

@@ -1,0 +1,50 @@
+/** The state machine as a table, without Temporal. */
+import { type PaymentEvent, type PaymentState, initialState, nextState, pendingWork, statusOf } from '../src/workflows/transitions';
+
+const request = { accountId: 'a', amount: 5 };
+const pay: PaymentEvent = { type: 'pay', request };
+
+function run(...events: PaymentEvent[]): PaymentState {
+  return events.reduce(nextState, initialState);
+}
+
+test.each<[string, PaymentEvent[], string, boolean, 'charge' | 'refund' | undefined]>([
+  ['nothing yet', [], 'NEW', false, undefined],
+  ['pay asks for a charge', [pay], 'PROCESSING', false, 'charge'],
+  ['a second pay while charging changes nothing', [pay, pay], 'PROCESSING', false, 'charge'],
+  ['charged', [pay, { type: 'charged' }], 'COMPLETED', false, undefined],
+  ['declined', [pay, { type: 'declined' }], 'DECLINED', false, undefined],
+  ['pay after a decline tries again', [pay, { type: 'declined' }, pay], 'PROCESSING', false, 'charge'],
+  ['cancel before anything', [{ type: 'cancel' }], 'CANCELLED', false, undefined],
+  ['pay after cancel is ignored', [{ type: 'cancel' }, pay], 'CANCELLED', false, undefined],
+  ['cancel after a decline', [pay, { type: 'declined' }, { type: 'cancel' }], 'CANCELLED', false, undefined],
+  ['cancel while charging waits for the charge', [pay, { type: 'cancel' }], 'PROCESSING', false, 'charge'],
+  ['... then refunds it', [pay, { type: 'cancel' }, { type: 'charged' }], 'PROCESSING', false, 'refund'],
+  ['... or it was declined', [pay, { type: 'cancel' }, { type: 'declined' }], 'CANCELLED', false, undefined],
+  ['cancel after the charge refunds', [pay, { type: 'charged' }, { type: 'cancel' }], 'PROCESSING', false, 'refund'],
+  ['refunded', [pay, { type: 'charged' }, { type: 'cancel' }, { type: 'refunded' }], 'CANCELLED', true, undefined],
+  ['a second cancel while refunding changes nothing', [pay, { type: 'charged' }, { type: 'cancel' }, { type: 'cancel' }], 'PROCESSING', false, 'refund'],
+  ['a cancel after the refund changes nothing', [pay, { type: 'charged' }, { type: 'cancel' }, { type: 'refunded' }, { type: 'cancel' }], 'CANCELLED', true, undefined],
+  ['a second refunded changes nothing', [pay, { type: 'charged' }, { type: 'cancel' }, { type: 'refunded' }, { type: 'refunded' }], 'CANCELLED', true, undefined],
+  ['an earlier run refunded it', [pay, { type: 'alreadyRefunded' }], 'CANCELLED', true, undefined],
+  ['an earlier run charged other parameters', [pay, { type: 'mismatched' }], 'NEW', false, undefined],
+  ['expiry stops nothing in flight', [pay, { type: 'expire' }], 'PROCESSING', false, 'charge'],
+  ['pay after expiry is ignored', [{ type: 'expire' }, pay], 'NEW', false, undefined],
+  ['cancel after expiry is ignored', [pay, { type: 'charged' }, { type: 'expire' }, { type: 'cancel' }], 'COMPLETED', false, undefined],
+])('%s', (_name, events, status, refunded, work) => {
+  const state = run(...events);
+  expect(statusOf(state)).toBe(status);
+  expect(state.refunded).toBe(refunded);
+  expect(pendingWork(state)).toBe(work);
+});
+
+test('an activity result that does not fit the phase changes nothing', () => {
+  for (const event of [{ type: 'charged' }, { type: 'declined' }, { type: 'refunded' }, { type: 'alreadyRefunded' }] as PaymentEvent[]) {
+    expect(nextState(initialState, event)).toBe(initialState);
+  }
+});
+
+test('the first request is kept', () => {
+  const state = run(pay, { type: 'declined' }, { type: 'pay', request: { accountId: 'b', amount: 9 } });
+  expect(state.request).toEqual(request);
+});
