@@ -1,6 +1,8 @@
 /** Main payment paths end to end on the real dev server, with the SQLite ledger. */
+import { WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { ErrorCode } from '../src/domain/payment';
+import { ErrorCode, workflowIdFor } from '../src/domain/payment';
+import { PaymentError } from '../src/payments';
 import { devServerEnv } from './helpers/servers';
 import { OPENING_BALANCE, entryKinds, withStack } from './helpers/stack';
 import { refusal } from './helpers/refusal';
@@ -35,3 +37,63 @@ test('cancel before pay: nothing is ever charged', async () => {
     expect(await entryKinds(ledger, 'dev-2')).toEqual([]);
   });
 });
+
+describe('after Temporal forgets a payment (retention), the ledger still answers', () => {
+  async function forget(paymentId: string): Promise<void> {
+    const workflowId = workflowIdFor(paymentId);
+    await env.client.workflowService.deleteWorkflowExecution({ namespace: 'default', workflowExecution: { workflowId } });
+    for (let i = 0; i < 100; i++) {
+      try {
+        await env.client.workflow.getHandle(workflowId).describe();
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return;
+        throw err;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`${workflowId} was not deleted`);
+  }
+
+  test('a charged payment is answered as a replay and not charged again', () =>
+    withStack(env, {}, async ({ payments, ledger }) => {
+      await payments.makePayment('gone-1', request);
+      await forget('gone-1');
+      expect(await payments.getPayment('gone-1')).toBeUndefined();
+      expect(await payments.makePayment('gone-1', request)).toEqual({ paymentId: 'gone-1', status: 'COMPLETED', ...request, replayed: true });
+      expect(await entryKinds(ledger, 'gone-1')).toEqual(['charge']);
+    }));
+
+  test('a refunded payment is refused as cancelled', () =>
+    withStack(env, {}, async ({ payments, ledger }) => {
+      await payments.makePayment('gone-2', request);
+      await payments.cancelPayment('gone-2');
+      await forget('gone-2');
+      expect(await refusal(payments.makePayment('gone-2', request))).toBe(ErrorCode.PaymentCancelled);
+      expect(await entryKinds(ledger, 'gone-2')).toEqual(['charge', 'refund']);
+    }));
+
+  test('other parameters are refused as a mismatch, and the right ones still replay', () =>
+    withStack(env, {}, async ({ payments, ledger }) => {
+      await payments.makePayment('gone-3', request);
+      await forget('gone-3');
+      expect(await refusal(payments.makePayment('gone-3', { ...request, amount: 1 }))).toBe(ErrorCode.IdempotencyMismatch);
+      expect(await payments.makePayment('gone-3', request)).toMatchObject({ replayed: true });
+      expect(await entryKinds(ledger, 'gone-3')).toEqual(['charge']);
+    }));
+});
+
+test('a storm on the dev server: at most one charge and one refund per payment-id', () =>
+  withStack(env, {}, async ({ payments, ledger }) => {
+    const ids = ['s1', 's2', 's3', 's4', 's5', 's6'];
+    const calls = ids.flatMap((id, n) =>
+      Array.from({ length: 10 }, (_, i) => (i === n ? payments.cancelPayment(id) : payments.makePayment(id, request))),
+    );
+    const outcomes = await Promise.allSettled(calls);
+    const unexpected = outcomes.filter((o) => o.status === 'rejected' && !(o.reason instanceof PaymentError && o.reason.code === ErrorCode.PaymentCancelled));
+    expect(unexpected).toEqual([]);
+    for (const id of ids) {
+      expect([[], ['charge', 'refund']]).toContainEqual(await entryKinds(ledger, id));
+      expect(await payments.getPayment(id)).toMatchObject({ status: 'CANCELLED' });
+    }
+    expect((await ledger.account(request.accountId)).balance).toBe(OPENING_BALANCE);
+  }));

@@ -26,7 +26,7 @@ export function workflowBundle(): { codePath: string } {
 }
 
 let runtimeInstalled = false;
-function quietRuntime(): void {
+export function quietRuntime(): void {
   if (runtimeInstalled) return;
   Runtime.install({
     logger: new DefaultLogger('ERROR'),

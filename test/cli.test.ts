@@ -1,0 +1,77 @@
+/**
+ * The `temporal` CLI drives the same workflow as the gateway: start with the payment as
+ * JSON input pays, a cancelPayment signal cancels, a getPayment query shows the state.
+ * These are the README's commands, run with the installed binary against the dev server.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { PAYMENT_WORKFLOW, type PaymentView, cancelPaymentSignal, getPaymentQuery, workflowIdFor } from '../src/domain/payment';
+import { TEMPORAL_CLI } from '../tools/paths';
+import { devServerEnv } from './helpers/servers';
+import { OPENING_BALANCE, entryKinds, withStack } from './helpers/stack';
+
+let env: TestWorkflowEnvironment;
+beforeAll(async () => {
+  env = await devServerEnv();
+});
+afterAll(async () => {
+  await env?.teardown();
+});
+
+async function temporal(...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(TEMPORAL_CLI, [...args, '--address', env.address, '--color', 'never']);
+  return stdout;
+}
+
+async function queryView(workflowId: string): Promise<PaymentView> {
+  const out = await temporal('workflow', 'query', '--workflow-id', workflowId, '--name', getPaymentQuery.name, '--output', 'json');
+  return JSON.parse(out).queryResult[0] as PaymentView;
+}
+
+async function until(workflowId: string, done: (view: PaymentView) => boolean): Promise<PaymentView> {
+  for (let i = 0; i < 100; i++) {
+    const view = await queryView(workflowId);
+    if (done(view)) return view;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${workflowId} did not settle`);
+}
+
+test('start pays, signal cancels and refunds, query shows each state', () =>
+  withStack(env, {}, async ({ ledger, taskQueue }) => {
+    const workflowId = workflowIdFor('cli-payment');
+    await temporal(
+      'workflow', 'start',
+      '--type', PAYMENT_WORKFLOW,
+      '--task-queue', taskQueue,
+      '--workflow-id', workflowId,
+      '--id-reuse-policy', 'RejectDuplicate',
+      '--input', '{"accountId": "abc", "amount": 100}',
+    );
+    expect(await until(workflowId, (v) => v.status === 'COMPLETED')).toMatchObject({
+      paymentId: 'cli-payment',
+      accountId: 'abc',
+      amount: 100,
+      refunded: false,
+    });
+    expect((await ledger.account('abc')).balance).toBe(OPENING_BALANCE - 100);
+
+    await temporal('workflow', 'signal', '--workflow-id', workflowId, '--name', cancelPaymentSignal.name);
+    expect(await until(workflowId, (v) => v.status === 'CANCELLED')).toMatchObject({ refunded: true });
+    expect(await entryKinds(ledger, 'cli-payment')).toEqual(['charge', 'refund']);
+
+    const described = await temporal('workflow', 'describe', '--workflow-id', workflowId, '--output', 'json');
+    expect(JSON.parse(described).workflowExecutionInfo.type.name).toBe(PAYMENT_WORKFLOW);
+  }));
+
+test('a second start of the same payment-id gets the running payment back, not a second run', () =>
+  withStack(env, {}, async ({ ledger, taskQueue }) => {
+    const workflowId = workflowIdFor('cli-twice');
+    const args = ['workflow', 'start', '--type', PAYMENT_WORKFLOW, '--task-queue', taskQueue, '--workflow-id', workflowId, '--input', '{"accountId": "abc", "amount": 5}'];
+    const runId = (out: string) => out.match(/RunId\s+(\S+)/)?.[1];
+    const first = runId(await temporal(...args));
+    await until(workflowId, (v) => v.status === 'COMPLETED');
+    expect(runId(await temporal(...args))).toBe(first);
+    expect(await entryKinds(ledger, 'cli-twice')).toEqual(['charge']);
+  }));

@@ -1,0 +1,82 @@
+/**
+ * Records the histories that replay.test.ts replays: run once, after a deliberate change
+ * to the workflow's behaviour, with `npm run record-histories`, and commit the files. A
+ * change that breaks determinism then fails replay.test.ts instead of live payments.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { workflowIdFor } from '../../src/domain/payment';
+import { TEMPORAL_CLI } from '../../tools/paths';
+import { historyFile } from './files';
+import { bundleWorkflows } from '../../src/worker';
+import { WORKFLOW_BUNDLE_FILE, timeSkippingEnv } from '../helpers/servers';
+import { HOUR, type Stack, withStack } from '../helpers/stack';
+
+const request = { accountId: 'acct', amount: 300 };
+
+/** Each scenario ends with its payment's workflow expired and closed, so its whole life is recorded. */
+const scenarios: [name: string, paymentId: string, run: (stack: Stack) => Promise<void>][] = [
+  ['paid-replayed-refunded', 'h1', async ({ payments }) => {
+    await payments.makePayment('h1', request);
+    await payments.makePayment('h1', request);
+    await payments.cancelPayment('h1');
+    await payments.cancelPayment('h1');
+  }],
+  ['cancelled-before-paying', 'h2', async ({ payments }) => {
+    await payments.cancelPayment('h2');
+    await payments.makePayment('h2', request).catch(() => undefined);
+  }],
+  ['declined-then-paid', 'h3', async ({ payments }) => {
+    await payments.makePayment('h3-big', { accountId: 'acct', amount: 9_900 });
+    await payments.makePayment('h3', request).catch(() => undefined);
+    await payments.cancelPayment('h3-big');
+    await payments.makePayment('h3', request);
+  }],
+  ['cancelled-while-charging', 'h4', async ({ payments, ledger }) => {
+    ledger.hold();
+    const paying = payments.makePayment('h4', request).catch(() => undefined);
+    await ledger.chargeArrived;
+    const cancelling = payments.cancelPayment('h4');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    ledger.release();
+    await Promise.all([paying, cancelling]);
+  }],
+  ['mismatch-and-storm', 'h5', async ({ payments }) => {
+    await Promise.allSettled([
+      payments.makePayment('h5', request),
+      payments.makePayment('h5', request),
+      payments.makePayment('h5', { ...request, amount: 1 }),
+      payments.cancelPayment('h5'),
+      payments.makePayment('h5', request),
+    ]);
+  }],
+];
+
+async function main(): Promise<void> {
+  const { code } = await bundleWorkflows();
+  fs.mkdirSync(path.dirname(WORKFLOW_BUNDLE_FILE), { recursive: true });
+  fs.writeFileSync(WORKFLOW_BUNDLE_FILE, code);
+  for (const [name, paymentId, scenario] of scenarios) {
+    const env = await timeSkippingEnv();
+    try {
+      await withStack(env, { openingBalance: 10_000 }, async (stack) => {
+        await scenario(stack);
+        await env.sleep(HOUR + 1000);
+        const handle = env.client.workflow.getHandle(workflowIdFor(paymentId));
+        await handle.result();
+        // The CLI writes the history in the JSON form Temporal's tools read and replay.
+        const history = execFileSync(TEMPORAL_CLI, ['workflow', 'show', '--workflow-id', handle.workflowId, '--address', env.address, '--output', 'json']);
+        fs.writeFileSync(path.join(__dirname, historyFile(paymentId, name)), history);
+        process.stdout.write(`recorded ${name}\n`);
+      });
+    } finally {
+      await env.teardown();
+    }
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`${(err as Error).stack}\n`);
+  process.exit(1);
+});

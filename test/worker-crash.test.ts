@@ -1,0 +1,83 @@
+/**
+ * A worker process killed with SIGKILL after the ledger committed a charge (or refund) but
+ * before Temporal heard of it, then started again: the activity is retried, the ledger's
+ * unique key turns the retry into a no-op, and the payment ends right with money moved once.
+ */
+import * as path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { LedgerEntry } from '../src/ledger/ledger';
+import { SqliteLedger } from '../src/ledger/sqlite';
+import { Payments } from '../src/payments';
+import { type Proc, startEntry } from './helpers/processes';
+import { devServerEnv, tempDir } from './helpers/servers';
+import { HOUR } from './helpers/stack';
+
+jest.setTimeout(180_000);
+
+let env: TestWorkflowEnvironment;
+beforeAll(async () => {
+  env = await devServerEnv();
+});
+afterAll(async () => {
+  await env?.teardown();
+});
+
+const OPENING = 5000;
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+  for (let i = 0; i < 600; i++) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+test('SIGKILL between ledger commit and activity completion: one charge, one refund, right final state', async () => {
+  const dataDir = tempDir('crash');
+  const taskQueue = `crash-${randomUUID()}`;
+  const workerEnv = (extra: Record<string, string> = {}) => ({
+    TEMPORAL_ADDRESS: env.address,
+    TASK_QUEUE: taskQueue,
+    DATA_DIR: dataDir,
+    OPENING_BALANCE: String(OPENING),
+    LOG_LEVEL: 'warn',
+    ...extra,
+  });
+  const ledger = new SqliteLedger({ file: path.join(dataDir, 'ledger.db'), openingBalance: OPENING });
+  const payments = new Payments({ client: env.client, taskQueue, expiryMs: HOUR });
+  const entry = (kind: string) => async () => (await ledger.entriesOf('crash-1')).find((e: LedgerEntry) => e.kind === kind);
+  let worker: Proc | undefined;
+  try {
+    // The slow worker holds each write for 30 s after its commit: a wide window to die in.
+    worker = startEntry('src/worker.ts', workerEnv({ LEDGER_WRITE_DELAY_MS: '30000' }));
+    let paid = false;
+    const paying = payments.makePayment('crash-1', { accountId: 'acct', amount: 700 }).finally(() => (paid = true));
+    await waitFor('the charge to commit', entry('charge'));
+    worker.kill('SIGKILL');
+    await worker.exited;
+    expect(paid).toBe(false);
+
+    worker = startEntry('src/worker.ts', workerEnv());
+    expect(await paying).toEqual({ paymentId: 'crash-1', status: 'COMPLETED', accountId: 'acct', amount: 700, replayed: false });
+    expect((await ledger.account('acct')).balance).toBe(OPENING - 700);
+
+    worker.kill('SIGKILL');
+    await worker.exited;
+    worker = startEntry('src/worker.ts', workerEnv({ LEDGER_WRITE_DELAY_MS: '30000' }));
+    const cancelling = payments.cancelPayment('crash-1');
+    await waitFor('the refund to commit', entry('refund'));
+    worker.kill('SIGKILL');
+    await worker.exited;
+
+    worker = startEntry('src/worker.ts', workerEnv());
+    expect(await cancelling).toEqual({ paymentId: 'crash-1', status: 'CANCELLED', refunded: true });
+    expect((await ledger.entriesOf('crash-1')).map((e) => e.kind)).toEqual(['charge', 'refund']);
+    expect((await ledger.account('acct')).balance).toBe(OPENING);
+    expect(await payments.getPayment('crash-1')).toMatchObject({ status: 'CANCELLED', refunded: true });
+  } finally {
+    worker?.kill('SIGKILL');
+    await ledger.close();
+  }
+});
