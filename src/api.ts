@@ -1,33 +1,50 @@
 /** `npm run api`: the HTTP gateway on HOST:PORT. */
-import { loadConfigOrExit } from './config';
+import { type Config, loadConfigOrExit } from './config';
 import { buildApp } from './http/app';
 import { openLedger } from './ledger/sqlite';
+import { Payments } from './payments';
 import { createClient, temporalReachable } from './temporal';
+
+/** The gateway of a process: ledger, lazy Temporal client and app, ready to listen. */
+export async function createGateway(config: Config) {
+  const ledger = openLedger(config);
+  const client = createClient(config);
+  const payments = new Payments({ client, taskQueue: config.taskQueue, expiryMs: config.paymentExpiryMs });
+  const app = await buildApp({
+    payments,
+    ledger,
+    temporalReachable: () => temporalReachable(client),
+    logger: { level: config.logLevel },
+  });
+  app.addHook('onClose', async () => {
+    // Runs after in-flight requests have finished.
+    await client.connection.close();
+    await ledger.close();
+  });
+  return app;
+}
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
-  const ledger = openLedger(config);
-  const client = createClient(config);
-  const app = buildApp({ ledger, temporalReachable: () => temporalReachable(client), logLevel: config.logLevel });
-
+  const app = await createGateway(config);
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
     app.log.info({ signal }, 'shutting down: finishing in-flight requests');
     await app.close();
-    await client.connection.close();
-    await ledger.close();
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
   await app.listen({ host: config.host, port: config.port });
-  app.log.info(`gateway on http://${config.host}:${config.port}, Temporal ${config.temporalAddress}, data in ${config.dataDir}`);
+  app.log.info(`gateway on http://${config.host}:${config.port}, Temporal ${config.temporalAddress} (namespace ${config.temporalNamespace}), data in ${config.dataDir}`);
 }
 
-main().catch((err) => {
-  process.stderr.write(`gateway failed: ${(err as Error).stack ?? err}\n`);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((err) => {
+    process.stderr.write(`gateway failed: ${(err as Error).stack ?? err}\n`);
+    process.exit(1);
+  });
+}

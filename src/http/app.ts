@@ -1,18 +1,82 @@
-/** The gateway's Fastify instance: plugins, and one error handler for the documented error shape. */
-import Fastify, { type FastifyInstance } from 'fastify';
-import type { LogLevel } from '../config';
+/**
+ * The gateway's Fastify instance: the route plugins, validation that refuses rather than
+ * repairs, one error handler for the documented error shape, metrics and the OpenAPI docs.
+ */
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Ajv from 'ajv';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Ledger } from '../ledger/ledger';
+import type { Payments } from '../payments';
+import { accountRoutes } from './accounts';
+import { errorHandler, notFoundHandler } from './errors';
+import { GatewayMetrics } from './metrics';
 import { opsRoutes } from './ops';
+import { paymentRoutes } from './payments';
+import { errorBody } from './schemas';
 
 export interface AppDeps {
+  payments: Payments;
   ledger: Ledger;
   /** Whether Temporal answers right now (for /readyz). */
   temporalReachable: () => Promise<boolean>;
-  logLevel: LogLevel;
+  logger: FastifyServerOptions['logger'];
 }
 
-export function buildApp(deps: AppDeps): FastifyInstance {
-  const app = Fastify({ logger: { level: deps.logLevel }, bodyLimit: 16 * 1024 });
-  app.register(opsRoutes, deps);
+export const BODY_LIMIT = 16 * 1024;
+
+/**
+ * Bodies are validated as sent: a string is not an amount, and an extra field is an error,
+ * not something to drop. Query strings arrive as text, so `?limit=10` is coerced to a number.
+ */
+function validators() {
+  return {
+    body: new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: false }),
+    other: new Ajv({ coerceTypes: true, removeAdditional: false, useDefaults: true }),
+  };
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({ logger: deps.logger, bodyLimit: BODY_LIMIT, return503OnClosing: true });
+  const { body: strict, other: lenient } = validators();
+  // JSON only: a text/plain body is refused as the wrong content-type, not parsed as a string.
+  app.removeContentTypeParser('text/plain');
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : lenient).compile(schema));
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+  app.addSchema(errorBody);
+
+  // Once shutdown starts, a response in flight also closes its keep-alive connection, so
+  // close() ends when the last request does, not when idle sockets time out.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+
+  const metrics = new GatewayMetrics();
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.latency.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Durable payments on Temporal',
+        version: '1',
+        description: 'Idempotent payments: each payment-id is charged at most once and refunded at most once.',
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(paymentRoutes, { payments: deps.payments, metrics });
+  await app.register(accountRoutes, { ledger: deps.ledger });
+  await app.register(opsRoutes, { ledger: deps.ledger, temporalReachable: deps.temporalReachable, metrics });
   return app;
 }

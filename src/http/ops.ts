@@ -1,30 +1,48 @@
-/** Liveness and readiness. */
+/** Operations: liveness, readiness and Prometheus metrics. */
 import type { FastifyPluginAsync } from 'fastify';
-import type { AppDeps } from './app';
+import type { Ledger } from '../ledger/ledger';
+import type { GatewayMetrics } from './metrics';
+
+export interface OpsDeps {
+  ledger: Ledger;
+  temporalReachable: () => Promise<boolean>;
+  metrics: GatewayMetrics;
+}
 
 const statusSchema = {
   type: 'object',
   properties: {
     status: { type: 'string', enum: ['ok', 'unavailable'] },
-    temporal: { type: 'boolean' },
-    ledger: { type: 'boolean' },
+    temporal: { type: 'boolean', description: 'Temporal answered a health check' },
+    ledger: { type: 'boolean', description: 'the ledger database answered' },
   },
   required: ['status'],
   additionalProperties: false,
 } as const;
 
-export const opsRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
-  app.get('/healthz', { schema: { response: { 200: statusSchema } } }, async () => ({ status: 'ok' as const }));
+export const opsRoutes: FastifyPluginAsync<OpsDeps> = async (app, { ledger, temporalReachable, metrics }) => {
+  app.get('/healthz', { schema: { summary: 'Liveness: the gateway process answers', response: { 200: statusSchema } } }, async () => ({
+    status: 'ok' as const,
+  }));
 
-  app.get('/readyz', { schema: { response: { 200: statusSchema, 503: statusSchema } } }, async (_request, reply) => {
-    const temporal = await deps.temporalReachable();
-    let ledger = true;
-    try {
-      await deps.ledger.ping();
-    } catch {
-      ledger = false;
-    }
-    const ready = temporal && ledger;
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', temporal, ledger });
+  app.get(
+    '/readyz',
+    { schema: { summary: 'Readiness: Temporal and the ledger are reachable', response: { 200: statusSchema, 503: statusSchema } } },
+    async (_request, reply) => {
+      const [temporal, ledgerUp] = await Promise.all([
+        temporalReachable(),
+        ledger.ping().then(
+          () => true,
+          () => false,
+        ),
+      ]);
+      const ready = temporal && ledgerUp;
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', temporal, ledger: ledgerUp });
+    },
+  );
+
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics', produces: ['text/plain'] } }, async (_request, reply) => {
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
   });
 };

@@ -26,8 +26,8 @@ export interface StackOptions {
 export const OPENING_BALANCE = 10_000;
 export const HOUR = 60 * 60 * 1000;
 
-/** Runs `body` while a fresh worker (own task queue, own ledger file) serves the environment. */
-export async function withStack<T>(env: TestWorkflowEnvironment, options: StackOptions, body: (stack: Stack) => Promise<T>): Promise<T> {
+/** A fresh worker (own task queue, own ledger file) on the environment, running until stop(). */
+export async function startStack(env: TestWorkflowEnvironment, options: StackOptions = {}): Promise<Stack & { stop: () => Promise<void> }> {
   const ledger = new GatedLedger(
     new SqliteLedger({
       file: path.join(tempDir('ledger'), 'ledger.db'),
@@ -44,10 +44,29 @@ export async function withStack<T>(env: TestWorkflowEnvironment, options: StackO
     workflowBundle: workflowBundle(),
   });
   const payments = new Payments({ client: env.client, taskQueue, expiryMs: options.expiryMs ?? HOUR });
+  const running = worker.run();
+  return {
+    env,
+    ledger,
+    payments,
+    taskQueue,
+    worker,
+    stop: async () => {
+      ledger.release();
+      worker.shutdown();
+      await running;
+      await ledger.close();
+    },
+  };
+}
+
+/** Runs `body` while a fresh stack serves the environment. */
+export async function withStack<T>(env: TestWorkflowEnvironment, options: StackOptions, body: (stack: Stack) => Promise<T>): Promise<T> {
+  const stack = await startStack(env, options);
   try {
-    return await worker.runUntil(body({ env, ledger, payments, taskQueue, worker }));
+    return await body(stack);
   } finally {
-    await ledger.close();
+    await stack.stop();
   }
 }
 

@@ -1,0 +1,87 @@
+/**
+ * One error handler for the whole gateway: every failure leaves as
+ * {"error": {"code", "message"}} with the SPEC's status, and nothing internal leaks out.
+ */
+import { ServiceError, isGrpcServiceError } from '@temporalio/client';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { ErrorCode } from '../domain/payment';
+import { PaymentError } from '../payments';
+
+const STATUS_OF: Record<ErrorCode, number> = {
+  [ErrorCode.InvalidRequest]: 400,
+  [ErrorCode.InsufficientFunds]: 402,
+  [ErrorCode.PaymentNotFound]: 404,
+  [ErrorCode.PaymentCancelled]: 409,
+  [ErrorCode.PaymentExpired]: 409,
+  [ErrorCode.IdempotencyMismatch]: 422,
+  [ErrorCode.LedgerUnavailable]: 503,
+};
+
+export const TEMPORAL_UNAVAILABLE = 'temporal_unavailable';
+const RETRY_AFTER_SECONDS = 1;
+
+/** gRPC UNAVAILABLE (14) and DEADLINE_EXCEEDED (4): Temporal could not be reached or did not answer. */
+const UNREACHABLE_CODES = new Set([14, 4]);
+
+function temporalUnreachable(err: unknown): boolean {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    if (isGrpcServiceError(e) && UNREACHABLE_CODES.has(e.code)) return true;
+    if (e instanceof ServiceError && /UNAVAILABLE|DEADLINE_EXCEEDED|connect/i.test(e.message)) return true;
+    if (e instanceof Error && /Failed to connect|ECONNREFUSED|transport error/i.test(e.message)) return true;
+  }
+  return false;
+}
+
+type ValidationIssue = NonNullable<FastifyError['validation']>[number];
+
+/** One schema violation, said with the field's name: `body.amount must be integer`. */
+function describeIssue(where: string, issue: ValidationIssue): string {
+  const field = [where, ...issue.instancePath.split('/').filter(Boolean)].join('.');
+  const params = issue.params as Record<string, unknown>;
+  switch (issue.keyword) {
+    case 'required':
+      return `${field}.${params.missingProperty} is required`;
+    case 'additionalProperties':
+      return `${field}.${params.additionalProperty} is not an accepted field`;
+    default:
+      return `${field} ${issue.message}`;
+  }
+}
+
+/** Fastify's own request errors (validation, body parsing, limits, content-type), as bad input. */
+function requestProblem(err: FastifyError): string | undefined {
+  if (err.validation?.[0]) return describeIssue(err.validationContext ?? 'request', err.validation[0]);
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return 'body is larger than 16 KiB';
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'content-type must be application/json';
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return 'body must be a JSON object, but it is empty';
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return 'body is not valid JSON';
+  }
+  if (err instanceof SyntaxError || err.code?.startsWith('FST_ERR_CTP_')) return `body is not valid JSON: ${err.message}`;
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return err.message;
+  return undefined;
+}
+
+export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const send = (status: number, code: string, message: string) => reply.code(status).send({ error: { code, message } });
+
+  if (err instanceof PaymentError) return send(STATUS_OF[err.code], err.code, err.message);
+  if (temporalUnreachable(err)) {
+    request.log.warn({ err }, 'Temporal unreachable');
+    reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+    return send(503, TEMPORAL_UNAVAILABLE, 'the payment service cannot reach Temporal right now; retry the same request');
+  }
+  const problem = requestProblem(err);
+  if (problem) return send(400, ErrorCode.InvalidRequest, problem);
+
+  request.log.error({ err }, 'request failed');
+  return send(500, 'internal_error', 'the request failed unexpectedly; retrying the same request is safe');
+}
+
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return reply.code(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
+}

@@ -1,0 +1,88 @@
+/** /payments routes: makePayment, cancelPayment and the payment's state. */
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { ErrorCode, type PaymentRequest } from '../domain/payment';
+import { PaymentError, type Payments } from '../payments';
+import type { GatewayMetrics } from './metrics';
+import { cancelResult, commonErrors, makePaymentBody, paymentIdParams, paymentResult, paymentView } from './schemas';
+
+export interface PaymentRoutesDeps {
+  payments: Payments;
+  metrics: GatewayMetrics;
+}
+
+type WithId = { Params: { id: string } };
+
+const errorRef = { $ref: 'error#' } as const;
+
+export const paymentRoutes: FastifyPluginAsync<PaymentRoutesDeps> = async (app, { payments, metrics }) => {
+  // Every log line of a payment request names the payment-id.
+  app.addHook('preHandler', async (request: FastifyRequest<WithId>) => {
+    request.log = request.log.child({ paymentId: request.params.id });
+  });
+
+  /** Counts the outcome of an operation, error codes included, and passes the result or error on. */
+  const counted = async <T>(operation: string, call: Promise<T>, outcome: (result: T) => string): Promise<T> => {
+    try {
+      const result = await call;
+      metrics.payments.inc({ operation, outcome: outcome(result) });
+      return result;
+    } catch (err) {
+      if (err instanceof PaymentError) metrics.payments.inc({ operation, outcome: err.code });
+      throw err;
+    }
+  };
+
+  app.post<WithId & { Body: PaymentRequest }>(
+    '/payments/:id/makePayment',
+    {
+      schema: {
+        summary: 'Charge the payment once; a repeat with the same body answers the first result',
+        params: paymentIdParams,
+        body: makePaymentBody,
+        response: { 200: paymentResult, 402: errorRef, 409: errorRef, 422: errorRef, ...commonErrors },
+      },
+    },
+    async (request, reply) => {
+      const result = await counted('makePayment', payments.makePayment(request.params.id, request.body), (r) =>
+        r.replayed ? 'replayed' : 'completed',
+      );
+      if (result.replayed) reply.header('idempotent-replayed', 'true');
+      request.log.info({ replayed: result.replayed }, 'payment completed');
+      return result;
+    },
+  );
+
+  app.post<WithId>(
+    '/payments/:id/cancelPayment',
+    {
+      schema: {
+        summary: 'Cancel the payment: before the charge it is never charged; after it, refunded once',
+        params: paymentIdParams,
+        response: { 200: cancelResult, 409: errorRef, ...commonErrors },
+      },
+    },
+    async (request) => {
+      const result = await counted('cancelPayment', payments.cancelPayment(request.params.id), (r) =>
+        r.refunded ? 'refunded' : 'cancelled',
+      );
+      request.log.info({ refunded: result.refunded }, 'payment cancelled');
+      return result;
+    },
+  );
+
+  app.get<WithId>(
+    '/payments/:id',
+    {
+      schema: {
+        summary: "The payment's state",
+        params: paymentIdParams,
+        response: { 200: paymentView, 404: errorRef, ...commonErrors },
+      },
+    },
+    async (request) => {
+      const view = await payments.getPayment(request.params.id);
+      if (!view) throw new PaymentError(ErrorCode.PaymentNotFound, `no payment ${request.params.id}`);
+      return view;
+    },
+  );
+};

@@ -1,0 +1,54 @@
+/** The real gateway, listening on a free port of 127.0.0.1. */
+import type { Client } from '@temporalio/client';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/http/app';
+import type { Ledger } from '../../src/ledger/ledger';
+import { Payments } from '../../src/payments';
+import { temporalReachable } from '../../src/temporal';
+
+export interface Gateway {
+  app: FastifyInstance;
+  url: string;
+}
+
+export async function startGateway(options: { client: Client; ledger: Ledger; taskQueue: string; expiryMs: number }): Promise<Gateway> {
+  const payments = new Payments({ client: options.client, taskQueue: options.taskQueue, expiryMs: options.expiryMs });
+  const app = await buildApp({
+    payments,
+    ledger: options.ledger,
+    temporalReachable: () => temporalReachable(options.client),
+    logger: false,
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as { port: number };
+  return { app, url: `http://127.0.0.1:${port}` };
+}
+
+export interface Answer {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+/** A request as a client sends it; the answer's JSON body parsed. */
+export async function call(url: string, method: string, path: string, init: { body?: string; contentType?: string } = {}): Promise<Answer> {
+  const headers: Record<string, string> = {};
+  if (init.contentType) headers['content-type'] = init.contentType;
+  const response = await fetch(url + path, { method, headers, body: init.body });
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: left as text for the assertion to show
+  }
+  return { status: response.status, headers: response.headers, body };
+}
+
+export function pay(url: string, paymentId: string, payment: unknown): Promise<Answer> {
+  return call(url, 'POST', `/payments/${paymentId}/makePayment`, { body: JSON.stringify(payment), contentType: 'application/json' });
+}
+
+export function cancel(url: string, paymentId: string): Promise<Answer> {
+  return call(url, 'POST', `/payments/${paymentId}/cancelPayment`);
+}
