@@ -241,3 +241,10 @@ test('the seed curl commands work verbatim', async () => {
     refunded: true,
   });
 });
+
+test('a payment-id and an account-id of the full 200 characters work', async () => {
+  const id = `p${'x'.repeat(199)}`;
+  const account = `a${'y'.repeat(199)}`;
+  expect((await pay(url, id, { accountId: account, amount: 1 })).body).toEqual(completed(id, false, { accountId: account, amount: 1 }));
+  expect((await call(url, 'GET', `/accounts/${account}`)).body.balance).toBe(OPENING_BALANCE - 1);
+});
