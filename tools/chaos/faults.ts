@@ -1,0 +1,73 @@
+/**
+ * The fault injector: at seeded moments it SIGKILLs a worker, the gateway or the Temporal
+ * dev server and starts it again after a seeded pause, or runs a worker with transient
+ * ledger faults switched on for a while.
+ */
+import { type Random, between, pick, seeded } from './random';
+import type { ChaosStack, Role } from './stack';
+
+export type FaultKind = 'kill worker-1' | 'kill worker-2' | 'kill api' | 'kill temporal' | 'ledger faults on worker-1';
+
+export interface PlannedFault {
+  /** ms after the start of the run */
+  at: number;
+  kind: FaultKind;
+  /** How long the process stays down, or the ledger faults stay on. */
+  forMs: number;
+}
+
+export interface InjectedFault extends PlannedFault {
+  startedAt: number;
+  endedAt: number;
+  sigkills: number;
+}
+
+const KINDS: readonly FaultKind[] = ['kill worker-1', 'kill worker-2', 'kill api', 'kill temporal', 'ledger faults on worker-1'];
+const LEDGER_FAULT_RATE = 0.3;
+
+/** The faults of a run: one every 2-6 s, and the Temporal server killed at least once. */
+export function planFaults(seed: number, durationMs: number): PlannedFault[] {
+  const random: Random = seeded(seed ^ 0x5eed);
+  const plan: PlannedFault[] = [];
+  for (let at = between(random, 2000, 4000); at < durationMs - 3000; at += between(random, 2000, 6000)) {
+    const kind = pick(random, KINDS);
+    plan.push({ at, kind, forMs: kind.startsWith('ledger') ? between(random, 4000, 8000) : between(random, 200, 3000) });
+  }
+  if (!plan.some((f) => f.kind === 'kill temporal') && plan.length > 0) {
+    plan[Math.floor(plan.length * 0.4)]!.kind = 'kill temporal';
+  }
+  return plan;
+}
+
+/** Runs the plan against the stack, one fault at a time; resolves when the last has ended. */
+export async function injectFaults(stack: ChaosStack, plan: PlannedFault[], startedAt: number, log: (line: string) => void): Promise<InjectedFault[]> {
+  const done: InjectedFault[] = [];
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  for (const fault of plan) {
+    await pause(Math.max(0, startedAt + fault.at - Date.now()));
+    const begun = Date.now();
+    let sigkills = 0;
+    const restart = async (role: Role) => {
+      await stack.kill(role);
+      sigkills++;
+    };
+    if (fault.kind === 'ledger faults on worker-1') {
+      stack.setLedgerFaultRate('worker-1', LEDGER_FAULT_RATE);
+      await restart('worker-1');
+      await stack.launch('worker-1');
+      await pause(fault.forMs);
+      stack.setLedgerFaultRate('worker-1', 0);
+      await restart('worker-1');
+      await stack.launch('worker-1');
+    } else {
+      const role = fault.kind.slice('kill '.length) as Role;
+      await restart(role);
+      await pause(fault.forMs);
+      await stack.launch(role);
+    }
+    const injected = { ...fault, startedAt: begun, endedAt: Date.now(), sigkills };
+    log(`${((begun - startedAt) / 1000).toFixed(1).padStart(6)} s  ${fault.kind} (${Math.round(fault.forMs)} ms)`);
+    done.push(injected);
+  }
+  return done;
+}

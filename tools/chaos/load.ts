@@ -1,0 +1,102 @@
+/**
+ * Clients as a real payments integration behaves: each sends makePayment or cancelPayment
+ * for a small pool of payment-ids (so they collide), and retries the same request with
+ * backoff on network errors and 5xx (honouring Retry-After) until it gets a definitive answer.
+ */
+import type { Answer, RequestRecord } from './checker';
+import { type Random, between, pick, seeded } from './random';
+
+export interface LoadSettings {
+  url: () => string;
+  clients: number;
+  paymentIds: number;
+  accounts: number;
+  seed: number;
+  /** Stop starting new requests at this time (ms epoch). */
+  until: number;
+  /** Give up retrying a request at this time. */
+  giveUpAt: () => number;
+}
+
+export interface PaymentSpec {
+  paymentId: string;
+  accountId: string;
+  amount: number;
+}
+
+/** The pool: each payment-id always carries the same account and amount, as a real client's would. */
+export function paymentPool(settings: Pick<LoadSettings, 'paymentIds' | 'accounts' | 'seed'>): PaymentSpec[] {
+  const random = seeded(settings.seed);
+  return Array.from({ length: settings.paymentIds }, (_, i) => ({
+    paymentId: `chaos-${settings.seed}-${i}`,
+    accountId: `acct-${i % settings.accounts}`,
+    amount: 100 + Math.floor(random() * 400),
+  }));
+}
+
+const ATTEMPT_TIMEOUT_MS = 30_000;
+const CANCEL_SHARE = 0.2;
+
+/** One HTTP attempt: the answer, or undefined when none came. */
+async function attempt(url: string, spec: PaymentSpec, op: RequestRecord['op']): Promise<{ answer?: Answer; retryAfterMs?: number }> {
+  try {
+    const response = await fetch(`${url}/payments/${spec.paymentId}/${op}`, {
+      method: 'POST',
+      ...(op === 'makePayment'
+        ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ accountId: spec.accountId, amount: spec.amount }) }
+        : {}),
+      signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),
+    });
+    const text = await response.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // a non-JSON answer is kept as text, and will show in the report
+    }
+    const retryAfter = Number(response.headers.get('retry-after'));
+    return { answer: { status: response.status, body }, retryAfterMs: retryAfter > 0 ? retryAfter * 1000 : undefined };
+  } catch {
+    return {};
+  }
+}
+
+/** Sends one request until it gets a definitive answer or the run gives up on it. */
+export async function send(url: () => string, spec: PaymentSpec, op: RequestRecord['op'], client: number, giveUpAt: () => number, random: Random): Promise<RequestRecord> {
+  const record: RequestRecord = {
+    client,
+    op,
+    paymentId: spec.paymentId,
+    ...(op === 'makePayment' ? { body: { accountId: spec.accountId, amount: spec.amount } } : {}),
+    attempts: [],
+  };
+  for (let n = 0; ; n++) {
+    const { answer, retryAfterMs } = await attempt(url(), spec, op);
+    record.attempts.push({ at: Date.now(), outcome: answer?.status ?? 'network' });
+    if (answer && answer.status < 500) {
+      record.answer = answer;
+      return record;
+    }
+    if (Date.now() > giveUpAt()) return record;
+    const backoff = Math.min(2000, 100 * 2 ** n) * between(random, 0.5, 1);
+    await new Promise((resolve) => setTimeout(resolve, Math.max(backoff, retryAfterMs ?? 0)));
+  }
+}
+
+/** Runs every client until `until`; resolves with every request each one made. */
+export async function runClients(settings: LoadSettings, pool: PaymentSpec[]): Promise<RequestRecord[]> {
+  const records: RequestRecord[] = [];
+  await Promise.all(
+    Array.from({ length: settings.clients }, async (_, client) => {
+      // Each client decides from its own generator, so a seed replays the same decisions whatever the timing.
+      const random = seeded(settings.seed * 1000 + client + 1);
+      while (Date.now() < settings.until) {
+        const spec = pick(random, pool);
+        const op = random() < CANCEL_SHARE ? 'cancelPayment' : 'makePayment';
+        records.push(await send(settings.url, spec, op, client, settings.giveUpAt, random));
+        await new Promise((resolve) => setTimeout(resolve, between(random, 0, 50)));
+      }
+    }),
+  );
+  return records;
+}

@@ -1,0 +1,118 @@
+/**
+ * The chaos run's own stack: the dev server, two workers and the gateway as real processes
+ * (each `npm run X`'s entry), on free ports with a fresh DATA_DIR. Each can be killed with
+ * SIGKILL (its whole process group) and started again.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { freePort, portIsFree, waitForTcp } from '../../src/net';
+import { PROJECT_ROOT } from '../paths';
+
+export type Role = 'temporal' | 'worker-1' | 'worker-2' | 'api';
+export const ROLES: readonly Role[] = ['temporal', 'worker-1', 'worker-2', 'api'];
+
+const ENTRY: Record<Role, string> = {
+  temporal: 'tools/devserver.ts',
+  'worker-1': 'src/worker.ts',
+  'worker-2': 'src/worker.ts',
+  api: 'src/api.ts',
+};
+
+export interface StackSettings {
+  dir: string;
+  openingBalance: number;
+}
+
+/** A free port whose port + 1000 (the dev server's web UI) is free too. */
+async function temporalPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port + 1000 <= 65535 && (await portIsFree(port + 1000))) return port;
+  }
+}
+
+export class ChaosStack {
+  private readonly processes = new Map<Role, ChildProcess>();
+  private readonly expectedExit = new Set<ChildProcess>();
+  private readonly faultRate = new Map<Role, number>();
+  /** Exits nobody asked for (a process that died on its own), by role. */
+  readonly crashes: { role: Role; at: number; code: number | null; signal: string | null }[] = [];
+  temporalAddress = '';
+  apiUrl = '';
+  private apiPort = 0;
+  private stopping = false;
+
+  constructor(private readonly settings: StackSettings) {}
+
+  get dataDir(): string {
+    return path.join(this.settings.dir, 'data');
+  }
+
+  async start(): Promise<void> {
+    fs.mkdirSync(path.join(this.settings.dir, 'logs'), { recursive: true });
+    this.temporalAddress = `127.0.0.1:${await temporalPort()}`;
+    this.apiPort = await freePort();
+    this.apiUrl = `http://127.0.0.1:${this.apiPort}`;
+    for (const role of ROLES) await this.launch(role);
+  }
+
+  private env(role: Role): Record<string, string> {
+    return {
+      TEMPORAL_ADDRESS: this.temporalAddress,
+      DATA_DIR: this.dataDir,
+      PORT: String(this.apiPort),
+      HOST: '127.0.0.1',
+      OPENING_BALANCE: String(this.settings.openingBalance),
+      PAYMENT_EXPIRY: '1h',
+      LOG_LEVEL: 'warn',
+      LEDGER_FAULT_RATE: String(this.faultRate.get(role) ?? 0),
+    };
+  }
+
+  /** Starts a role and waits until it serves (the dev server and gateway accept connections). */
+  async launch(role: Role): Promise<void> {
+    const log = fs.openSync(path.join(this.settings.dir, 'logs', `${role}.log`), 'a');
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, ENTRY[role])], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, ...this.env(role) },
+      stdio: ['ignore', log, log],
+      detached: true,
+    });
+    fs.closeSync(log);
+    this.processes.set(role, child);
+    child.once('exit', (code, signal) => {
+      if (this.expectedExit.delete(child) || this.stopping) return;
+      // Like a service manager would: note it, and start it again.
+      this.crashes.push({ role, at: Date.now(), code, signal });
+      setTimeout(() => {
+        if (!this.stopping && this.processes.get(role) === child) void this.launch(role);
+      }, 1000);
+    });
+    if (role === 'temporal') await waitForTcp('127.0.0.1', Number(this.temporalAddress.split(':')[1]), 60_000);
+    if (role === 'api') await waitForTcp('127.0.0.1', this.apiPort, 60_000);
+  }
+
+  /** SIGKILL to the role's whole process group; resolves when it is gone. */
+  async kill(role: Role): Promise<void> {
+    const child = this.processes.get(role);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    this.expectedExit.add(child);
+    const gone = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    await gone;
+  }
+
+  setLedgerFaultRate(role: Role, rate: number): void {
+    this.faultRate.set(role, rate);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(ROLES.map((role) => this.kill(role)));
+  }
+}
