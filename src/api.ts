@@ -15,6 +15,7 @@ export async function createGateway(config: Config) {
     ledger,
     temporalReachable: () => temporalReachable(client),
     logger: { level: config.logLevel },
+    ...(config.benchRoutes ? { bench: { client, taskQueue: config.taskQueue } } : {}),
   });
   app.addHook('onClose', async () => {
     // Runs after in-flight requests have finished.

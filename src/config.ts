@@ -24,6 +24,8 @@ export interface Config {
   ledgerFaultRate: number;
   /** Pause after each ledger write commits (0 in production): widens crash windows in fault tests. */
   ledgerWriteDelayMs: number;
+  /** Serve POST /bench/ceiling/:id, the benchmark's measure of Temporal alone (off in production). */
+  benchRoutes: boolean;
 }
 
 export class ConfigError extends Error {
@@ -89,6 +91,11 @@ function fraction(variable: string, text: string): number {
   return value;
 }
 
+function boolean(variable: string, text: string): boolean {
+  if (text !== 'true' && text !== 'false') throw new ConfigError(variable, `expected true or false, got ${JSON.stringify(text)}`);
+  return text === 'true';
+}
+
 function logLevel(variable: string, text: string): LogLevel {
   if (!(LOG_LEVELS as readonly string[]).includes(text)) {
     throw new ConfigError(variable, `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(text)}`);
@@ -119,6 +126,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: read('LOG_LEVEL', 'info', logLevel),
     ledgerFaultRate: read('LEDGER_FAULT_RATE', '0', fraction),
     ledgerWriteDelayMs: read('LEDGER_WRITE_DELAY_MS', '0', (v, text) => integer(v, text, 0, 60_000)),
+    benchRoutes: read('BENCH_ROUTES', 'false', boolean),
   };
 }
 

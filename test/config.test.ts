@@ -14,6 +14,7 @@ test('defaults follow the SPEC', () => {
     logLevel: 'info',
     ledgerFaultRate: 0,
     ledgerWriteDelayMs: 0,
+    benchRoutes: false,
   });
 });
 
@@ -37,6 +38,8 @@ test.each([
   ['OPENING_BALANCE', '10.5'],
   ['LOG_LEVEL', 'loud'],
   ['LEDGER_FAULT_RATE', '2'],
+  ['LEDGER_WRITE_DELAY_MS', '-1'],
+  ['BENCH_ROUTES', 'yes'],
 ])('%s=%j is refused with a message naming it', (variable, value) => {
   expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError);
   expect(() => loadConfig({ [variable]: value })).toThrow(new RegExp(`^${variable}: `));

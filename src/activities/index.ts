@@ -62,6 +62,9 @@ export function createActivities(ledger: Ledger) {
         throw err;
       }
     },
+
+    /** The benchmark's ceiling workflow: an activity that does nothing, to measure Temporal alone. */
+    async noop(): Promise<void> {},
   };
 }
 

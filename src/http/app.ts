@@ -9,6 +9,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { Ledger } from '../ledger/ledger';
 import type { Payments } from '../payments';
 import { accountRoutes } from './accounts';
+import { type BenchDeps, benchRoutes } from './bench';
 import { errorHandler, notFoundHandler } from './errors';
 import { GatewayMetrics } from './metrics';
 import { opsRoutes } from './ops';
@@ -21,6 +22,8 @@ export interface AppDeps {
   /** Whether Temporal answers right now (for /readyz). */
   temporalReachable: () => Promise<boolean>;
   logger: FastifyServerOptions['logger'];
+  /** With these, the gateway also serves the benchmark's ceiling route. */
+  bench?: BenchDeps;
 }
 
 export const BODY_LIMIT = 16 * 1024;
@@ -84,5 +87,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(paymentRoutes, { payments: deps.payments, metrics });
   await app.register(accountRoutes, { ledger: deps.ledger });
   await app.register(opsRoutes, { ledger: deps.ledger, temporalReachable: deps.temporalReachable, metrics });
+  if (deps.bench) await app.register(benchRoutes, deps.bench);
   return app;
 }

@@ -4,7 +4,7 @@
  * ledger faults switched on for a while.
  */
 import { type Random, between, pick, seeded } from './random';
-import type { ChaosStack, Role } from './stack';
+import type { LocalStack, Role } from '../stack';
 
 export type FaultKind = 'kill worker-1' | 'kill worker-2' | 'kill api' | 'kill temporal' | 'ledger faults on worker-1';
 
@@ -40,7 +40,7 @@ export function planFaults(seed: number, durationMs: number): PlannedFault[] {
 }
 
 /** Runs the plan against the stack, one fault at a time; resolves when the last has ended. */
-export async function injectFaults(stack: ChaosStack, plan: PlannedFault[], startedAt: number, log: (line: string) => void): Promise<InjectedFault[]> {
+export async function injectFaults(stack: LocalStack, plan: PlannedFault[], startedAt: number, log: (line: string) => void): Promise<InjectedFault[]> {
   const done: InjectedFault[] = [];
   const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   for (const fault of plan) {

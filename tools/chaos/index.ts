@@ -14,7 +14,7 @@ import { type ChaosRecord, INVARIANTS, type LedgerRow, type PaymentState, type R
 import { type InjectedFault, injectFaults, planFaults } from './faults';
 import { type PaymentSpec, paymentPool, runClients, send } from './load';
 import { seeded } from './random';
-import { ChaosStack } from './stack';
+import { LocalStack } from '../stack';
 
 const SETTLE_LIMIT_MS = 180_000;
 
@@ -120,7 +120,7 @@ async function main(): Promise<void> {
   const o = options();
   say(`chaos: ${o.durationMs / 1000} s, ${o.clients} clients, ${o.ids} payment-ids, ${o.accounts} accounts, seed ${o.seed}, opening balance ${o.openingBalance}`);
   say(`run directory: ${o.dir}`);
-  const stack = new ChaosStack({ dir: o.dir, openingBalance: o.openingBalance });
+  const stack = new LocalStack({ dir: o.dir, openingBalance: o.openingBalance, workers: 2 });
   const pool = paymentPool({ paymentIds: o.ids, accounts: o.accounts, seed: o.seed });
   let exitCode = 1;
   try {

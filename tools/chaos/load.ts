@@ -22,6 +22,8 @@ export interface PaymentSpec {
   paymentId: string;
   accountId: string;
   amount: number;
+  /** Half the pool is never cancelled, so that some payments must stay charged to the end. */
+  cancellable: boolean;
 }
 
 /** The pool: each payment-id always carries the same account and amount, as a real client's would. */
@@ -31,11 +33,13 @@ export function paymentPool(settings: Pick<LoadSettings, 'paymentIds' | 'account
     paymentId: `chaos-${settings.seed}-${i}`,
     accountId: `acct-${i % settings.accounts}`,
     amount: 100 + Math.floor(random() * 400),
+    cancellable: i % 2 === 0,
   }));
 }
 
 const ATTEMPT_TIMEOUT_MS = 30_000;
-const CANCEL_SHARE = 0.2;
+/** Of requests for a cancellable payment-id, the share that cancel. */
+const CANCEL_SHARE = 0.3;
 
 /** One HTTP attempt: the answer, or undefined when none came. */
 async function attempt(url: string, spec: PaymentSpec, op: RequestRecord['op']): Promise<{ answer?: Answer; retryAfterMs?: number }> {
@@ -92,7 +96,7 @@ export async function runClients(settings: LoadSettings, pool: PaymentSpec[]): P
       const random = seeded(settings.seed * 1000 + client + 1);
       while (Date.now() < settings.until) {
         const spec = pick(random, pool);
-        const op = random() < CANCEL_SHARE ? 'cancelPayment' : 'makePayment';
+        const op = random() < CANCEL_SHARE && spec.cancellable ? 'cancelPayment' : 'makePayment';
         records.push(await send(settings.url, spec, op, client, settings.giveUpAt, random));
         await new Promise((resolve) => setTimeout(resolve, between(random, 0, 50)));
       }

@@ -1,27 +1,27 @@
 /**
- * The chaos run's own stack: the dev server, two workers and the gateway as real processes
- * (each `npm run X`'s entry), on free ports with a fresh DATA_DIR. Each can be killed with
- * SIGKILL (its whole process group) and started again.
+ * A stack of its own for chaos and bench runs: the dev server, workers and the gateway as
+ * real processes (each `npm run X`'s entry), on free ports with a fresh DATA_DIR. Each can be
+ * killed with SIGKILL (its whole process group) and started again.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { freePort, portIsFree, waitForTcp } from '../../src/net';
-import { PROJECT_ROOT } from '../paths';
+import { freePort, portIsFree, waitForTcp } from '../src/net';
+import { PROJECT_ROOT } from './paths';
 
-export type Role = 'temporal' | 'worker-1' | 'worker-2' | 'api';
-export const ROLES: readonly Role[] = ['temporal', 'worker-1', 'worker-2', 'api'];
+export type Role = 'temporal' | `worker-${number}` | 'api';
 
-const ENTRY: Record<Role, string> = {
-  temporal: 'tools/devserver.ts',
-  'worker-1': 'src/worker.ts',
-  'worker-2': 'src/worker.ts',
-  api: 'src/api.ts',
-};
+function entryOf(role: Role): string {
+  if (role === 'temporal') return 'tools/devserver.ts';
+  return role === 'api' ? 'src/api.ts' : 'src/worker.ts';
+}
 
 export interface StackSettings {
   dir: string;
   openingBalance: number;
+  workers: number;
+  /** More environment for every process (for example the dev server's or worker's tuning). */
+  env?: Record<string, string>;
 }
 
 /** A free port whose port + 1000 (the dev server's web UI) is free too. */
@@ -32,7 +32,7 @@ async function temporalPort(): Promise<number> {
   }
 }
 
-export class ChaosStack {
+export class LocalStack {
   private readonly processes = new Map<Role, ChildProcess>();
   private readonly expectedExit = new Set<ChildProcess>();
   private readonly faultRate = new Map<Role, number>();
@@ -43,7 +43,11 @@ export class ChaosStack {
   private apiPort = 0;
   private stopping = false;
 
-  constructor(private readonly settings: StackSettings) {}
+  readonly roles: Role[];
+
+  constructor(private readonly settings: StackSettings) {
+    this.roles = ['temporal', ...Array.from({ length: settings.workers }, (_, i): Role => `worker-${i + 1}`), 'api'];
+  }
 
   get dataDir(): string {
     return path.join(this.settings.dir, 'data');
@@ -54,7 +58,7 @@ export class ChaosStack {
     this.temporalAddress = `127.0.0.1:${await temporalPort()}`;
     this.apiPort = await freePort();
     this.apiUrl = `http://127.0.0.1:${this.apiPort}`;
-    for (const role of ROLES) await this.launch(role);
+    for (const role of this.roles) await this.launch(role);
   }
 
   private env(role: Role): Record<string, string> {
@@ -67,13 +71,14 @@ export class ChaosStack {
       PAYMENT_EXPIRY: '1h',
       LOG_LEVEL: 'warn',
       LEDGER_FAULT_RATE: String(this.faultRate.get(role) ?? 0),
+      ...this.settings.env,
     };
   }
 
   /** Starts a role and waits until it serves (the dev server and gateway accept connections). */
   async launch(role: Role): Promise<void> {
     const log = fs.openSync(path.join(this.settings.dir, 'logs', `${role}.log`), 'a');
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, ENTRY[role])], {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, entryOf(role))], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, ...this.env(role) },
       stdio: ['ignore', log, log],
@@ -113,6 +118,11 @@ export class ChaosStack {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    await Promise.all(ROLES.map((role) => this.kill(role)));
+    await Promise.all(this.roles.map((role) => this.kill(role)));
+  }
+
+  /** The process id of a role's process (its group leader), for CPU and memory readings. */
+  pid(role: Role): number | undefined {
+    return this.processes.get(role)?.pid;
   }
 }

@@ -1,0 +1,34 @@
+/** POST /bench/ceiling/:id, served only with BENCH_ROUTES=true: Temporal's ceiling for `npm run bench`. */
+import { type Client, WithStartWorkflowOperation } from '@temporalio/client';
+import type { FastifyPluginAsync } from 'fastify';
+import { CEILING_WORKFLOW, ceilingUpdate } from '../domain/ceiling';
+import { commonErrors, paymentIdParams } from './schemas';
+
+export interface BenchDeps {
+  client: Client;
+  taskQueue: string;
+}
+
+export const benchRoutes: FastifyPluginAsync<BenchDeps> = async (app, { client, taskQueue }) => {
+  app.post<{ Params: { id: string } }>(
+    '/bench/ceiling/:id',
+    {
+      schema: {
+        summary: 'Benchmark only: update-with-start of a workflow that runs one no-op activity',
+        params: paymentIdParams,
+        response: {
+          200: { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'], additionalProperties: false },
+          ...commonErrors,
+        },
+      },
+    },
+    async (request) =>
+      client.workflow.executeUpdateWithStart(ceilingUpdate, {
+        startWorkflowOperation: new WithStartWorkflowOperation(CEILING_WORKFLOW, {
+          workflowId: `ceiling:${request.params.id}`,
+          taskQueue,
+          workflowIdConflictPolicy: 'USE_EXISTING',
+        }),
+      }),
+  );
+};

@@ -1,0 +1,17 @@
+import { allHandlersFinished, condition, proxyActivities, setHandler } from '@temporalio/workflow';
+import type { PaymentActivities } from '../activities';
+import { ceilingUpdate } from '../domain/ceiling';
+
+const { noop } = proxyActivities<PaymentActivities>({ startToCloseTimeout: '10s' });
+
+/** The benchmark's ceiling: one update that runs one no-op activity and answers. */
+export async function ceiling(): Promise<void> {
+  let answered = false;
+  setHandler(ceilingUpdate, async () => {
+    await noop();
+    answered = true;
+    return { ok: true } as const;
+  });
+  await condition(() => answered);
+  await condition(allHandlersFinished);
+}

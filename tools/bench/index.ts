@@ -1,0 +1,201 @@
+/**
+ * `npm run bench`: how many payments per second one machine settles end to end (HTTP in,
+ * ledger charged, answer out), at what latency and cost, against Temporal's own ceiling on
+ * the same server, and whether latency grows as open payments pile up.
+ *
+ *   npm run bench -- --clients 1,8,32,64 --seconds 10 --open 1000,20000
+ */
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import Database from 'better-sqlite3';
+import { workflowIdFor } from '../../src/domain/payment';
+import { PROJECT_ROOT } from '../paths';
+import { LocalStack } from '../stack';
+import { chartSvg } from './chart';
+import { type LoadResult, type Target, drive } from './load';
+import { cpuSeconds, samplePeaks } from './procstats';
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      clients: { type: 'string', default: '1,8,32,64' },
+      seconds: { type: 'string', default: '10' },
+      warmup: { type: 'string', default: '5' },
+      open: { type: 'string', default: '1000,20000' },
+      workers: { type: 'string', default: '1' },
+      out: { type: 'string', default: path.join(PROJECT_ROOT, 'bench-results') },
+    },
+  });
+  const list = (text: string) => text.split(',').filter(Boolean).map(Number);
+  return {
+    clients: list(values.clients!),
+    seconds: Number(values.seconds),
+    warmup: Number(values.warmup),
+    open: list(values.open!),
+    workers: Number(values.workers),
+    out: values.out!,
+  };
+}
+
+const say = (line = '') => process.stdout.write(`${line}\n`);
+const run = randomUUID().slice(0, 8);
+let counter = 0;
+const next = () => counter++;
+
+const paymentTarget: Target = {
+  path: (n) => `/payments/bench-${run}-${n}/makePayment`,
+  body: (n) => `{"accountId":"bench-${n % 50}","amount":1}`,
+};
+const ceilingTarget: Target = { path: (n) => `/bench/ceiling/${run}-${n}` };
+
+interface Measured extends LoadResult {
+  cpu: Record<string, number>;
+  cpuMsPerRequest: Record<string, number>;
+  peakRssMiB: Record<string, number>;
+}
+
+async function measure(stack: LocalStack, target: Target, clients: number, seconds: number): Promise<Measured> {
+  const pids = Object.fromEntries(stack.roles.map((role) => [role, stack.pid(role)!]));
+  const before = Object.fromEntries(Object.entries(pids).map(([role, pid]) => [role, cpuSeconds(pid)]));
+  const peaks = samplePeaks(pids);
+  const result = await drive(stack.apiUrl, target, clients, seconds, next);
+  const peakRssMiB = peaks();
+  const cpu = Object.fromEntries(Object.entries(pids).map(([role, pid]) => [role, cpuSeconds(pid) - before[role]!]));
+  const cpuMsPerRequest = Object.fromEntries(Object.entries(cpu).map(([role, s]) => [role, (s * 1000) / Math.max(1, result.ok)]));
+  return { ...result, cpu, cpuMsPerRequest, peakRssMiB };
+}
+
+const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+
+function row(label: string, r: Measured, ceiling?: LoadResult): string {
+  const worker = Object.entries(r.cpuMsPerRequest).filter(([role]) => role.startsWith('worker')).reduce((s, [, v]) => s + v, 0);
+  return [
+    label.padEnd(10),
+    String(r.clients).padStart(7),
+    fmt(r.perSecond).padStart(9),
+    (ceiling ? fmt(r.perSecond / ceiling.perSecond, 2) : '').padStart(7),
+    fmt(r.p50).padStart(7),
+    fmt(r.p90).padStart(7),
+    fmt(r.p99).padStart(7),
+    fmt(r.max).padStart(8),
+    String(r.errors).padStart(6),
+    fmt(r.cpuMsPerRequest.api!, 2).padStart(8),
+    fmt(worker, 2).padStart(8),
+    fmt(r.cpuMsPerRequest.temporal!, 2).padStart(8),
+    fmt(r.peakRssMiB.api!, 0).padStart(6),
+    fmt(Math.max(...Object.entries(r.peakRssMiB).filter(([k]) => k.startsWith('worker')).map(([, v]) => v)), 0).padStart(6),
+  ].join(' ');
+}
+
+const HEADER =
+  'what       clients  per sec  ×ceil   p50ms   p90ms   p99ms    maxms errors  cpu-api cpu-wrkr cpu-tmprl rss-api rss-wrkr\n' +
+  '                                                                            (CPU ms per request)        (peak MiB)';
+
+/** History cost of a sample of payments: events, workflow tasks, and history writes (batches) on the server. */
+async function historyCost(client: Client, paymentIds: string[], temporalDb: string) {
+  let events = 0;
+  let workflowTasks = 0;
+  for (const id of paymentIds) {
+    const history = await client.workflow.getHandle(workflowIdFor(id)).fetchHistory();
+    events += history.events?.length ?? 0;
+    workflowTasks += history.events?.filter((e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED).length ?? 0;
+  }
+  return { sample: paymentIds.length, eventsPerPayment: events / paymentIds.length, workflowTasksPerPayment: workflowTasks / paymentIds.length, historyBatchesTotal: historyRows(temporalDb) };
+}
+
+/** Rows in the dev server's history table: one per batch of events appended (one write). */
+function historyRows(temporalDb: string): number {
+  const db = new Database(temporalDb, { readonly: true });
+  try {
+    return (db.prepare('SELECT count(*) AS n FROM history_node').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const o = options();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'payments-bench-'));
+  const stack = new LocalStack({ dir, openingBalance: 1e15, workers: o.workers, env: { BENCH_ROUTES: 'true', LOG_LEVEL: 'error' } });
+  say(`bench: ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+  say(`stack: dev server persisted to ${dir}/data, ${o.workers} worker(s), gateway; ${o.seconds} s per step`);
+  await stack.start();
+  const connection = await Connection.connect({ address: stack.temporalAddress });
+  const client = new Client({ connection });
+  try {
+    say('warming up...');
+    await drive(stack.apiUrl, paymentTarget, 8, o.warmup, next);
+    await drive(stack.apiUrl, ceilingTarget, 8, Math.max(1, o.warmup / 2), next);
+
+    const payments: Measured[] = [];
+    const ceiling: Measured[] = [];
+    say();
+    say(HEADER);
+    for (const clients of o.clients) {
+      const c = await measure(stack, ceilingTarget, clients, o.seconds);
+      const p = await measure(stack, paymentTarget, clients, o.seconds);
+      ceiling.push(c);
+      payments.push(p);
+      say(row('ceiling', c));
+      say(row('payments', p, c));
+    }
+
+    // Cost: a sample of the payments just made, read back from Temporal and its database.
+    const temporalDb = path.join(stack.dataDir, 'temporal.db');
+    const batchesBefore = historyRows(temporalDb);
+    const costRun = await drive(stack.apiUrl, paymentTarget, 8, 3, next);
+    const lastIds = Array.from({ length: 20 }, (_, i) => `bench-${run}-${counter - 1 - i * 3}`);
+    const cost = await historyCost(client, lastIds, temporalDb);
+    const batchesPerPayment = (cost.historyBatchesTotal - batchesBefore) / Math.max(1, costRun.ok);
+    say();
+    say(
+      `cost per payment: ${fmt(cost.eventsPerPayment)} history events, ${fmt(cost.workflowTasksPerPayment)} workflow tasks, ` +
+        `${fmt(batchesPerPayment, 2)} history writes (rows appended to the server's history table), sample of ${cost.sample}`,
+    );
+
+    // Scale: latency with N payments open (each lives for the expiry window), N growing.
+    const scale: { open: number; result: LoadResult }[] = [];
+    for (const target of o.open) {
+      const open = await connection.workflowService.countWorkflowExecutions({ namespace: 'default', query: 'ExecutionStatus = "Running"' });
+      let openNow = Number(open.count ?? 0);
+      if (openNow < target) {
+        say(`opening payments: ${openNow} -> ${target}...`);
+        const started = Date.now();
+        while (openNow < target) {
+          const fill = await drive(stack.apiUrl, paymentTarget, 32, Math.min(30, Math.max(2, (target - openNow) / 150)), next);
+          openNow += fill.ok;
+        }
+        say(`  (${Math.round((Date.now() - started) / 1000)} s)`);
+      }
+      const result = await drive(stack.apiUrl, paymentTarget, 8, o.seconds, next);
+      scale.push({ open: openNow, result });
+      say(`with ${openNow} payments open: 8 clients ${fmt(result.perSecond)}/s, p50 ${fmt(result.p50)} ms, p99 ${fmt(result.p99)} ms`);
+    }
+    if (scale.length >= 2) {
+      const [first, last] = [scale[0]!, scale[scale.length - 1]!];
+      say(`latency ratio (${last.open} open vs ${first.open}): p50 ×${fmt(last.result.p50 / first.result.p50, 2)}, p99 ×${fmt(last.result.p99 / first.result.p99, 2)}`);
+    }
+
+    fs.mkdirSync(o.out, { recursive: true });
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const machine = { cores: os.cpus().length, cpu: os.cpus()[0]?.model.trim(), memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version };
+    const report = { at: new Date().toISOString(), machine, options: o, payments, ceiling, cost: { ...cost, batchesPerPayment }, scale };
+    fs.writeFileSync(path.join(o.out, `bench-${stamp}.json`), JSON.stringify(report, null, 1));
+    fs.writeFileSync(path.join(o.out, 'bench.svg'), chartSvg(payments, ceiling, `payments/s and p99 vs clients (${machine.cores} cores)`));
+    say();
+    say(`wrote ${path.join(o.out, `bench-${stamp}.json`)} and ${path.join(o.out, 'bench.svg')}`);
+  } finally {
+    await connection.close();
+    await stack.stop();
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});
