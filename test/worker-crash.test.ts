@@ -1,7 +1,8 @@
 /**
  * A worker process killed with SIGKILL after the ledger committed a charge (or refund) but
- * before Temporal heard of it, then started again: the activity is retried, the ledger's
- * unique key turns the retry into a no-op, and the payment ends right with money moved once.
+ * before Temporal heard of it, then started again: the workflow task times out, the charge
+ * runs again on the new worker, the ledger's unique key turns it into a no-op, and the
+ * payment ends right with money moved once.
  */
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -34,7 +35,7 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Pr
   throw new Error(`timed out waiting for ${what}`);
 }
 
-test('SIGKILL between ledger commit and activity completion: one charge, one refund, right final state', async () => {
+test('SIGKILL between ledger commit and workflow task completion: one charge, one refund, right final state', async () => {
   const dataDir = tempDir('crash');
   const taskQueue = `crash-${randomUUID()}`;
   const workerEnv = (extra: Record<string, string> = {}) => ({

@@ -10,7 +10,7 @@ import {
   ActivityFailure,
   allHandlersFinished,
   condition,
-  proxyActivities,
+  proxyLocalActivities,
   setHandler,
   sleep,
   workflowInfo,
@@ -35,7 +35,7 @@ import {
 } from '../domain/payment';
 import { type PaymentEvent, type PaymentState, initialState, nextState, pendingWork, statusOf } from './transitions';
 
-const { charge, refund } = proxyActivities<PaymentActivities>({
+const { charge, refund } = proxyLocalActivities<PaymentActivities>({
   startToCloseTimeout: '10s',
   // No attempt limit: a payment in flight must land; declines come back as non-retryable types.
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '10s' },
@@ -45,8 +45,10 @@ function refusal(code: ErrorCode, message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: code, message, nonRetryable: true });
 }
 
-function failureType(err: unknown): string | undefined {
-  return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause.type ?? undefined : undefined;
+/** The ApplicationFailure an activity raised: wrapped in an ActivityFailure, or as it is (local activities). */
+function applicationFailure(err: unknown): ApplicationFailure | undefined {
+  if (err instanceof ApplicationFailure) return err;
+  return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
 }
 
 export async function payment(input: PaymentWorkflowInput = {}): Promise<PaymentView> {
@@ -148,10 +150,10 @@ export async function payment(input: PaymentWorkflowInput = {}): Promise<Payment
       chargedByEarlierRun = result.fromEarlierRun;
       apply({ type: result.refunded ? 'alreadyRefunded' : 'charged' });
     } catch (err) {
-      const type = failureType(err);
-      if (type !== ErrorCode.InsufficientFunds && type !== ErrorCode.IdempotencyMismatch) throw err;
-      declineMessage = (err as ActivityFailure).cause!.message;
-      apply({ type: type === ErrorCode.InsufficientFunds ? 'declined' : 'mismatched' });
+      const failure = applicationFailure(err);
+      if (failure?.type !== ErrorCode.InsufficientFunds && failure?.type !== ErrorCode.IdempotencyMismatch) throw err;
+      declineMessage = failure.message;
+      apply({ type: failure.type === ErrorCode.InsufficientFunds ? 'declined' : 'mismatched' });
     }
   };
 
