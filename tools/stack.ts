@@ -91,7 +91,8 @@ export class LocalStack {
       // Like a service manager would: note it, and start it again.
       this.crashes.push({ role, at: Date.now(), code, signal });
       setTimeout(() => {
-        if (!this.stopping && this.processes.get(role) === child) void this.launch(role);
+        // A failed restart leaves the role down; the run's checks will show what that did.
+        if (!this.stopping && this.processes.get(role) === child) this.launch(role).catch(() => undefined);
       }, 1000);
     });
     if (role === 'temporal') await waitForTcp('127.0.0.1', Number(this.temporalAddress.split(':')[1]), 60_000);
