@@ -51,10 +51,11 @@ function applicationFailure(err: unknown): ApplicationFailure | undefined {
   return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
 }
 
-export async function payment(input: PaymentWorkflowInput = {}): Promise<PaymentView> {
+export async function payment(input?: PaymentWorkflowInput | null): Promise<PaymentView> {
   const info = workflowInfo();
   const paymentId = paymentIdFromWorkflowId(info.workflowId);
-  const { expiry = DEFAULT_EXPIRY, ...initialRequest } = input;
+  // `temporal workflow start --input null` arrives as null, not as a missing argument.
+  const { expiry = DEFAULT_EXPIRY, ...initialRequest } = input ?? {};
   const expiryMs = parseExpiry(expiry);
   if (expiryMs === undefined) {
     throw refusal(ErrorCode.InvalidRequest, `expiry must be at least 1s, such as 90s, 15m or 1h; got ${JSON.stringify(expiry)}`);
