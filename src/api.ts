@@ -3,7 +3,7 @@ import { type Config, loadConfigOrExit } from './config';
 import { buildApp } from './http/app';
 import { openLedger } from './ledger/sqlite';
 import { Payments } from './payments';
-import { createClient, temporalReachable } from './temporal';
+import { createClient, describeTemporal, temporalReachable } from './temporal';
 
 /** The gateway of a process: ledger, lazy Temporal client and app, ready to listen. */
 export async function createGateway(config: Config) {
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
   await app.listen({ host: config.host, port: config.port });
-  app.log.info(`gateway on http://${config.host}:${config.port}, Temporal ${config.temporalAddress} (namespace ${config.temporalNamespace}), data in ${config.dataDir}`);
+  app.log.info(`gateway on http://${config.host}:${config.port}, Temporal ${describeTemporal(config)}, data in ${config.dataDir}`);
 }
 
 if (require.main === module) {

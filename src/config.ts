@@ -2,15 +2,30 @@
  * The only reader of process.env. Every setting is validated here, once, so that a bad
  * value stops a process at start with a message naming the variable, not later mid-payment.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_EXPIRY, parseExpiry } from './domain/payment';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** TLS towards Temporal: certificates as read from their files at start. */
+export interface TemporalTls {
+  /** PEM of the CA that signed the server's certificate; the system's roots when absent. */
+  serverRootCACertificate?: Buffer;
+  /** The name the server's certificate must carry, when it differs from the address's host. */
+  serverNameOverride?: string;
+  /** For mutual TLS (self-hosted clusters, Temporal Cloud with certificates). */
+  clientCertPair?: { crt: Buffer; key: Buffer };
+}
+
 export interface Config {
   temporalAddress: string;
   temporalNamespace: string;
+  /** Absent: plain-text gRPC, as the local dev server speaks. */
+  temporalTls: TemporalTls | undefined;
+  /** Sent as a bearer token on every call (Temporal Cloud API keys). */
+  temporalApiKey: string | undefined;
   taskQueue: string;
   host: string;
   port: number;
@@ -108,15 +123,57 @@ function host(variable: string, text: string): string {
   return text;
 }
 
+function pemFile(variable: string, text: string): Buffer {
+  let content: Buffer;
+  try {
+    content = fs.readFileSync(text);
+  } catch (err) {
+    throw new ConfigError(variable, `cannot read ${JSON.stringify(text)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (!content.includes('-----BEGIN ')) throw new ConfigError(variable, `${JSON.stringify(text)} is not a PEM file`);
+  return content;
+}
+
+/**
+ * TLS is on when asked for, or when a certificate or an API key is given (an API key over
+ * plain text would travel in the clear); asking for it off while giving certificates is a mistake.
+ */
+function temporalTls(optional: <T>(variable: string, parse: (variable: string, text: string) => T) => T | undefined, apiKey: boolean): TemporalTls | undefined {
+  const crt = optional('TEMPORAL_TLS_CERT', pemFile);
+  const key = optional('TEMPORAL_TLS_KEY', pemFile);
+  if ((crt === undefined) !== (key === undefined)) {
+    const missing = crt === undefined ? 'TEMPORAL_TLS_CERT' : 'TEMPORAL_TLS_KEY';
+    throw new ConfigError(missing, 'TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together: set both or neither');
+  }
+  const tls: TemporalTls = {
+    serverRootCACertificate: optional('TEMPORAL_TLS_CA', pemFile),
+    serverNameOverride: optional('TEMPORAL_TLS_SERVER_NAME', host),
+    clientCertPair: crt && key ? { crt, key } : undefined,
+  };
+  const implied = apiKey || Object.values(tls).some((value) => value !== undefined);
+  const wanted = optional('TEMPORAL_TLS', boolean);
+  if (wanted === false && implied) {
+    throw new ConfigError('TEMPORAL_TLS', 'is false, but TLS settings or TEMPORAL_API_KEY are given: they need TLS');
+  }
+  return wanted || implied ? tls : undefined;
+}
+
 /** Reads the configuration from `env` (the process environment by default); throws ConfigError. */
 export function loadConfig(env: Env = process.env): Config {
   const read = <T>(variable: string, fallback: string, parse: (variable: string, text: string) => T): T => {
     const raw = env[variable];
     return parse(variable, raw === undefined || raw === '' ? fallback : raw.trim());
   };
+  const optional = <T>(variable: string, parse: (variable: string, text: string) => T): T | undefined => {
+    const raw = env[variable]?.trim();
+    return raw ? parse(variable, raw) : undefined;
+  };
+  const temporalApiKey = optional('TEMPORAL_API_KEY', (_v, text) => text);
   return {
     temporalAddress: read('TEMPORAL_ADDRESS', '127.0.0.1:7233', hostPort),
     temporalNamespace: read('TEMPORAL_NAMESPACE', 'default', name),
+    temporalTls: temporalTls(optional, temporalApiKey !== undefined),
+    temporalApiKey,
     taskQueue: read('TASK_QUEUE', 'payments', name),
     host: read('HOST', '127.0.0.1', host),
     port: read('PORT', '8080', port),

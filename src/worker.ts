@@ -7,7 +7,7 @@ import { createActivities } from './activities';
 import { type LogLevel, loadConfigOrExit } from './config';
 import type { Ledger } from './ledger/ledger';
 import { openLedger } from './ledger/sqlite';
-import { connectWorker } from './temporal';
+import { connectWorker, describeTemporal } from './temporal';
 
 const WORKFLOWS_PATH = require.resolve('./workflows');
 
@@ -63,7 +63,7 @@ async function main(): Promise<void> {
     ledger,
     workflowBundle: await bundleWorkflows(),
   });
-  log(`worker polling ${config.taskQueue} on ${config.temporalAddress} (namespace ${config.temporalNamespace}), data in ${config.dataDir}`);
+  log(`worker polling ${config.taskQueue} on ${describeTemporal(config)}, data in ${config.dataDir}`);
   try {
     // Runtime shuts the worker down on SIGINT/SIGTERM, letting running tasks finish.
     await worker.run();

@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError, loadConfig } from '../src/config';
 
@@ -5,6 +7,8 @@ test('defaults follow the SPEC', () => {
   expect(loadConfig({})).toEqual({
     temporalAddress: '127.0.0.1:7233',
     temporalNamespace: 'default',
+    temporalTls: undefined,
+    temporalApiKey: undefined,
     taskQueue: 'payments',
     host: '127.0.0.1',
     port: 8080,
@@ -43,4 +47,34 @@ test.each([
 ])('%s=%j is refused with a message naming it', (variable, value) => {
   expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError);
   expect(() => loadConfig({ [variable]: value })).toThrow(new RegExp(`^${variable}: `));
+});
+
+describe('TLS towards Temporal', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'payments-config-'));
+  const pem = path.join(dir, 'some.pem');
+  fs.writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nMII=\n-----END CERTIFICATE-----\n');
+  const notPem = path.join(dir, 'notes.txt');
+  fs.writeFileSync(notPem, 'hello');
+
+  test('an API key alone turns TLS on with the system roots', () => {
+    expect(loadConfig({ TEMPORAL_API_KEY: 'k' })).toMatchObject({ temporalApiKey: 'k', temporalTls: {} });
+  });
+
+  test('certificates are read at start', () => {
+    const config = loadConfig({ TEMPORAL_TLS_CERT: pem, TEMPORAL_TLS_KEY: pem, TEMPORAL_TLS_CA: pem, TEMPORAL_TLS_SERVER_NAME: 'temporal.example' });
+    expect(config.temporalTls?.clientCertPair?.crt.toString()).toContain('BEGIN CERTIFICATE');
+    expect(config.temporalTls?.serverNameOverride).toBe('temporal.example');
+  });
+
+  test.each([
+    [{ TEMPORAL_TLS_CERT: pem }, 'TEMPORAL_TLS_KEY'],
+    [{ TEMPORAL_TLS_KEY: pem }, 'TEMPORAL_TLS_CERT'],
+    [{ TEMPORAL_TLS_CA: path.join(dir, 'missing.pem') }, 'TEMPORAL_TLS_CA'],
+    [{ TEMPORAL_TLS_CA: notPem }, 'TEMPORAL_TLS_CA'],
+    [{ TEMPORAL_TLS: 'false', TEMPORAL_API_KEY: 'k' }, 'TEMPORAL_TLS'],
+    [{ TEMPORAL_TLS: 'on' }, 'TEMPORAL_TLS'],
+    [{ TEMPORAL_TLS_SERVER_NAME: 'no such name!' }, 'TEMPORAL_TLS_SERVER_NAME'],
+  ])('%j is refused naming %s', (env, variable) => {
+    expect(() => loadConfig(env)).toThrow(new RegExp(`^${variable}: `));
+  });
 });

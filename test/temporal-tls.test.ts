@@ -1,0 +1,90 @@
+/**
+ * Worker and gateway reach Temporal over mutual TLS with an API key, as with a real cluster or
+ * Temporal Cloud: the dev server behind a TLS front that demands a client certificate.
+ */
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { type Config, loadConfig } from '../src/config';
+import { createGateway } from '../src/api';
+import { openLedger } from '../src/ledger/sqlite';
+import { createClient, connectWorker, temporalReachable } from '../src/temporal';
+import { createPaymentWorker } from '../src/worker';
+import { call } from './helpers/gateway';
+import { devServerEnv, tempDir, workflowBundle } from './helpers/servers';
+import { type Certificates, makeCertificates, startTlsProxy, type TlsProxy } from './helpers/tls-proxy';
+
+const SERVER_NAME = 'temporal.payments.test';
+const API_KEY = 'test-api-key';
+
+let env: TestWorkflowEnvironment;
+let certificates: Certificates;
+let proxy: TlsProxy;
+beforeAll(async () => {
+  env = await devServerEnv();
+  certificates = makeCertificates(tempDir('tls'), SERVER_NAME);
+  proxy = await startTlsProxy(env.address, certificates);
+});
+afterAll(async () => {
+  await proxy?.close();
+  await env?.teardown();
+});
+
+function configFor(settings: Record<string, string>): Config {
+  return loadConfig({
+    TEMPORAL_ADDRESS: proxy.address,
+    TEMPORAL_TLS_CA: certificates.ca,
+    TEMPORAL_TLS_SERVER_NAME: SERVER_NAME,
+    DATA_DIR: tempDir('tls-data'),
+    TASK_QUEUE: `tls-${Date.now()}`,
+    LOG_LEVEL: 'silent',
+    ...settings,
+  });
+}
+
+test('a payment goes through worker and gateway over mutual TLS, every call carrying the API key', async () => {
+  const config = configFor({ TEMPORAL_TLS_CERT: certificates.clientCert, TEMPORAL_TLS_KEY: certificates.clientKey, TEMPORAL_API_KEY: API_KEY });
+  const ledger = openLedger(config);
+  const connection = await connectWorker(config, () => undefined);
+  let worker: Worker | undefined;
+  const gateway = await createGateway(config);
+  try {
+    worker = await createPaymentWorker({ connection, namespace: config.temporalNamespace, taskQueue: config.taskQueue, ledger, workflowBundle: workflowBundle() });
+    await gateway.listen({ host: '127.0.0.1', port: 0 });
+    const url = `http://127.0.0.1:${(gateway.server.address() as { port: number }).port}`;
+    await worker.runUntil(async () => {
+      const paid = await call(url, 'POST', '/payments/tls-1/makePayment', { body: JSON.stringify({ accountId: 'acct-tls', amount: 250 }), contentType: 'application/json' });
+      expect(paid).toMatchObject({ status: 200, body: { status: 'COMPLETED', replayed: false } });
+      const cancelled = await call(url, 'POST', '/payments/tls-1/cancelPayment');
+      expect(cancelled.body).toEqual({ paymentId: 'tls-1', status: 'CANCELLED', refunded: true });
+      expect((await call(url, 'GET', '/readyz')).status).toBe(200);
+      expect((await ledger.entriesOf('tls-1')).map((entry) => entry.kind).sort()).toEqual(['charge', 'refund']);
+    });
+  } finally {
+    await gateway.close();
+    await connection.close();
+    await ledger.close();
+  }
+  expect(proxy.authorizations.length).toBeGreaterThan(3);
+  expect(new Set(proxy.authorizations)).toEqual(new Set([`Bearer ${API_KEY}`]));
+});
+
+test('without a client certificate the handshake is refused and the gateway reports Temporal unavailable', async () => {
+  const refusedBefore = proxy.refusedHandshakes;
+  const client = createClient(configFor({}));
+  try {
+    expect(await temporalReachable(client)).toBe(false);
+  } finally {
+    await client.connection.close();
+  }
+  expect(proxy.refusedHandshakes).toBeGreaterThan(refusedBefore);
+});
+
+test('a server certificate from another CA is not trusted', async () => {
+  const other = makeCertificates(tempDir('tls-other'), SERVER_NAME);
+  const client = createClient(configFor({ TEMPORAL_TLS_CA: other.ca, TEMPORAL_TLS_CERT: certificates.clientCert, TEMPORAL_TLS_KEY: certificates.clientKey }));
+  try {
+    expect(await temporalReachable(client)).toBe(false);
+  } finally {
+    await client.connection.close();
+  }
+});
