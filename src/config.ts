@@ -35,6 +35,8 @@ export interface Config {
   /** Minor units (cents) an account opens with on first use. */
   openingBalance: number;
   logLevel: LogLevel;
+  /** host:port where the worker serves Temporal's own worker metrics (Prometheus); off when absent. */
+  workerMetricsAddress: string | undefined;
   /** Share of ledger writes that fail with a transient fault (0 in production). */
   ledgerFaultRate: number;
   /** Pause after each ledger write commits (0 in production): widens crash windows in fault tests. */
@@ -181,6 +183,7 @@ export function loadConfig(env: Env = process.env): Config {
     paymentExpiryMs: read('PAYMENT_EXPIRY', DEFAULT_EXPIRY, expiry),
     openingBalance: read('OPENING_BALANCE', '100000', (v, text) => integer(v, text, 0, 1e15)),
     logLevel: read('LOG_LEVEL', 'info', logLevel),
+    workerMetricsAddress: optional('WORKER_METRICS_ADDRESS', hostPort),
     ledgerFaultRate: read('LEDGER_FAULT_RATE', '0', fraction),
     ledgerWriteDelayMs: read('LEDGER_WRITE_DELAY_MS', '0', (v, text) => integer(v, text, 0, 60_000)),
     benchRoutes: read('BENCH_ROUTES', 'false', boolean),

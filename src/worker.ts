@@ -52,8 +52,14 @@ const TEMPORAL_LOG_LEVEL: Record<LogLevel, TemporalLogLevel> = {
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
-  Runtime.install({ logger: new DefaultLogger(TEMPORAL_LOG_LEVEL[config.logLevel]) });
+  Runtime.install({
+    logger: new DefaultLogger(TEMPORAL_LOG_LEVEL[config.logLevel]),
+    ...(config.workerMetricsAddress
+      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: config.workerMetricsAddress, useSecondsForDurations: true } } } }
+      : {}),
+  });
   const log = (line: string) => Runtime.instance().logger.info(line);
+  if (config.workerMetricsAddress) log(`worker metrics on http://${config.workerMetricsAddress}/metrics`);
   const ledger = openLedger(config);
   const connection = await connectWorker(config, log);
   const worker = await createPaymentWorker({

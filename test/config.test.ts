@@ -16,6 +16,7 @@ test('defaults follow the SPEC', () => {
     paymentExpiryMs: 60 * 60 * 1000,
     openingBalance: 100_000,
     logLevel: 'info',
+    workerMetricsAddress: undefined,
     ledgerFaultRate: 0,
     ledgerWriteDelayMs: 0,
     benchRoutes: false,
@@ -44,6 +45,7 @@ test.each([
   ['LEDGER_FAULT_RATE', '2'],
   ['LEDGER_WRITE_DELAY_MS', '-1'],
   ['BENCH_ROUTES', 'yes'],
+  ['WORKER_METRICS_ADDRESS', '9464'],
 ])('%s=%j is refused with a message naming it', (variable, value) => {
   expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError);
   expect(() => loadConfig({ [variable]: value })).toThrow(new RegExp(`^${variable}: `));

@@ -10,6 +10,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { LedgerEntry } from '../src/ledger/ledger';
 import { SqliteLedger } from '../src/ledger/sqlite';
 import { Payments } from '../src/payments';
+import { freePort } from '../src/net';
 import { type Proc, startEntry } from './helpers/processes';
 import { devServerEnv, tempDir } from './helpers/servers';
 import { HOUR } from './helpers/stack';
@@ -80,5 +81,20 @@ test('SIGKILL between ledger commit and workflow task completion: one charge, on
   } finally {
     worker?.kill('SIGKILL');
     await ledger.close();
+  }
+});
+
+test('a worker serves Temporal\'s own worker metrics when WORKER_METRICS_ADDRESS is set', async () => {
+  const taskQueue = `metrics-${randomUUID()}`;
+  const metricsAddress = `127.0.0.1:${await freePort()}`;
+  const worker = startEntry('src/worker.ts', { TEMPORAL_ADDRESS: env.address, TASK_QUEUE: taskQueue, DATA_DIR: tempDir('metrics'), LOG_LEVEL: 'warn', WORKER_METRICS_ADDRESS: metricsAddress });
+  try {
+    const payments = new Payments({ client: env.client, taskQueue, expiryMs: HOUR });
+    await payments.makePayment('metrics-1', { accountId: 'acct', amount: 100 });
+    const metrics = await (await fetch(`http://${metricsAddress}/metrics`)).text();
+    expect(metrics).toMatch(/^temporal_workflow_task_execution_latency_count\{.*task_queue="metrics-/m);
+    expect(metrics).toMatch(/^temporal_local_activity_execution_latency_count\{.*activity_type="charge"/m);
+  } finally {
+    worker.kill('SIGKILL');
   }
 });
