@@ -5,6 +5,7 @@
 import { ServiceError, isGrpcServiceError } from '@temporalio/client';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorCode } from '../domain/payment';
+import { TransientLedgerError } from '../ledger/ledger';
 import { PaymentError } from '../payments';
 
 const STATUS_OF: Record<ErrorCode, number> = {
@@ -74,6 +75,11 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
     request.log.warn({ err }, 'Temporal unreachable');
     reply.header('retry-after', String(RETRY_AFTER_SECONDS));
     return send(503, TEMPORAL_UNAVAILABLE, 'the payment service cannot reach Temporal right now; retry the same request');
+  }
+  if (err instanceof TransientLedgerError) {
+    request.log.warn({ err }, 'ledger unreachable');
+    reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+    return send(503, ErrorCode.LedgerUnavailable, 'the ledger cannot be reached right now; retry the request');
   }
   const problem = requestProblem(err);
   if (problem) return send(400, ErrorCode.InvalidRequest, problem);
