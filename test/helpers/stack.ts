@@ -5,6 +5,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { SqliteLedger } from '../../src/ledger/sqlite';
 import { Payments } from '../../src/payments';
+import { LedgerProvider } from '../../src/providers/ledger';
 import { createPaymentWorker } from '../../src/worker';
 import { GatedLedger } from './gated-ledger';
 import { tempDir, workflowBundle } from './servers';
@@ -40,7 +41,7 @@ export async function startStack(env: TestWorkflowEnvironment, options: StackOpt
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
     taskQueue,
-    ledger,
+    provider: new LedgerProvider(ledger),
     workflowBundle: workflowBundle(),
   });
   const payments = new Payments({ client: env.client, taskQueue, expiryMs: options.expiryMs ?? HOUR });
