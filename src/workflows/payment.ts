@@ -129,20 +129,24 @@ export async function payment(input?: PaymentWorkflowInput | null): Promise<Paym
     { validator: checkMakePayment },
   );
 
+  /** Why no cancellation is in effect, for a caller waiting on one. */
+  const notCancelled = (): ApplicationFailure => {
+    if (state.expired) return refusal(ErrorCode.PaymentExpired, `payment ${paymentId} expired at ${expiresAt}`);
+    // The provider refused the refund (perhaps before this caller asked): the charge stands, and a later cancel tries again.
+    if (refundRefusal) return refusal(ErrorCode.ProviderError, refundRefusal);
+    return refusal(ErrorCode.InvalidRequest, `payment ${paymentId} is not cancelled`);
+  };
+
   setHandler(
     cancellationUpdate,
     async (): Promise<CancelResult> => {
       await condition(settled);
-      // The provider refused the refund: the payment stands charged, and a later cancel tries again.
-      if (!state.cancelRequested) throw refusal(ErrorCode.ProviderError, refundRefusal);
+      if (!state.cancelRequested) throw notCancelled();
       return { paymentId, status: 'CANCELLED', refunded: state.refunded };
     },
     {
       validator: () => {
-        if (!state.cancelRequested) {
-          const reason = state.expired ? `payment ${paymentId} expired at ${expiresAt}` : `payment ${paymentId} is not cancelled`;
-          throw refusal(state.expired ? ErrorCode.PaymentExpired : ErrorCode.InvalidRequest, reason);
-        }
+        if (!state.cancelRequested) throw notCancelled();
       },
     },
   );
