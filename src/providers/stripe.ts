@@ -24,18 +24,18 @@ export interface StripeProviderOptions {
 const REQUEST_TIMEOUT_MS = 8000;
 
 /** First attempt `payment:<id>:charge`; after a decline, `payment:<id>:charge:2` and so on, since Stripe keeps the decline under the first key. */
-export function chargeKey(paymentId: string, attempt: number): string {
+function chargeKey(paymentId: string, attempt: number): string {
   return `payment:${paymentId}:charge${attempt > 1 ? `:${attempt}` : ''}`;
 }
 
-export function refundKey(paymentId: string): string {
+function refundKey(paymentId: string): string {
   return `payment:${paymentId}:refund`;
 }
 
 /** A PaymentIntent in one of these states holds the customer's money (or will, for `processing`). */
 const CHARGED_STATUSES: ReadonlySet<string> = new Set(['succeeded', 'processing']);
 
-export function stripeClient({ apiKey, apiBase }: Pick<StripeProviderOptions, 'apiKey' | 'apiBase'>): Stripe {
+function stripeClient({ apiKey, apiBase }: Pick<StripeProviderOptions, 'apiKey' | 'apiBase'>): Stripe {
   const base = apiBase === undefined ? undefined : new URL(apiBase);
   return new Stripe(apiKey, {
     maxNetworkRetries: 0,
@@ -83,11 +83,8 @@ const isoTime = (unixSeconds: number) => new Date(unixSeconds * 1000).toISOStrin
 export class StripeProvider implements PaymentProvider {
   private readonly stripe: Stripe;
 
-  constructor(
-    private readonly options: StripeProviderOptions,
-    stripe: Stripe = stripeClient(options),
-  ) {
-    this.stripe = stripe;
+  constructor(private readonly options: StripeProviderOptions) {
+    this.stripe = stripeClient(options);
   }
 
   async charge({ paymentId, accountId, amount, attempt, runId }: ChargeRequest): Promise<Charged> {
