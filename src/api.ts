@@ -7,7 +7,7 @@ import { createClient, describeTemporal, temporalReachable } from './temporal';
 
 /** The gateway of a process: ledger, lazy Temporal client and app, ready to listen. */
 export async function createGateway(config: Config) {
-  const ledger = openLedger(config);
+  const ledger = config.paymentProvider.kind === 'ledger' ? openLedger(config) : undefined;
   const client = createClient(config);
   const payments = new Payments({ client, taskQueue: config.taskQueue, expiryMs: config.paymentExpiryMs });
   const app = await buildApp({
@@ -20,7 +20,7 @@ export async function createGateway(config: Config) {
   app.addHook('onClose', async () => {
     // Runs after in-flight requests have finished.
     await client.connection.close();
-    await ledger.close();
+    await ledger?.close();
   });
   return app;
 }

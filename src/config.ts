@@ -18,6 +18,19 @@ export interface TemporalTls {
   /** For mutual TLS (self-hosted clusters, Temporal Cloud with certificates). */
   clientCertPair?: { crt: Buffer; key: Buffer };
 }
+export const PAYMENT_PROVIDERS = ['ledger', 'stripe'] as const;
+
+/** Where charges and refunds go: the built-in ledger, or Stripe. */
+export type ProviderConfig =
+  | { kind: 'ledger' }
+  | {
+      kind: 'stripe';
+      apiKey: string;
+      /** Another base address than Stripe's (a local stripe-mock); undefined for Stripe itself. */
+      apiBase: string | undefined;
+      /** ISO code, lower case. */
+      currency: string;
+    };
 
 export interface Config {
   temporalAddress: string;
@@ -37,6 +50,7 @@ export interface Config {
   logLevel: LogLevel;
   /** host:port where the worker serves Temporal's own worker metrics (Prometheus); off when absent. */
   workerMetricsAddress: string | undefined;
+  paymentProvider: ProviderConfig;
   /** Share of ledger writes that fail with a transient fault (0 in production). */
   ledgerFaultRate: number;
   /** Pause after each ledger write commits (0 in production): widens crash windows in fault tests. */
@@ -113,11 +127,41 @@ function boolean(variable: string, text: string): boolean {
   return text === 'true';
 }
 
-function logLevel(variable: string, text: string): LogLevel {
-  if (!(LOG_LEVELS as readonly string[]).includes(text)) {
-    throw new ConfigError(variable, `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(text)}`);
+function oneOf<T extends string>(choices: readonly T[]) {
+  return (variable: string, text: string): T => {
+    if (!(choices as readonly string[]).includes(text)) {
+      throw new ConfigError(variable, `expected one of ${choices.join(', ')}, got ${JSON.stringify(text)}`);
+    }
+    return text as T;
+  };
+}
+
+/** Never echoed in the message: it is a secret. */
+function stripeKey(variable: string, text: string): string {
+  if (text === '') throw new ConfigError(variable, 'required when PAYMENT_PROVIDER=stripe');
+  if (!/^(sk|rk)_(test|live)_[A-Za-z0-9]+$/.test(text)) {
+    throw new ConfigError(variable, 'expected a Stripe secret or restricted key (sk_test_..., sk_live_..., rk_...)');
   }
-  return text as LogLevel;
+  return text;
+}
+
+function httpUrl(variable: string, text: string): string | undefined {
+  if (text === '') return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    // refused below
+  }
+  if (!url || !['http:', 'https:'].includes(url.protocol) || url.username || url.pathname !== '/' || url.search || url.hash) {
+    throw new ConfigError(variable, `expected an http or https URL of a host (for example http://127.0.0.1:12111), got ${JSON.stringify(text)}`);
+  }
+  return url.origin;
+}
+
+function currency(variable: string, text: string): string {
+  if (!/^[a-z]{3}$/.test(text)) throw new ConfigError(variable, `expected a lower-case ISO currency code such as usd, got ${JSON.stringify(text)}`);
+  return text;
 }
 
 function host(variable: string, text: string): string {
@@ -182,8 +226,17 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: path.resolve(read('DATA_DIR', '.data', (_v, text) => text)),
     paymentExpiryMs: read('PAYMENT_EXPIRY', DEFAULT_EXPIRY, expiry),
     openingBalance: read('OPENING_BALANCE', '100000', (v, text) => integer(v, text, 0, 1e15)),
-    logLevel: read('LOG_LEVEL', 'info', logLevel),
+    logLevel: read('LOG_LEVEL', 'info', oneOf(LOG_LEVELS)),
     workerMetricsAddress: optional('WORKER_METRICS_ADDRESS', hostPort),
+    paymentProvider:
+      read('PAYMENT_PROVIDER', 'ledger', oneOf(PAYMENT_PROVIDERS)) === 'ledger'
+        ? { kind: 'ledger' }
+        : {
+            kind: 'stripe',
+            apiKey: read('STRIPE_API_KEY', '', stripeKey),
+            apiBase: read('STRIPE_API_BASE', '', httpUrl),
+            currency: read('STRIPE_CURRENCY', 'usd', currency),
+          },
     ledgerFaultRate: read('LEDGER_FAULT_RATE', '0', fraction),
     ledgerWriteDelayMs: read('LEDGER_WRITE_DELAY_MS', '0', (v, text) => integer(v, text, 0, 60_000)),
     benchRoutes: read('BENCH_ROUTES', 'false', boolean),

@@ -1,12 +1,13 @@
 /**
- * `npm run worker`: runs the payment workflow and its activities on TASK_QUEUE, with the
- * SQLite ledger under DATA_DIR. createPaymentWorker is what the tests use too.
+ * `npm run worker`: runs the payment workflow and its activities on TASK_QUEUE, moving
+ * money with the PAYMENT_PROVIDER (the SQLite ledger under DATA_DIR, or Stripe).
+ * createPaymentWorker is what the tests use too.
  */
 import { bundleWorkflowCode, DefaultLogger, type LogLevel as TemporalLogLevel, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { type LogLevel, loadConfigOrExit } from './config';
-import type { Ledger } from './ledger/ledger';
-import { openLedger } from './ledger/sqlite';
+import { openProvider } from './providers';
+import type { PaymentProvider } from './providers/provider';
 import { connectWorker, describeTemporal } from './temporal';
 
 const WORKFLOWS_PATH = require.resolve('./workflows');
@@ -15,7 +16,7 @@ export interface PaymentWorkerOptions {
   connection: NativeConnection;
   namespace: string;
   taskQueue: string;
-  ledger: Ledger;
+  provider: PaymentProvider;
   /** From bundleWorkflows(): made once, and shared by every worker of a process or test run. */
   workflowBundle: WorkerOptions['workflowBundle'];
 }
@@ -30,12 +31,12 @@ export async function bundleWorkflows(): Promise<{ code: string }> {
   });
 }
 
-export function createPaymentWorker({ connection, namespace, taskQueue, ledger, workflowBundle }: PaymentWorkerOptions): Promise<Worker> {
+export function createPaymentWorker({ connection, namespace, taskQueue, provider, workflowBundle }: PaymentWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection,
     namespace,
     taskQueue,
-    activities: createActivities(ledger),
+    activities: createActivities(provider),
     workflowBundle,
   });
 }
@@ -60,22 +61,22 @@ async function main(): Promise<void> {
   });
   const log = (line: string) => Runtime.instance().logger.info(line);
   if (config.workerMetricsAddress) log(`worker metrics on http://${config.workerMetricsAddress}/metrics`);
-  const ledger = openLedger(config);
+  const { provider, close, description } = openProvider(config);
   const connection = await connectWorker(config, log);
   const worker = await createPaymentWorker({
     connection,
     namespace: config.temporalNamespace,
     taskQueue: config.taskQueue,
-    ledger,
+    provider,
     workflowBundle: await bundleWorkflows(),
   });
-  log(`worker polling ${config.taskQueue} on ${describeTemporal(config)}, data in ${config.dataDir}`);
+  log(`worker polling ${config.taskQueue} on ${describeTemporal(config)}, money moves in ${description}`);
   try {
     // Runtime shuts the worker down on SIGINT/SIGTERM, letting running tasks finish.
     await worker.run();
   } finally {
     await connection.close();
-    await ledger.close();
+    await close();
   }
 }
 

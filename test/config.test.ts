@@ -17,6 +17,7 @@ test('defaults follow the SPEC', () => {
     openingBalance: 100_000,
     logLevel: 'info',
     workerMetricsAddress: undefined,
+    paymentProvider: { kind: 'ledger' },
     ledgerFaultRate: 0,
     ledgerWriteDelayMs: 0,
     benchRoutes: false,
@@ -46,6 +47,7 @@ test.each([
   ['LEDGER_WRITE_DELAY_MS', '-1'],
   ['BENCH_ROUTES', 'yes'],
   ['WORKER_METRICS_ADDRESS', '9464'],
+  ['PAYMENT_PROVIDER', 'paypal'],
 ])('%s=%j is refused with a message naming it', (variable, value) => {
   expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError);
   expect(() => loadConfig({ [variable]: value })).toThrow(new RegExp(`^${variable}: `));
@@ -78,5 +80,45 @@ describe('TLS towards Temporal', () => {
     [{ TEMPORAL_TLS_SERVER_NAME: 'no such name!' }, 'TEMPORAL_TLS_SERVER_NAME'],
   ])('%j is refused naming %s', (env, variable) => {
     expect(() => loadConfig(env)).toThrow(new RegExp(`^${variable}: `));
+  });
+});
+
+describe('PAYMENT_PROVIDER=stripe', () => {
+  const stripe = { PAYMENT_PROVIDER: 'stripe', STRIPE_API_KEY: 'sk_test_123' };
+
+  test('reads the key, an optional base address and the currency', () => {
+    expect(loadConfig(stripe).paymentProvider).toEqual({ kind: 'stripe', apiKey: 'sk_test_123', apiBase: undefined, currency: 'usd' });
+    expect(loadConfig({ ...stripe, STRIPE_API_BASE: 'http://127.0.0.1:12111', STRIPE_CURRENCY: 'eur' }).paymentProvider).toEqual({
+      kind: 'stripe',
+      apiKey: 'sk_test_123',
+      apiBase: 'http://127.0.0.1:12111',
+      currency: 'eur',
+    });
+    expect(loadConfig({ ...stripe, STRIPE_API_BASE: 'https://stripe.internal/' }).paymentProvider).toMatchObject({ apiBase: 'https://stripe.internal' });
+  });
+
+  test('without STRIPE_API_KEY it is refused, naming the variable', () => {
+    expect(() => loadConfig({ PAYMENT_PROVIDER: 'stripe' })).toThrow(/^STRIPE_API_KEY: required when PAYMENT_PROVIDER=stripe$/);
+  });
+
+  test('a malformed key is refused without echoing it', () => {
+    expect(() => loadConfig({ ...stripe, STRIPE_API_KEY: 'pk_test_secretish' })).toThrow(/^STRIPE_API_KEY: /);
+    expect(() => loadConfig({ ...stripe, STRIPE_API_KEY: 'pk_test_secretish' })).not.toThrow(/secretish/);
+  });
+
+  test.each([
+    ['STRIPE_API_BASE', 'localhost:12111'],
+    ['STRIPE_API_BASE', 'ftp://127.0.0.1:12111'],
+    ['STRIPE_API_BASE', 'http://127.0.0.1:12111/v1'],
+    ['STRIPE_API_BASE', 'http://user:pw@127.0.0.1'],
+    ['STRIPE_API_BASE', 'not a url'],
+    ['STRIPE_CURRENCY', 'USD'],
+    ['STRIPE_CURRENCY', 'euro'],
+  ])('%s=%j is refused with a message naming it', (variable, value) => {
+    expect(() => loadConfig({ ...stripe, [variable]: value })).toThrow(new RegExp(`^${variable}: `));
+  });
+
+  test('the ledger provider reads no Stripe settings', () => {
+    expect(loadConfig({ STRIPE_API_BASE: 'nonsense' }).paymentProvider).toEqual({ kind: 'ledger' });
   });
 });

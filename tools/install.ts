@@ -1,7 +1,8 @@
 /**
- * Installs the two Temporal servers the project runs on into .tools/ (run by `npm install`):
+ * Installs the servers the project runs on into .tools/ (run by `npm install`):
  * - the `temporal` CLI, whose dev server backs `npm start` and the end-to-end tests;
- * - the Java time-skipping test server, which lets workflow tests skip timers.
+ * - the Java time-skipping test server, which lets workflow tests skip timers;
+ * - stripe-mock, which only the Stripe provider's tests need.
  * Each step is skipped when its result is already there, so re-running is quick.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -9,6 +10,10 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
+  STRIPE_MOCK,
+  STRIPE_MOCK_FIXTURES,
+  STRIPE_MOCK_MODULE,
+  STRIPE_MOCK_VERSION,
   TEMPORAL_CLI,
   TEMPORAL_CLI_MODULE,
   TEMPORAL_CLI_VERSION,
@@ -83,6 +88,10 @@ function writeStamp(stamp: string, inputs: string[]): void {
 const CLI_INPUTS = ['go.mod', 'go.sum'].map((file) => path.join(TEMPORAL_CLI_MODULE, file));
 const CLI_STAMP = `${TEMPORAL_CLI}.stamp`;
 
+function installedGo(): string | undefined {
+  return tryOutput('go', ['env', 'GOVERSION'])?.trim().match(/^go(\d+\.\d+(?:\.\d+)?)/)?.[1];
+}
+
 function ensureTemporalCli(): void {
   if (cliIsRecentEnough(TEMPORAL_CLI) && (fs.lstatSync(TEMPORAL_CLI).isSymbolicLink() || stampMatches(CLI_STAMP, CLI_INPUTS))) {
     log(`temporal CLI present: ${TEMPORAL_CLI}`);
@@ -98,7 +107,7 @@ function ensureTemporalCli(): void {
     return;
   }
 
-  const goVersion = tryOutput('go', ['env', 'GOVERSION'])?.trim().match(/^go(\d+\.\d+(?:\.\d+)?)/)?.[1];
+  const goVersion = installedGo();
   if (!goVersion) {
     throw new InstallError(
       'no recent temporal CLI on PATH and no Go toolchain to build one.\n' +
@@ -170,9 +179,43 @@ function ensureTestServer(): void {
   log(`time-skipping test server installed: ${jar}`);
 }
 
+const STRIPE_MOCK_STAMP = `${STRIPE_MOCK}.stamp`;
+
+/**
+ * stripe-mock at the pinned version, and the fixtures its module ships (the tests start it on
+ * a copy with a few fields changed). Only the Stripe tests need it, so a failure here is a
+ * warning that says so, not a failed install.
+ */
+function ensureStripeMock(): void {
+  const module = `${STRIPE_MOCK_MODULE}@v${STRIPE_MOCK_VERSION}`;
+  if (fs.existsSync(STRIPE_MOCK) && fs.existsSync(STRIPE_MOCK_FIXTURES) && fs.existsSync(STRIPE_MOCK_STAMP) && fs.readFileSync(STRIPE_MOCK_STAMP, 'utf8') === module) {
+    log(`stripe-mock present: ${STRIPE_MOCK}`);
+    return;
+  }
+  try {
+    if (!installedGo()) throw new InstallError('no Go toolchain on PATH to build it');
+    log(`building stripe-mock v${STRIPE_MOCK_VERSION} with Go (for the Stripe provider's tests)...`);
+    execFileSync('go', ['install', module], { stdio: 'inherit', env: { ...process.env, GOBIN: TOOLS_BIN } });
+    const { Dir } = JSON.parse(execFileSync('go', ['mod', 'download', '-json', module], { encoding: 'utf8' })) as { Dir: string };
+    fs.mkdirSync(path.dirname(STRIPE_MOCK_FIXTURES), { recursive: true });
+    // The module cache's files are read-only, and so is a copy made before.
+    fs.rmSync(STRIPE_MOCK_FIXTURES, { force: true });
+    fs.copyFileSync(path.join(Dir, 'embedded', 'openapi', 'fixtures3.json'), STRIPE_MOCK_FIXTURES);
+    fs.writeFileSync(STRIPE_MOCK_STAMP, module);
+    log(`stripe-mock installed: ${STRIPE_MOCK}`);
+  } catch (err) {
+    process.stderr.write(
+      `[install] warning: stripe-mock v${STRIPE_MOCK_VERSION} could not be installed (${(err as Error).message}).\n` +
+        '  Only the Stripe provider\'s tests (test/stripe.test.ts) need it; the project runs without it. ' +
+        'Install Go and run npm install again to get it.\n',
+    );
+  }
+}
+
 try {
   ensureTemporalCli();
   ensureTestServer();
+  ensureStripeMock();
 } catch (err) {
   const message = err instanceof InstallError ? err.message : String((err as Error).message ?? err);
   process.stderr.write(`[install] failed: ${message}\n`);

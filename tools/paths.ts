@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 
-/** Where the project keeps the Temporal servers it installs (git-ignored). */
+/** Where the project keeps the servers it installs (git-ignored). */
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
 export const TOOLS_DIR = path.join(PROJECT_ROOT, '.tools');
 export const TOOLS_BIN = path.join(TOOLS_DIR, 'bin');
@@ -15,3 +15,10 @@ export const TEMPORAL_CLI_VERSION = '1.5.1';
 export const TEST_SERVER_POM = path.join(PROJECT_ROOT, 'tools', 'test-server', 'pom.xml');
 export const TEST_SERVER_LIB = path.join(TOOLS_DIR, 'test-server', 'lib');
 export const TEST_SERVER_LAUNCHER = path.join(PROJECT_ROOT, 'tools', 'temporal-test-server');
+
+/** stripe-mock, Stripe's own mock of its API, for the Stripe provider's tests; built with Go. */
+export const STRIPE_MOCK_MODULE = 'github.com/stripe/stripe-mock';
+export const STRIPE_MOCK_VERSION = '0.203.0';
+export const STRIPE_MOCK = path.join(TOOLS_BIN, 'stripe-mock');
+/** The fixtures stripe-mock answers from, copied from its module so tests can start it on edited ones. */
+export const STRIPE_MOCK_FIXTURES = path.join(TOOLS_DIR, 'stripe-mock', 'fixtures3.json');

@@ -1,66 +1,51 @@
 /**
- * Charge and refund: the only places money moves. Built by a factory over a ledger so
- * that tests and the worker wire them alike. A business outcome the workflow must act on
- * is a non-retryable ApplicationFailure whose type is an ErrorCode; anything else is
- * thrown as it is and retried by Temporal.
+ * Charge and refund: the only places money moves. Built by a factory over a payment
+ * provider (the ledger or Stripe) so that tests and the worker wire them alike. A
+ * provider's refusal is a non-retryable ApplicationFailure whose type is an ErrorCode;
+ * anything else is thrown as it is and retried by Temporal.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { ErrorCode, sameRequest, type PaymentRequest } from '../domain/payment';
-import { InsufficientFundsError, type Ledger, NoChargeError } from '../ledger/ledger';
+import type { PaymentRequest } from '../domain/payment';
+import { type Charged, type PaymentProvider, ProviderRefusal } from '../providers/provider';
 
 export interface ChargeInput extends PaymentRequest {
   paymentId: string;
+  /** The payment's charge attempt: 1, then one more after each decline. Absent in older histories. */
+  attempt?: number;
 }
 
-export interface ChargeResult {
-  /** The ledger held this charge from an earlier workflow run, one Temporal no longer knows. */
-  fromEarlierRun: boolean;
-  /** That earlier run also refunded it. */
-  refunded: boolean;
-  at: string;
+export type ChargeResult = Charged;
+
+export interface RefundInput {
+  paymentId: string;
+  /** ChargeResult.reference of the charge being refunded. */
+  reference?: string;
 }
 
-/** The workflow run the activity works for; ledger entries record it. */
+/** The workflow run the activity works for: the ledger records it, Stripe sees it in metadata. */
 function currentRunId(): string {
   const execution = Context.current().info.workflowExecution;
   if (!execution) throw ApplicationFailure.nonRetryable('charge and refund run only for a payment workflow', 'NoWorkflow');
   return execution.runId;
 }
 
-export function createActivities(ledger: Ledger) {
+async function refusalsFinal<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    if (err instanceof ProviderRefusal) throw ApplicationFailure.nonRetryable(err.message, err.type);
+    throw err;
+  }
+}
+
+export function createActivities(provider: PaymentProvider) {
   return {
-    async charge({ paymentId, accountId, amount }: ChargeInput): Promise<ChargeResult> {
-      const runId = currentRunId();
-      let outcome;
-      try {
-        outcome = await ledger.charge(paymentId, accountId, amount, runId);
-      } catch (err) {
-        if (err instanceof InsufficientFundsError) {
-          throw ApplicationFailure.nonRetryable(err.message, ErrorCode.InsufficientFunds);
-        }
-        throw err;
-      }
-      const { charge, existing, refunded } = outcome;
-      if (existing && !sameRequest(charge, { accountId, amount })) {
-        throw ApplicationFailure.nonRetryable(
-          `payment ${paymentId} was charged ${charge.amount} to account ${charge.accountId} before`,
-          ErrorCode.IdempotencyMismatch,
-        );
-      }
-      return { fromEarlierRun: existing && charge.runId !== runId, refunded, at: charge.at };
+    charge({ attempt = 1, ...request }: ChargeInput): Promise<ChargeResult> {
+      return refusalsFinal(provider.charge({ ...request, attempt, runId: currentRunId() }));
     },
 
-    async refund({ paymentId }: { paymentId: string }): Promise<{ at: string }> {
-      const runId = currentRunId();
-      try {
-        return { at: (await ledger.refund(paymentId, runId)).refund.at };
-      } catch (err) {
-        if (err instanceof NoChargeError) {
-          // The workflow refunds only after a charge it saw succeed: a missing charge is a bug, not a blip.
-          throw ApplicationFailure.nonRetryable(err.message, 'NoCharge');
-        }
-        throw err;
-      }
+    refund(request: RefundInput): Promise<{ at: string }> {
+      return refusalsFinal(provider.refund({ ...request, runId: currentRunId() }));
     },
 
     /** The benchmark's ceiling workflow: an activity that does nothing, to measure Temporal alone. */

@@ -1,9 +1,14 @@
-/** /accounts routes: balance and ledger entries. */
+/**
+ * /accounts routes: balance and ledger entries. With Stripe as the provider there is no
+ * ledger: the account is a Stripe customer, and this service keeps no balance to show.
+ */
 import type { FastifyPluginAsync } from 'fastify';
+import { ErrorCode } from '../domain/payment';
 import type { Ledger } from '../ledger/ledger';
-import { account, accountIdParams, accountQuery, commonErrors } from './schemas';
+import { PaymentError } from '../payments';
+import { account, accountIdParams, accountQuery, commonErrors, errorRef } from './schemas';
 
-export const accountRoutes: FastifyPluginAsync<{ ledger: Ledger }> = async (app, { ledger }) => {
+export const accountRoutes: FastifyPluginAsync<{ ledger: Ledger | undefined }> = async (app, { ledger }) => {
   app.get<{ Params: { accountId: string }; Querystring: { limit: number } }>(
     '/accounts/:accountId',
     {
@@ -11,9 +16,17 @@ export const accountRoutes: FastifyPluginAsync<{ ledger: Ledger }> = async (app,
         summary: "The account's balance and its entries, newest first",
         params: accountIdParams,
         querystring: accountQuery,
-        response: { 200: account, ...commonErrors },
+        response: { 200: account, 501: errorRef, ...commonErrors },
       },
     },
-    async (request) => ledger.account(request.params.accountId, request.query.limit),
+    async (request) => {
+      if (!ledger) {
+        throw new PaymentError(
+          ErrorCode.AccountAtProvider,
+          `account ${request.params.accountId} is a Stripe customer: its balance and payments are at Stripe (PAYMENT_PROVIDER=stripe), not in this service`,
+        );
+      }
+      return ledger.account(request.params.accountId, request.query.limit);
+    },
   );
 };

@@ -18,7 +18,8 @@ import { errorBody } from './schemas';
 
 export interface AppDeps {
   payments: Payments;
-  ledger: Ledger;
+  /** The ledger the accounts are read from; absent when Stripe is the provider. */
+  ledger: Ledger | undefined;
   /** Whether Temporal answers right now (for /readyz). */
   temporalReachable: () => Promise<boolean>;
   logger: FastifyServerOptions['logger'];

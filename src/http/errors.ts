@@ -11,10 +11,13 @@ import { PaymentError } from '../payments';
 const STATUS_OF: Record<ErrorCode, number> = {
   [ErrorCode.InvalidRequest]: 400,
   [ErrorCode.InsufficientFunds]: 402,
+  [ErrorCode.CardDeclined]: 402,
   [ErrorCode.PaymentNotFound]: 404,
   [ErrorCode.PaymentCancelled]: 409,
   [ErrorCode.PaymentExpired]: 409,
   [ErrorCode.IdempotencyMismatch]: 422,
+  [ErrorCode.AccountAtProvider]: 501,
+  [ErrorCode.ProviderError]: 502,
   [ErrorCode.LedgerUnavailable]: 503,
 };
 

@@ -4,7 +4,8 @@ import type { Ledger } from '../ledger/ledger';
 import type { GatewayMetrics } from './metrics';
 
 export interface OpsDeps {
-  ledger: Ledger;
+  /** Absent when Stripe is the provider: then readiness does not depend on a ledger. */
+  ledger: Ledger | undefined;
   temporalReachable: () => Promise<boolean>;
   metrics: GatewayMetrics;
 }
@@ -14,7 +15,7 @@ const statusSchema = {
   properties: {
     status: { type: 'string', enum: ['ok', 'unavailable'] },
     temporal: { type: 'boolean', description: 'Temporal answered a health check' },
-    ledger: { type: 'boolean', description: 'the ledger database answered' },
+    ledger: { type: 'boolean', description: 'the ledger database answered (absent with PAYMENT_PROVIDER=stripe)' },
   },
   required: ['status'],
   additionalProperties: false,
@@ -31,13 +32,13 @@ export const opsRoutes: FastifyPluginAsync<OpsDeps> = async (app, { ledger, temp
     async (_request, reply) => {
       const [temporal, ledgerUp] = await Promise.all([
         temporalReachable(),
-        ledger.ping().then(
+        ledger?.ping().then(
           () => true,
           () => false,
         ),
       ]);
-      const ready = temporal && ledgerUp;
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', temporal, ledger: ledgerUp });
+      const ready = temporal && ledgerUp !== false;
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', temporal, ...(ledger && { ledger: ledgerUp }) });
     },
   );
 

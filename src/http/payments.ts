@@ -3,7 +3,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { ErrorCode, type PaymentRequest } from '../domain/payment';
 import { PaymentError, type Payments } from '../payments';
 import type { GatewayMetrics } from './metrics';
-import { cancelResult, commonErrors, makePaymentBody, paymentIdParams, paymentResult, paymentView } from './schemas';
+import { cancelResult, commonErrors, errorRef, makePaymentBody, paymentIdParams, paymentResult, paymentView } from './schemas';
 
 export interface PaymentRoutesDeps {
   payments: Payments;
@@ -11,8 +11,6 @@ export interface PaymentRoutesDeps {
 }
 
 type WithId = { Params: { id: string } };
-
-const errorRef = { $ref: 'error#' } as const;
 
 export const paymentRoutes: FastifyPluginAsync<PaymentRoutesDeps> = async (app, { payments, metrics }) => {
   // Every log line of a payment request names the payment-id.
@@ -39,7 +37,7 @@ export const paymentRoutes: FastifyPluginAsync<PaymentRoutesDeps> = async (app, 
         summary: 'Charge the payment once; a repeat with the same body answers the first result',
         params: paymentIdParams,
         body: makePaymentBody,
-        response: { 200: paymentResult, 402: errorRef, 409: errorRef, 422: errorRef, ...commonErrors },
+        response: { 200: paymentResult, 402: errorRef, 409: errorRef, 422: errorRef, 502: errorRef, ...commonErrors },
       },
     },
     async (request, reply) => {
@@ -58,7 +56,7 @@ export const paymentRoutes: FastifyPluginAsync<PaymentRoutesDeps> = async (app, 
       schema: {
         summary: 'Cancel the payment: before the charge it is never charged; after it, refunded once',
         params: paymentIdParams,
-        response: { 200: cancelResult, 409: errorRef, ...commonErrors },
+        response: { 200: cancelResult, 409: errorRef, 502: errorRef, ...commonErrors },
       },
     },
     async (request) => {

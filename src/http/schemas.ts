@@ -54,7 +54,7 @@ export const errorBody = {
   additionalProperties: false,
 } as const;
 
-const errorRef = { $ref: 'error#' } as const;
+export const errorRef = { $ref: 'error#' } as const;
 
 /** Responses shared by every route: bad input and an unreachable Temporal. */
 export const commonErrors = { 400: errorRef, 500: errorRef, 503: errorRef } as const;

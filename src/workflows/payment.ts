@@ -27,6 +27,7 @@ import {
   cancelPaymentSignal,
   cancellationUpdate,
   getPaymentQuery,
+  isDecline,
   makePaymentUpdate,
   parseExpiry,
   paymentIdFromWorkflowId,
@@ -65,7 +66,12 @@ export async function payment(input?: PaymentWorkflowInput | null): Promise<Paym
   let state: PaymentState = initialState;
   /** The charge the ledger holds came from a run Temporal has forgotten: every answer is a replay. */
   let chargedByEarlierRun = false;
+  let chargeAttempts = 0;
+  /** The provider's name for the charge, which the refund names. */
+  let chargeReference: string | undefined;
+  let declineCode: ErrorCode = ErrorCode.InsufficientFunds;
   let declineMessage = '';
+  let refundRefusal = '';
   const apply = (event: PaymentEvent): void => {
     state = nextState(state, event);
   };
@@ -99,7 +105,7 @@ export async function payment(input?: PaymentWorkflowInput | null): Promise<Paym
       case 'charged':
         return { paymentId, status: 'COMPLETED', ...request, replayed: replayed || chargedByEarlierRun };
       case 'declined':
-        throw refusal(ErrorCode.InsufficientFunds, declineMessage);
+        throw refusal(declineCode, declineMessage);
       case 'new':
         // The ledger refused this request as a mismatch with an earlier run's charge.
         throw refusal(ErrorCode.IdempotencyMismatch, declineMessage);
@@ -123,18 +129,24 @@ export async function payment(input?: PaymentWorkflowInput | null): Promise<Paym
     { validator: checkMakePayment },
   );
 
+  /** Why no cancellation is in effect, for a caller waiting on one. */
+  const notCancelled = (): ApplicationFailure => {
+    if (state.expired) return refusal(ErrorCode.PaymentExpired, `payment ${paymentId} expired at ${expiresAt}`);
+    // The provider refused the refund (perhaps before this caller asked): the charge stands, and a later cancel tries again.
+    if (refundRefusal) return refusal(ErrorCode.ProviderError, refundRefusal);
+    return refusal(ErrorCode.InvalidRequest, `payment ${paymentId} is not cancelled`);
+  };
+
   setHandler(
     cancellationUpdate,
     async (): Promise<CancelResult> => {
       await condition(settled);
+      if (!state.cancelRequested) throw notCancelled();
       return { paymentId, status: 'CANCELLED', refunded: state.refunded };
     },
     {
       validator: () => {
-        if (!state.cancelRequested) {
-          const reason = state.expired ? `payment ${paymentId} expired at ${expiresAt}` : `payment ${paymentId} is not cancelled`;
-          throw refusal(state.expired ? ErrorCode.PaymentExpired : ErrorCode.InvalidRequest, reason);
-        }
+        if (!state.cancelRequested) throw notCancelled();
       },
     },
   );
@@ -147,14 +159,29 @@ export async function payment(input?: PaymentWorkflowInput | null): Promise<Paym
 
   const runCharge = async (request: PaymentRequest): Promise<void> => {
     try {
-      const result = await charge({ paymentId, ...request });
+      const result = await charge({ paymentId, ...request, attempt: ++chargeAttempts });
       chargedByEarlierRun = result.fromEarlierRun;
+      chargeReference = result.reference;
       apply({ type: result.refunded ? 'alreadyRefunded' : 'charged' });
     } catch (err) {
       const failure = applicationFailure(err);
-      if (failure?.type !== ErrorCode.InsufficientFunds && failure?.type !== ErrorCode.IdempotencyMismatch) throw err;
-      declineMessage = failure.message;
-      apply({ type: failure.type === ErrorCode.InsufficientFunds ? 'declined' : 'mismatched' });
+      const type = failure?.type;
+      if (!isDecline(type) && type !== ErrorCode.IdempotencyMismatch) throw err;
+      declineMessage = failure!.message;
+      if (isDecline(type)) declineCode = type;
+      apply({ type: isDecline(type) ? 'declined' : 'mismatched' });
+    }
+  };
+
+  const runRefund = async (): Promise<void> => {
+    try {
+      await refund({ paymentId, reference: chargeReference });
+      apply({ type: 'refunded' });
+    } catch (err) {
+      const failure = applicationFailure(err);
+      if (failure?.type !== ErrorCode.ProviderError) throw err;
+      refundRefusal = failure.message;
+      apply({ type: 'refundRefused' });
     }
   };
 
@@ -164,10 +191,8 @@ export async function payment(input?: PaymentWorkflowInput | null): Promise<Paym
     await condition(() => !settled() || state.expired);
     const work = pendingWork(state);
     if (work === 'charge') await runCharge(state.request!);
-    else if (work === 'refund') {
-      await refund({ paymentId });
-      apply({ type: 'refunded' });
-    } else break;
+    else if (work === 'refund') await runRefund();
+    else break;
   }
   await expiryTimer;
   await condition(allHandlersFinished);

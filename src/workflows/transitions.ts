@@ -9,7 +9,7 @@ export type Phase =
   | 'new' // seen, nothing asked yet
   | 'charging' // charge activity to run or running
   | 'charged'
-  | 'declined' // last charge attempt declined; makePayment may try again
+  | 'declined' // last charge attempt declined (or refused by the provider); makePayment may try again
   | 'refunding' // refund activity to run or running
   | 'cancelled';
 
@@ -32,6 +32,8 @@ export type PaymentEvent =
   /** The ledger holds a charge with other parameters from such a run: nothing was charged now. */
   | { type: 'mismatched' }
   | { type: 'refunded' }
+  /** The provider refused the refund (an invalid key or request): the charge stands, and a later cancel tries again. */
+  | { type: 'refundRefused' }
   | { type: 'expire' };
 
 export const initialState: PaymentState = { phase: 'new', cancelRequested: false, refunded: false, expired: false };
@@ -72,6 +74,9 @@ export function nextState(state: PaymentState, event: PaymentEvent): PaymentStat
     case 'refunded':
       if (state.phase !== 'refunding') return state;
       return { ...state, phase: 'cancelled', refunded: true };
+    case 'refundRefused':
+      if (state.phase !== 'refunding') return state;
+      return { ...state, phase: 'charged', cancelRequested: false };
     case 'expire':
       return { ...state, expired: true };
   }

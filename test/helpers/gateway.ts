@@ -11,7 +11,7 @@ export interface Gateway {
   url: string;
 }
 
-export async function startGateway(options: { client: Client; ledger: Ledger; taskQueue: string; expiryMs: number }): Promise<Gateway> {
+export async function startGateway(options: { client: Client; ledger: Ledger | undefined; taskQueue: string; expiryMs: number }): Promise<Gateway> {
   const payments = new Payments({ client: options.client, taskQueue: options.taskQueue, expiryMs: options.expiryMs });
   const app = await buildApp({
     payments,

@@ -3,8 +3,10 @@ import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
+import type { PaymentProvider } from '../../src/providers/provider';
 import { SqliteLedger } from '../../src/ledger/sqlite';
 import { Payments } from '../../src/payments';
+import { LedgerProvider } from '../../src/providers/ledger';
 import { createPaymentWorker } from '../../src/worker';
 import { GatedLedger } from './gated-ledger';
 import { tempDir, workflowBundle } from './servers';
@@ -21,6 +23,8 @@ export interface StackOptions {
   openingBalance?: number;
   expiryMs?: number;
   faultRate?: number;
+  /** Moves money instead of the stack's ledger (which then stays empty). */
+  provider?: PaymentProvider;
 }
 
 export const OPENING_BALANCE = 10_000;
@@ -40,7 +44,7 @@ export async function startStack(env: TestWorkflowEnvironment, options: StackOpt
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
     taskQueue,
-    ledger,
+    provider: options.provider ?? new LedgerProvider(ledger),
     workflowBundle: workflowBundle(),
   });
   const payments = new Payments({ client: env.client, taskQueue, expiryMs: options.expiryMs ?? HOUR });

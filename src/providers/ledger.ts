@@ -1,0 +1,40 @@
+/**
+ * The built-in provider: money moves in the project's own ledger. Its unique keys make a
+ * charge and a refund happen once per payment-id, across retries and across workflow runs,
+ * so the attempt number needs no part here: a declined attempt wrote nothing.
+ */
+import { ErrorCode, sameRequest } from '../domain/payment';
+import { InsufficientFundsError, type Ledger, NoChargeError } from '../ledger/ledger';
+import { type ChargeRequest, type Charged, type PaymentProvider, ProviderRefusal, type RefundRequest } from './provider';
+
+export class LedgerProvider implements PaymentProvider {
+  constructor(private readonly ledger: Ledger) {}
+
+  async charge({ paymentId, accountId, amount, runId }: ChargeRequest): Promise<Charged> {
+    let outcome;
+    try {
+      outcome = await this.ledger.charge(paymentId, accountId, amount, runId);
+    } catch (err) {
+      if (err instanceof InsufficientFundsError) throw new ProviderRefusal(ErrorCode.InsufficientFunds, err.message);
+      throw err;
+    }
+    const { charge, existing, refunded } = outcome;
+    if (existing && !sameRequest(charge, { accountId, amount })) {
+      throw new ProviderRefusal(
+        ErrorCode.IdempotencyMismatch,
+        `payment ${paymentId} was charged ${charge.amount} to account ${charge.accountId} before`,
+      );
+    }
+    return { reference: paymentId, fromEarlierRun: existing && charge.runId !== runId, refunded, at: charge.at };
+  }
+
+  async refund({ paymentId, runId }: RefundRequest): Promise<{ at: string }> {
+    try {
+      return { at: (await this.ledger.refund(paymentId, runId)).refund.at };
+    } catch (err) {
+      // The workflow refunds only after a charge it saw succeed: a missing charge is a bug, not a blip.
+      if (err instanceof NoChargeError) throw new ProviderRefusal('NoCharge', err.message);
+      throw err;
+    }
+  }
+}

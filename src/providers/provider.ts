@@ -1,0 +1,55 @@
+/**
+ * Where money moves: the built-in ledger or Stripe, behind one small interface. The
+ * activities call a provider and turn its refusals into non-retryable ApplicationFailures;
+ * any other error a provider throws is transient and retried by Temporal.
+ */
+import type { PaymentRequest } from '../domain/payment';
+
+export interface ChargeRequest extends PaymentRequest {
+  paymentId: string;
+  /**
+   * Which charge attempt of the payment this is (1, then 2 after a decline...): each
+   * attempt is one charge at the provider, whatever the retries of one attempt.
+   */
+  attempt: number;
+  /** The workflow run the charge is made for. */
+  runId: string;
+}
+
+export interface Charged {
+  /** The provider's name for the charge (a PaymentIntent id at Stripe), which the refund names. */
+  reference: string;
+  /** The provider held this charge from an earlier workflow run, one Temporal no longer knows. */
+  fromEarlierRun: boolean;
+  /** That earlier run also refunded it. */
+  refunded: boolean;
+  at: string;
+}
+
+export interface RefundRequest {
+  paymentId: string;
+  /** Charged.reference of the charge to refund; absent in histories recorded before providers. */
+  reference?: string;
+  runId: string;
+}
+
+export interface PaymentProvider {
+  /** Charges once per attempt, however often it is called; throws ProviderRefusal for a decline. */
+  charge(request: ChargeRequest): Promise<Charged>;
+  /** Refunds the payment's charge once, however often it is called. */
+  refund(request: RefundRequest): Promise<{ at: string }>;
+}
+
+/**
+ * A definite answer: the same call made again would answer the same, so it is not retried.
+ * `type` is the ErrorCode the API answers with (or a name for a bug, such as NoCharge).
+ */
+export class ProviderRefusal extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ProviderRefusal';
+  }
+}

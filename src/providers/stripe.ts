@@ -1,0 +1,141 @@
+/**
+ * Stripe as the payment provider. An account-id is a Stripe customer id: a charge is a
+ * PaymentIntent confirmed off-session on the customer's default payment method, a refund is
+ * a Refund of that PaymentIntent. Every call that moves money carries an idempotency key
+ * derived from the payment-id and the operation, so an activity retried after a crash or a
+ * lost answer gets Stripe's first answer back instead of moving money again.
+ *
+ * The SDK's own retries are off: Temporal's retry policy retries the whole activity with
+ * backoff, and the idempotency key makes that safe.
+ */
+import Stripe from 'stripe';
+import { ErrorCode } from '../domain/payment';
+import { type ChargeRequest, type Charged, type PaymentProvider, ProviderRefusal, type RefundRequest } from './provider';
+
+export interface StripeProviderOptions {
+  apiKey: string;
+  /** Another base address than Stripe's, such as a local stripe-mock. */
+  apiBase?: string;
+  /** ISO code, lower case: amounts are in its minor unit. */
+  currency: string;
+}
+
+/** A retried activity must see its answer before its own attempt times out (10 s). */
+const REQUEST_TIMEOUT_MS = 8000;
+
+/** First attempt `payment:<id>:charge`; after a decline, `payment:<id>:charge:2` and so on, since Stripe keeps the decline under the first key. */
+function chargeKey(paymentId: string, attempt: number): string {
+  return `payment:${paymentId}:charge${attempt > 1 ? `:${attempt}` : ''}`;
+}
+
+function refundKey(paymentId: string): string {
+  return `payment:${paymentId}:refund`;
+}
+
+/** A PaymentIntent in one of these states holds the customer's money (or will, for `processing`). */
+const CHARGED_STATUSES: ReadonlySet<string> = new Set(['succeeded', 'processing']);
+
+function stripeClient({ apiKey, apiBase }: Pick<StripeProviderOptions, 'apiKey' | 'apiBase'>): Stripe {
+  const base = apiBase === undefined ? undefined : new URL(apiBase);
+  return new Stripe(apiKey, {
+    maxNetworkRetries: 0,
+    timeout: REQUEST_TIMEOUT_MS,
+    ...(base && {
+      host: base.hostname,
+      port: base.port || (base.protocol === 'https:' ? 443 : 80),
+      protocol: base.protocol === 'https:' ? 'https' : 'http',
+    }),
+  });
+}
+
+/**
+ * What a failed call means for the payment. Declines and Stripe's refusals of the request
+ * are answers: the same call gets the same answer. Rate limits, lock conflicts on a key in
+ * use, 5xx and network errors say nothing about the payment: thrown on, for a retry.
+ */
+function refusalOf(err: unknown, operation: string): ProviderRefusal | undefined {
+  if (!(err instanceof Stripe.errors.StripeError)) return undefined;
+  if (err instanceof Stripe.errors.StripeCardError) {
+    const insufficient = err.decline_code === 'insufficient_funds' || err.code === 'insufficient_funds';
+    return new ProviderRefusal(insufficient ? ErrorCode.InsufficientFunds : ErrorCode.CardDeclined, `Stripe declined the card: ${err.message}`);
+  }
+  if (err instanceof Stripe.errors.StripeIdempotencyError) {
+    return new ProviderRefusal(ErrorCode.IdempotencyMismatch, `Stripe holds this payment's ${operation} with other parameters: ${err.message}`);
+  }
+  const status = err.statusCode ?? 0;
+  if (status === 409 || status === 429 || status >= 500 || err instanceof Stripe.errors.StripeConnectionError) return undefined;
+  if (status >= 400 || err instanceof Stripe.errors.StripeAuthenticationError || err instanceof Stripe.errors.StripeInvalidRequestError) {
+    return new ProviderRefusal(ErrorCode.ProviderError, `Stripe refused the ${operation} (${err.type}${status ? ` ${status}` : ''}): ${err.message}`);
+  }
+  return undefined;
+}
+
+async function answered<T>(operation: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw refusalOf(err, operation) ?? err;
+  }
+}
+
+const isoTime = (unixSeconds: number) => new Date(unixSeconds * 1000).toISOString();
+
+export class StripeProvider implements PaymentProvider {
+  private readonly stripe: Stripe;
+
+  constructor(private readonly options: StripeProviderOptions) {
+    this.stripe = stripeClient(options);
+  }
+
+  async charge({ paymentId, accountId, amount, attempt, runId }: ChargeRequest): Promise<Charged> {
+    const paymentMethod = await answered('charge', () => this.defaultPaymentMethod(accountId));
+    const intent = await answered('charge', () =>
+      this.stripe.paymentIntents.create(
+        {
+          amount,
+          currency: this.options.currency,
+          customer: accountId,
+          ...(paymentMethod && { payment_method: paymentMethod }),
+          confirm: true,
+          off_session: true,
+          metadata: { paymentId, attempt: String(attempt), runId },
+        },
+        { idempotencyKey: chargeKey(paymentId, attempt) },
+      ),
+    );
+    if (!CHARGED_STATUSES.has(intent.status)) {
+      // Off-session, Stripe answers a failed confirmation with an error; any other state (such as
+      // requires_action) still means no money moved, and the next attempt gets a new key.
+      throw new ProviderRefusal(ErrorCode.CardDeclined, `Stripe left PaymentIntent ${intent.id} in status ${intent.status}`);
+    }
+    return { reference: intent.id, fromEarlierRun: false, refunded: false, at: isoTime(intent.created) };
+  }
+
+  async refund({ paymentId, reference }: RefundRequest): Promise<{ at: string }> {
+    if (!reference) throw new ProviderRefusal('NoCharge', `payment ${paymentId} has no PaymentIntent to refund`);
+    try {
+      const refund = await this.stripe.refunds.create(
+        { payment_intent: reference, metadata: { paymentId } },
+        { idempotencyKey: refundKey(paymentId) },
+      );
+      if (refund.status === 'failed' || refund.status === 'canceled') {
+        throw new ProviderRefusal(ErrorCode.ProviderError, `Stripe's refund ${refund.id} of ${reference} is ${refund.status}`);
+      }
+      return { at: isoTime(refund.created) };
+    } catch (err) {
+      // Refunded already, say from the Stripe dashboard: the money is back, which is what was asked.
+      if (err instanceof Stripe.errors.StripeInvalidRequestError && err.code === 'charge_already_refunded') {
+        return { at: new Date().toISOString() };
+      }
+      throw refusalOf(err, 'refund') ?? err;
+    }
+  }
+
+  /** The customer's default payment method; undefined lets Stripe fall back to a legacy default source. */
+  private async defaultPaymentMethod(customerId: string): Promise<string | undefined> {
+    const customer = await this.stripe.customers.retrieve(customerId);
+    if (customer.deleted) throw new ProviderRefusal(ErrorCode.ProviderError, `Stripe customer ${customerId} is deleted`);
+    const method = customer.invoice_settings?.default_payment_method;
+    return typeof method === 'string' ? method : method?.id;
+  }
+}

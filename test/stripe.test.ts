@@ -1,0 +1,173 @@
+/**
+ * The Stripe provider through the payment workflow (time-skipping server), against
+ * stripe-mock, Stripe's own mock server, behind a recording proxy: what reaches Stripe, with
+ * which idempotency key, and what the payment does with declines, rate limits, 5xx, network
+ * errors and an invalid key. Success paths are stripe-mock's answers; the proxy makes up only
+ * the failures stripe-mock cannot give.
+ */
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { ErrorCode, type PaymentRequest } from '../src/domain/payment';
+import { StripeProvider } from '../src/providers/stripe';
+import { type Gateway, cancel, call, pay, startGateway } from './helpers/gateway';
+import { refusal } from './helpers/refusal';
+import { timeSkippingEnv } from './helpers/servers';
+import { HOUR, type Stack, withStack } from './helpers/stack';
+import { RecordingProxy, type StripeMock, cardDecline, dropped, rateLimited, serverError, startStripeMock } from './helpers/stripe-mock';
+
+const CUSTOMER = 'cus_test1';
+const request: PaymentRequest = { accountId: CUSTOMER, amount: 250 };
+
+let env: TestWorkflowEnvironment;
+let mock: StripeMock;
+let proxy: RecordingProxy;
+beforeAll(async () => {
+  [env, mock] = await Promise.all([timeSkippingEnv(), startStripeMock()]);
+  proxy = await new RecordingProxy(mock.url).start();
+});
+afterAll(async () => {
+  await proxy?.stop();
+  await mock?.stop();
+  await env?.teardown();
+});
+
+/** A worker whose provider is Stripe (through the proxy), and the gateway over it. */
+function inStripeStack(body: (stack: Stack & { gateway: Gateway }) => Promise<void>, apiKey = 'sk_test_123') {
+  const provider = new StripeProvider({ apiKey, apiBase: proxy.url, currency: 'usd' });
+  return withStack(env, { provider }, async (stack) => {
+    const gateway = await startGateway({ client: env.client, ledger: undefined, taskQueue: stack.taskQueue, expiryMs: HOUR });
+    try {
+      await body({ ...stack, gateway });
+    } finally {
+      await gateway.app.close();
+    }
+  });
+}
+
+const intents = (paymentId: string) => proxy.about(paymentId).filter((r) => r.path === '/v1/payment_intents');
+const refunds = (paymentId: string) => proxy.about(paymentId).filter((r) => r.path === '/v1/refunds');
+const keysAndStatuses = (requests: { idempotencyKey?: string; status: number }[]) => requests.map((r) => [r.idempotencyKey, r.status]);
+
+test('a payment is one confirmed PaymentIntent keyed payment:<id>:charge; a duplicate makes none', () =>
+  inStripeStack(async ({ payments, ledger }) => {
+    expect(await payments.makePayment('s1', request)).toEqual({ paymentId: 's1', status: 'COMPLETED', ...request, replayed: false });
+    expect(await payments.makePayment('s1', request)).toMatchObject({ status: 'COMPLETED', replayed: true });
+
+    expect(keysAndStatuses(intents('s1'))).toEqual([['payment:s1:charge', 200]]);
+    const [intent] = intents('s1');
+    expect(Object.fromEntries(intent!.form)).toMatchObject({
+      amount: '250',
+      currency: 'usd',
+      customer: CUSTOMER,
+      payment_method: 'pm_card_visa', // the customer's default, read from Stripe first
+      confirm: 'true',
+      off_session: 'true',
+      'metadata[attempt]': '1',
+    });
+    expect(intent!.answer).toMatchObject({ object: 'payment_intent', status: 'succeeded' });
+    expect(await payments.getPayment('s1')).toMatchObject({ status: 'COMPLETED', refunded: false });
+    expect(ledger.charges).toBe(0); // the ledger is not the provider here
+  }));
+
+test('cancel after the charge: one Refund of that PaymentIntent keyed payment:<id>:refund, however often repeated', () =>
+  inStripeStack(async ({ payments }) => {
+    await payments.makePayment('s2', request);
+    for (let i = 0; i < 3; i++) expect(await payments.cancelPayment('s2')).toEqual({ paymentId: 's2', status: 'CANCELLED', refunded: true });
+
+    expect(keysAndStatuses(refunds('s2'))).toEqual([['payment:s2:refund', 200]]);
+    expect(refunds('s2')[0]!.form.get('payment_intent')).toBe(intents('s2')[0]!.answer.id);
+    expect(await payments.getPayment('s2')).toMatchObject({ status: 'CANCELLED', refunded: true });
+  }));
+
+test('insufficient funds: 402, DECLINED, and the next makePayment is a new attempt with its own key', () =>
+  inStripeStack(async ({ payments, gateway }) => {
+    proxy.answer('POST', '/v1/payment_intents', cardDecline('insufficient_funds', 'Your card has insufficient funds.'));
+    const declined = await pay(gateway.url, 's3', request);
+    expect(declined.status).toBe(402);
+    expect(declined.body.error).toEqual({ code: ErrorCode.InsufficientFunds, message: 'Stripe declined the card: Your card has insufficient funds.' });
+    expect(await payments.getPayment('s3')).toMatchObject({ status: 'DECLINED', amount: 250 });
+
+    // Stripe keeps the decline under the first key; a new attempt needs a new one to be tried at all.
+    expect(await pay(gateway.url, 's3', request)).toMatchObject({ status: 200, body: { status: 'COMPLETED', replayed: false } });
+    expect(keysAndStatuses(intents('s3'))).toEqual([
+      ['payment:s3:charge', 402],
+      ['payment:s3:charge:2', 200],
+    ]);
+  }));
+
+test('another decline is card_declined: 402, DECLINED; a cancel then refunds nothing', () =>
+  inStripeStack(async ({ payments, gateway }) => {
+    proxy.answer('POST', '/v1/payment_intents', cardDecline('do_not_honor', 'Your card was declined.'));
+    expect(await pay(gateway.url, 's4', request)).toMatchObject({ status: 402, body: { error: { code: ErrorCode.CardDeclined } } });
+    expect(await payments.getPayment('s4')).toMatchObject({ status: 'DECLINED' });
+    expect(await cancel(gateway.url, 's4')).toMatchObject({ status: 200, body: { status: 'CANCELLED', refunded: false } });
+    expect(refunds('s4')).toEqual([]);
+    expect(keysAndStatuses(intents('s4'))).toEqual([['payment:s4:charge', 402]]);
+  }));
+
+test('a dropped connection, a 5xx and a 429 are retried with the same key until Stripe answers', () =>
+  inStripeStack(async ({ payments }) => {
+    proxy.answer('POST', '/v1/payment_intents', dropped, serverError, rateLimited);
+    proxy.answer('POST', '/v1/refunds', serverError, dropped);
+    expect(await payments.makePayment('s5', request)).toMatchObject({ status: 'COMPLETED', replayed: false });
+    expect(keysAndStatuses(intents('s5'))).toEqual([
+      ['payment:s5:charge', 0],
+      ['payment:s5:charge', 500],
+      ['payment:s5:charge', 429],
+      ['payment:s5:charge', 200],
+    ]);
+    expect(await payments.cancelPayment('s5')).toMatchObject({ refunded: true });
+    expect(keysAndStatuses(refunds('s5'))).toEqual([
+      ['payment:s5:refund', 500],
+      ['payment:s5:refund', 0],
+      ['payment:s5:refund', 200],
+    ]);
+  }));
+
+test('an invalid key: 502 provider_error at once, DECLINED, no PaymentIntent made', () =>
+  inStripeStack(async ({ payments, gateway }) => {
+    const before = proxy.requests.length;
+    const answer = await pay(gateway.url, 's6', request);
+    expect(answer.status).toBe(502);
+    expect(answer.body.error.code).toBe(ErrorCode.ProviderError);
+    expect(answer.body.error.message).toMatch(/^Stripe refused the charge \(\w+ 401\): /);
+    expect(await payments.getPayment('s6')).toMatchObject({ status: 'DECLINED' });
+    // One call, answered 401 by stripe-mock itself, and not retried.
+    expect(proxy.requests.slice(before).map((r) => [r.method, r.path, r.status])).toEqual([['GET', `/v1/customers/${CUSTOMER}`, 401]]);
+    expect(await refusal(payments.makePayment('s6', request))).toBe(ErrorCode.ProviderError);
+  }, 'sk_live_123'));
+
+test('a refund Stripe refuses: cancel answers 502, the payment stays charged, and a later cancel refunds it', () =>
+  inStripeStack(async ({ payments, gateway }) => {
+    await payments.makePayment('s7', request);
+    proxy.answer('POST', '/v1/refunds', {
+      status: 400,
+      body: { error: { type: 'invalid_request_error', code: 'resource_missing', message: 'No such payment_intent' } },
+    });
+    expect(await cancel(gateway.url, 's7')).toMatchObject({ status: 502, body: { error: { code: ErrorCode.ProviderError } } });
+    expect(await payments.getPayment('s7')).toMatchObject({ status: 'COMPLETED', refunded: false });
+    expect(await payments.makePayment('s7', request)).toMatchObject({ status: 'COMPLETED', replayed: true });
+
+    expect(await cancel(gateway.url, 's7')).toMatchObject({ status: 200, body: { status: 'CANCELLED', refunded: true } });
+    expect(keysAndStatuses(refunds('s7'))).toEqual([
+      ['payment:s7:refund', 400],
+      ['payment:s7:refund', 200],
+    ]);
+  }));
+
+test('the account endpoint says balances are at Stripe; readiness does not wait for a ledger', () =>
+  inStripeStack(async ({ gateway }) => {
+    const answer = await call(gateway.url, 'GET', `/accounts/${CUSTOMER}`);
+    expect(answer.status).toBe(501);
+    expect(answer.body.error.code).toBe(ErrorCode.AccountAtProvider);
+    expect(answer.body.error.message).toContain(`${CUSTOMER} is a Stripe customer`);
+    expect(await call(gateway.url, 'GET', '/readyz')).toMatchObject({ status: 200, body: { status: 'ok', temporal: true } });
+  }));
+
+test('every request that could move money carried its payment key', () => {
+  const posts = proxy.requests.filter((r) => r.method === 'POST');
+  expect(posts.length).toBeGreaterThanOrEqual(15);
+  for (const post of posts) {
+    const kind = post.path === '/v1/refunds' ? 'refund' : 'charge(:\\d+)?';
+    expect(post.idempotencyKey).toMatch(new RegExp(`^payment:${post.form.get('metadata[paymentId]')}:${kind}$`));
+  }
+});
