@@ -12,7 +12,7 @@ import { type Gateway, cancel, call, pay, startGateway } from './helpers/gateway
 import { refusal } from './helpers/refusal';
 import { timeSkippingEnv } from './helpers/servers';
 import { HOUR, type Stack, withStack } from './helpers/stack';
-import { RecordingProxy, type StripeMock, cardDecline, dropped, rateLimited, serverError, startStripeMock } from './helpers/stripe-mock';
+import { type Canned, RecordingProxy, type StripeMock, cardDecline, dropped, rateLimited, serverError, startStripeMock } from './helpers/stripe-mock';
 
 const CUSTOMER = 'cus_test1';
 const request: PaymentRequest = { accountId: CUSTOMER, amount: 250 };
@@ -131,8 +131,8 @@ test('an invalid key: 502 provider_error at once, DECLINED, no PaymentIntent mad
     expect(answer.body.error.code).toBe(ErrorCode.ProviderError);
     expect(answer.body.error.message).toMatch(/^Stripe refused the charge \(\w+ 401\): /);
     expect(await payments.getPayment('s6')).toMatchObject({ status: 'DECLINED' });
-    // One call, answered 401 by stripe-mock itself, and not retried.
-    expect(proxy.requests.slice(before).map((r) => [r.method, r.path, r.status])).toEqual([['GET', `/v1/customers/${CUSTOMER}`, 401]]);
+    // One call (the look-up of an earlier charge), answered 401 by stripe-mock itself, and not retried.
+    expect(proxy.requests.slice(before).map((r) => [r.method, r.path, r.status])).toEqual([['GET', '/v1/payment_intents/search', 401]]);
     expect(await refusal(payments.makePayment('s6', request))).toBe(ErrorCode.ProviderError);
   }, 'sk_live_123'));
 
@@ -170,4 +170,61 @@ test('every request that could move money carried its payment key', () => {
     const kind = post.path === '/v1/refunds' ? 'refund' : 'charge(:\\d+)?';
     expect(post.idempotencyKey).toMatch(new RegExp(`^payment:${post.form.get('metadata[paymentId]')}:${kind}$`));
   }
+});
+
+describe('a payment-id whose workflow Temporal has forgotten (retention) is answered from its earlier PaymentIntent', () => {
+  /** Stripe's search answer holding the PaymentIntent an earlier, forgotten run made. */
+  const earlier = (paymentId: string, overrides: { amount?: number; refunded?: boolean } = {}): Canned => ({
+    status: 200,
+    body: {
+      object: 'search_result',
+      has_more: false,
+      data: [
+        {
+          id: `pi_earlier_${paymentId}`,
+          object: 'payment_intent',
+          amount: overrides.amount ?? request.amount,
+          customer: CUSTOMER,
+          status: 'succeeded',
+          created: 1_700_000_000,
+          metadata: { paymentId, attempt: '1', runId: 'a-run-temporal-forgot' },
+          latest_charge: { id: `ch_${paymentId}`, object: 'charge', refunded: overrides.refunded ?? false },
+        },
+      ],
+    },
+  });
+  const searches = (paymentId: string) =>
+    proxy.to('GET', '/v1/payment_intents/search').filter((r) => r.query.get('query') === `metadata['paymentId']:'${paymentId}'`);
+
+  test('charged before: a replay, no new PaymentIntent; a cancel refunds that one', () =>
+    inStripeStack(async ({ payments }) => {
+      proxy.answer('GET', '/v1/payment_intents/search', earlier('s-old1'));
+      expect(await payments.makePayment('s-old1', request)).toEqual({ paymentId: 's-old1', status: 'COMPLETED', ...request, replayed: true });
+      expect(searches('s-old1')).toHaveLength(1);
+      expect(intents('s-old1')).toEqual([]);
+      expect(await payments.cancelPayment('s-old1')).toEqual({ paymentId: 's-old1', status: 'CANCELLED', refunded: true });
+      expect(refunds('s-old1').map((r) => r.form.get('payment_intent'))).toEqual(['pi_earlier_s-old1']);
+    }));
+
+  test('charged and refunded before: refused as cancelled, nothing charged', () =>
+    inStripeStack(async ({ payments }) => {
+      proxy.answer('GET', '/v1/payment_intents/search', earlier('s-old2', { refunded: true }));
+      expect(await refusal(payments.makePayment('s-old2', request))).toBe(ErrorCode.PaymentCancelled);
+      expect(intents('s-old2')).toEqual([]);
+    }));
+
+  test('charged before with another amount: idempotency_mismatch, nothing charged', () =>
+    inStripeStack(async ({ payments }) => {
+      proxy.answer('GET', '/v1/payment_intents/search', earlier('s-old3', { amount: 999 }));
+      expect(await refusal(payments.makePayment('s-old3', request))).toBe(ErrorCode.IdempotencyMismatch);
+      expect(intents('s-old3')).toEqual([]);
+    }));
+
+  test('never charged before: the search finds nothing of it, and the charge is made', () =>
+    inStripeStack(async ({ payments }) => {
+      // stripe-mock's own search answer: its fixture PaymentIntent, which names no such payment.
+      expect(await payments.makePayment('s-new', request)).toMatchObject({ status: 'COMPLETED', replayed: false });
+      expect(searches('s-new')).toHaveLength(1);
+      expect(keysAndStatuses(intents('s-new'))).toEqual([['payment:s-new:charge', 200]]);
+    }));
 });

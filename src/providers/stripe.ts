@@ -80,6 +80,25 @@ async function answered<T>(operation: string, call: () => Promise<T>): Promise<T
 
 const isoTime = (unixSeconds: number) => new Date(unixSeconds * 1000).toISOString();
 
+/** What a PaymentIntent found by earlierCharge means for this run's charge. */
+function chargedBefore(intent: Stripe.PaymentIntent, { paymentId, accountId, amount, runId }: Omit<ChargeRequest, 'attempt'>): Charged {
+  const customer = typeof intent.customer === 'string' ? intent.customer : intent.customer?.id;
+  if (intent.amount !== amount || customer !== accountId) {
+    throw new ProviderRefusal(
+      ErrorCode.IdempotencyMismatch,
+      `payment ${paymentId} was charged ${intent.amount} to customer ${customer} before (PaymentIntent ${intent.id})`,
+    );
+  }
+  const charge = intent.latest_charge;
+  return {
+    reference: intent.id,
+    // Or this run's own charge, found by a retry once Stripe's search has caught up with it.
+    fromEarlierRun: intent.metadata.runId !== runId,
+    refunded: typeof charge === 'object' && charge !== null && charge.refunded,
+    at: isoTime(intent.created),
+  };
+}
+
 export class StripeProvider implements PaymentProvider {
   private readonly stripe: Stripe;
 
@@ -88,6 +107,8 @@ export class StripeProvider implements PaymentProvider {
   }
 
   async charge({ paymentId, accountId, amount, attempt, runId }: ChargeRequest): Promise<Charged> {
+    const earlier = await answered('charge', () => this.earlierCharge(paymentId));
+    if (earlier) return chargedBefore(earlier, { paymentId, accountId, amount, runId });
     const paymentMethod = await answered('charge', () => this.defaultPaymentMethod(accountId));
     const intent = await answered('charge', () =>
       this.stripe.paymentIntents.create(
@@ -129,6 +150,20 @@ export class StripeProvider implements PaymentProvider {
       }
       throw refusalOf(err, 'refund') ?? err;
     }
+  }
+
+  /**
+   * The payment-id's charge at Stripe from any run or attempt, found by the metadata every charge
+   * carries. Needed where Stripe has forgotten the idempotency key (after 24 h): a run Temporal
+   * no longer knows (retention), or an attempt retried after a day of Stripe being unreachable.
+   */
+  private async earlierCharge(paymentId: string): Promise<Stripe.PaymentIntent | undefined> {
+    const found = await this.stripe.paymentIntents.search({
+      query: `metadata['paymentId']:'${paymentId}'`,
+      expand: ['data.latest_charge'],
+      limit: 100,
+    });
+    return found.data.find((intent) => intent.metadata?.paymentId === paymentId && CHARGED_STATUSES.has(intent.status));
   }
 
   /** The customer's default payment method; undefined lets Stripe fall back to a legacy default source. */

@@ -72,6 +72,7 @@ export interface RecordedRequest {
   method: string;
   path: string;
   idempotencyKey: string | undefined;
+  query: URLSearchParams;
   form: URLSearchParams;
   status: number;
   /** The JSON answer (stripe-mock's, or the one the proxy made up). */
@@ -160,6 +161,7 @@ export class RecordingProxy {
       method,
       path,
       idempotencyKey: Array.isArray(key) ? key[0] : key,
+      query: new URL(request.url!, 'http://proxy').searchParams,
       form: new URLSearchParams(body.toString()),
       status,
       answer: JSON.parse(text),
