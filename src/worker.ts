@@ -1,12 +1,12 @@
 /**
  * `npm run worker`: runs the payment workflow and its activities on TASK_QUEUE, with the
- * SQLite ledger under DATA_DIR. createPaymentWorker is what the tests use too.
+ * ledger at LEDGER_URL or under DATA_DIR. createPaymentWorker is what the tests use too.
  */
 import { bundleWorkflowCode, DefaultLogger, type LogLevel as TemporalLogLevel, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { type LogLevel, loadConfigOrExit } from './config';
 import type { Ledger } from './ledger/ledger';
-import { openLedger } from './ledger/sqlite';
+import { describeLedger, openLedger } from './ledger/open';
 import { connectWorker } from './temporal';
 
 const WORKFLOWS_PATH = require.resolve('./workflows');
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit();
   Runtime.install({ logger: new DefaultLogger(TEMPORAL_LOG_LEVEL[config.logLevel]) });
   const log = (line: string) => Runtime.instance().logger.info(line);
-  const ledger = openLedger(config);
+  const ledger = await openLedger(config);
   const connection = await connectWorker(config, log);
   const worker = await createPaymentWorker({
     connection,
@@ -63,7 +63,7 @@ async function main(): Promise<void> {
     ledger,
     workflowBundle: await bundleWorkflows(),
   });
-  log(`worker polling ${config.taskQueue} on ${config.temporalAddress} (namespace ${config.temporalNamespace}), data in ${config.dataDir}`);
+  log(`worker polling ${config.taskQueue} on ${config.temporalAddress} (namespace ${config.temporalNamespace}), ${describeLedger(config)}`);
   try {
     // Runtime shuts the worker down on SIGINT/SIGTERM, letting running tasks finish.
     await worker.run();
