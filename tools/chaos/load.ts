@@ -7,7 +7,8 @@ import type { Answer, RequestRecord } from './checker';
 import { type Random, between, pick, seeded } from './random';
 
 export interface LoadSettings {
-  url: () => string;
+  /** The gateway a client sends to. */
+  url: (client: number) => string;
   clients: number;
   paymentIds: number;
   accounts: number;
@@ -97,7 +98,7 @@ export async function runClients(settings: LoadSettings, pool: PaymentSpec[]): P
       while (Date.now() < settings.until) {
         const spec = pick(random, pool);
         const op = random() < CANCEL_SHARE && spec.cancellable ? 'cancelPayment' : 'makePayment';
-        records.push(await send(settings.url, spec, op, client, settings.giveUpAt, random));
+        records.push(await send(() => settings.url(client), spec, op, client, settings.giveUpAt, random));
         await new Promise((resolve) => setTimeout(resolve, between(random, 0, 50)));
       }
     }),
