@@ -117,7 +117,8 @@ async function storm(o: ChaosOptions, stack: LocalStack, ledgerUrl: string | und
   let giveUpAt = until + SETTLE_LIMIT_MS;
   const plan = planFaults(o.seed, o.durationMs, faultKinds(stack.roles).filter(o.faults ?? (() => true)));
   say(`faults (${plan.length}):`);
-  const gatewayOf = (client: number) => gateways[client % gateways.length]!;
+  // Each client has a gateway, and retries on the next one, as a load balancer skips a dead backend.
+  const gatewayOf = (client: number, attempt = 0) => gateways[(client + attempt) % gateways.length]!;
   const [requests, faults] = await Promise.all([
     runClients({ url: gatewayOf, clients: o.clients, paymentIds: o.ids, accounts: o.accounts, seed: o.seed, until, giveUpAt: () => giveUpAt }, pool),
     injectFaults(stack, plan, startedAt, say).then((done: InjectedFault[]) => {
@@ -138,7 +139,7 @@ async function storm(o: ChaosOptions, stack: LocalStack, ledgerUrl: string | und
     const entry: ChaosRecord['resent'][string] = {};
     for (const op of ['makePayment', 'cancelPayment'] as const) {
       if (mine.some((r) => r.op === op && r.answer?.status === 200)) {
-        entry[op] = (await send(() => gatewayOf(i), spec, op, -1, () => Date.now() + 30_000, random)).answer;
+        entry[op] = (await send((n) => gatewayOf(i, n), spec, op, -1, () => Date.now() + 30_000, random)).answer;
       }
     }
     resent[spec.paymentId] = entry;
@@ -155,7 +156,7 @@ async function storm(o: ChaosOptions, stack: LocalStack, ledgerUrl: string | und
   }
   const record: ChaosRecord = { openingBalance: o.openingBalance, requests, ...read, finals, resent };
   const answersByGateway: Record<string, number> = Object.fromEntries(gateways.map((url) => [url, 0]));
-  for (const r of requests) if (r.answer) answersByGateway[gatewayOf(r.client)]!++;
+  for (const r of requests) if (r.answer) answersByGateway[gatewayOf(r.client, r.attempts.length - 1)]!++;
   return { startedAt, requests, faults, crashes: stack.crashes, settleMs, answersByGateway, record, violations: checkInvariants(record) };
 }
 
