@@ -1,13 +1,13 @@
 /** `npm run api`: the HTTP gateway on HOST:PORT. */
 import { type Config, loadConfigOrExit } from './config';
 import { buildApp } from './http/app';
-import { openLedger } from './ledger/sqlite';
+import { describeLedger, openLedger } from './ledger/open';
 import { Payments } from './payments';
 import { createClient, describeTemporal, temporalReachable } from './temporal';
 
 /** The gateway of a process: ledger, lazy Temporal client and app, ready to listen. */
 export async function createGateway(config: Config) {
-  const ledger = config.paymentProvider.kind === 'ledger' ? openLedger(config) : undefined;
+  const ledger = config.paymentProvider.kind === 'ledger' ? await openLedger(config) : undefined;
   const client = createClient(config);
   const payments = new Payments({ client, taskQueue: config.taskQueue, expiryMs: config.paymentExpiryMs });
   const app = await buildApp({
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
   await app.listen({ host: config.host, port: config.port });
-  app.log.info(`gateway on http://${config.host}:${config.port}, Temporal ${describeTemporal(config)}, data in ${config.dataDir}`);
+  app.log.info(`gateway on http://${config.host}:${config.port}, Temporal ${describeTemporal(config)}, ${config.paymentProvider.kind === 'ledger' ? describeLedger(config) : 'no ledger (payments at Stripe)'}`);
 }
 
 if (require.main === module) {

@@ -44,6 +44,8 @@ export interface Config {
   port: number;
   /** Absolute path: ledger database and dev server database live here. */
   dataDir: string;
+  /** A PostgreSQL ledger shared by every worker and gateway; unset: the SQLite file under dataDir. */
+  ledgerUrl: string | undefined;
   paymentExpiryMs: number;
   /** Minor units (cents) an account opens with on first use. */
   openingBalance: number;
@@ -120,6 +122,28 @@ function fraction(variable: string, text: string): number {
     throw new ConfigError(variable, `expected a number from 0 to 1, got ${JSON.stringify(text)}`);
   }
   return value;
+}
+
+/** A valid URL with its password replaced: for logs. */
+export function redactUrl(text: string): string {
+  const url = new URL(text);
+  if (url.password) url.password = '***';
+  return url.toString();
+}
+
+function postgresUrl(variable: string, text: string): string | undefined {
+  if (text === '') return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    // refused below
+  }
+  if (!url || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')) {
+    // Not echoed: it may hold a password.
+    throw new ConfigError(variable, 'expected a postgres:// or postgresql:// URL such as postgres://user:password@host:5432/database');
+  }
+  return text;
 }
 
 function boolean(variable: string, text: string): boolean {
@@ -224,6 +248,7 @@ export function loadConfig(env: Env = process.env): Config {
     host: read('HOST', '127.0.0.1', host),
     port: read('PORT', '8080', port),
     dataDir: path.resolve(read('DATA_DIR', '.data', (_v, text) => text)),
+    ledgerUrl: read('LEDGER_URL', '', postgresUrl),
     paymentExpiryMs: read('PAYMENT_EXPIRY', DEFAULT_EXPIRY, expiry),
     openingBalance: read('OPENING_BALANCE', '100000', (v, text) => integer(v, text, 0, 1e15)),
     logLevel: read('LOG_LEVEL', 'info', oneOf(LOG_LEVELS)),

@@ -1,6 +1,6 @@
 /**
  * `npm run worker`: runs the payment workflow and its activities on TASK_QUEUE, moving
- * money with the PAYMENT_PROVIDER (the SQLite ledger under DATA_DIR, or Stripe).
+ * money with the PAYMENT_PROVIDER (the ledger at LEDGER_URL or under DATA_DIR, or Stripe).
  * createPaymentWorker is what the tests use too.
  */
 import { bundleWorkflowCode, DefaultLogger, type LogLevel as TemporalLogLevel, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
@@ -61,7 +61,7 @@ async function main(): Promise<void> {
   });
   const log = (line: string) => Runtime.instance().logger.info(line);
   if (config.workerMetricsAddress) log(`worker metrics on http://${config.workerMetricsAddress}/metrics`);
-  const { provider, close, description } = openProvider(config);
+  const { provider, close, description } = await openProvider(config);
   const connection = await connectWorker(config, log);
   const worker = await createPaymentWorker({
     connection,

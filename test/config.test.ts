@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ConfigError, loadConfig } from '../src/config';
+import { ConfigError, loadConfig, redactUrl } from '../src/config';
 
 test('defaults follow the SPEC', () => {
   expect(loadConfig({})).toEqual({
@@ -13,6 +13,7 @@ test('defaults follow the SPEC', () => {
     host: '127.0.0.1',
     port: 8080,
     dataDir: path.resolve('.data'),
+    ledgerUrl: undefined,
     paymentExpiryMs: 60 * 60 * 1000,
     openingBalance: 100_000,
     logLevel: 'info',
@@ -28,6 +29,17 @@ test('ms-style expiry windows are read', () => {
   expect(loadConfig({ PAYMENT_EXPIRY: '90s' }).paymentExpiryMs).toBe(90_000);
   expect(loadConfig({ PAYMENT_EXPIRY: '15m' }).paymentExpiryMs).toBe(900_000);
   expect(loadConfig({ PAYMENT_EXPIRY: '2h' }).paymentExpiryMs).toBe(7_200_000);
+});
+
+test('LEDGER_URL takes a PostgreSQL URL; a refusal does not repeat the password', () => {
+  for (const url of ['postgres://ledger:secret@db.internal:5432/payments', 'postgresql://ledger@127.0.0.1/payments?sslmode=require']) {
+    expect(loadConfig({ LEDGER_URL: url }).ledgerUrl).toBe(url);
+  }
+  expect(redactUrl('postgres://ledger:secret@db.internal:5432/payments')).toBe('postgres://ledger:***@db.internal:5432/payments');
+  for (const url of ['mysql://ledger:secret@db/payments', 'ledger:secret@db/payments']) {
+    expect(() => loadConfig({ LEDGER_URL: url })).toThrow(/^LEDGER_URL: expected a postgres:\/\/ or postgresql:\/\/ URL/);
+    expect(() => loadConfig({ LEDGER_URL: url })).not.toThrow(/secret/);
+  }
 });
 
 test.each([
@@ -48,6 +60,7 @@ test.each([
   ['BENCH_ROUTES', 'yes'],
   ['WORKER_METRICS_ADDRESS', '9464'],
   ['PAYMENT_PROVIDER', 'paypal'],
+  ['LEDGER_URL', 'file:///tmp/ledger.db'],
 ])('%s=%j is refused with a message naming it', (variable, value) => {
   expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError);
   expect(() => loadConfig({ [variable]: value })).toThrow(new RegExp(`^${variable}: `));

@@ -1,111 +1,284 @@
-/** The SQLite ledger on a real file: money moves at most once per payment-id and kind. */
+/**
+ * One suite, both stores: a real SQLite file and a real PostgreSQL server (a throwaway
+ * cluster). Money moves at most once per payment-id and kind, balances never go below
+ * zero, also when many connections and processes write at once.
+ */
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
-import { InsufficientFundsError, NoChargeError, TransientLedgerError } from '../src/ledger/ledger';
-import { SqliteLedger } from '../src/ledger/sqlite';
+import pg from 'pg';
+import { loadConfig } from '../src/config';
+import { FaultInjectingLedger } from '../src/ledger/faults';
+import { InsufficientFundsError, type Ledger, NoChargeError, TransientLedgerError } from '../src/ledger/ledger';
+import { openLedger } from '../src/ledger/open';
 import { PROJECT_ROOT } from '../tools/paths';
+import { ThrowawayPostgres } from '../tools/postgres';
 import { tempDir } from './helpers/servers';
 
+jest.setTimeout(120_000);
+
 const OPENING = 1000;
-let file: string;
-let ledger: SqliteLedger;
-beforeEach(() => {
-  file = path.join(tempDir('ledger'), 'ledger.db');
-  ledger = new SqliteLedger({ file, openingBalance: OPENING });
-});
-afterEach(async () => {
-  await ledger.close();
-});
 
-test('an account never used shows the opening balance and no entries', async () => {
-  expect(await ledger.account('fresh')).toEqual({ accountId: 'fresh', balance: OPENING, entries: [] });
-});
+/** Where a ledger lives, as the environment of a process using it. */
+type Location = Record<string, string>;
 
-test('a charge debits once; repeating it returns the first charge and moves nothing', async () => {
-  const first = await ledger.charge('p1', 'a', 300, 'run-1');
-  expect(first).toMatchObject({ existing: false, refunded: false, charge: { paymentId: 'p1', kind: 'charge', accountId: 'a', amount: 300, runId: 'run-1' } });
-  const again = await ledger.charge('p1', 'a', 300, 'run-2');
-  expect(again).toEqual({ ...first, existing: true });
-  expect((await ledger.account('a')).balance).toBe(700);
-});
+interface Store {
+  name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** An empty ledger of its own. */
+  fresh(): Promise<Location>;
+  /** Raw SQL on the store, around the ledger: what the database itself allows. */
+  sql(location: Location, statement: string): Promise<Record<string, unknown>[]>;
+}
 
-test('a charge that would take the balance below zero is refused and changes nothing', async () => {
-  await ledger.charge('p1', 'a', 800, 'r');
-  await expect(ledger.charge('p2', 'a', 201, 'r')).rejects.toBeInstanceOf(InsufficientFundsError);
-  expect(await ledger.entriesOf('p2')).toEqual([]);
-  expect((await ledger.account('a')).balance).toBe(200);
-  // Exactly the balance is fine: it may reach zero, never below.
-  await ledger.charge('p3', 'a', 200, 'r');
-  expect((await ledger.account('a')).balance).toBe(0);
-});
+const sqliteStore: Store = {
+  name: 'SQLite',
+  start: async () => undefined,
+  stop: async () => undefined,
+  fresh: async () => ({ DATA_DIR: tempDir('ledger') }),
+  async sql(location, statement) {
+    const db = new Database(path.join(location.DATA_DIR!, 'ledger.db'));
+    try {
+      const prepared = db.prepare(statement);
+      if (prepared.reader) return prepared.all() as Record<string, unknown>[];
+      prepared.run();
+      return [];
+    } finally {
+      db.close();
+    }
+  },
+};
 
-test('a refund credits the charge back once; there is no refund without a charge', async () => {
-  await expect(ledger.refund('nothing', 'r')).rejects.toBeInstanceOf(NoChargeError);
-  await ledger.charge('p1', 'a', 300, 'r');
-  expect((await ledger.refund('p1', 'r')).existing).toBe(false);
-  expect((await ledger.refund('p1', 'r')).existing).toBe(true);
-  expect((await ledger.charge('p1', 'a', 300, 'r')).refunded).toBe(true);
-  const account = await ledger.account('a');
-  expect(account.balance).toBe(OPENING);
-  expect(account.entries.map((e) => e.kind)).toEqual(['refund', 'charge']);
-});
+let server: ThrowawayPostgres | undefined;
+let databases = 0;
+const postgresStore: Store = {
+  name: 'PostgreSQL',
+  async start() {
+    server = await ThrowawayPostgres.create();
+  },
+  async stop() {
+    await server?.destroy();
+  },
+  fresh: async () => ({ LEDGER_URL: await server!.createDatabase(`ledger_${++databases}`) }),
+  async sql(location, statement) {
+    const client = new pg.Client({ connectionString: location.LEDGER_URL });
+    await client.connect();
+    try {
+      return (await client.query(statement)).rows;
+    } finally {
+      await client.end();
+    }
+  },
+};
 
-test('the database itself refuses a second charge row and a negative balance', () => {
-  const db = new Database(file);
-  const now = new Date().toISOString();
-  db.prepare("INSERT INTO accounts VALUES ('z', 10, ?)").run(now);
-  db.prepare("INSERT INTO entries (payment_id, kind, account_id, amount, run_id, at) VALUES ('x', 'charge', 'z', 1, 'r', ?)").run(now);
-  expect(() =>
-    db.prepare("INSERT INTO entries (payment_id, kind, account_id, amount, run_id, at) VALUES ('x', 'charge', 'z', 1, 'r', ?)").run(now),
-  ).toThrow(/UNIQUE/);
-  expect(() => db.prepare("UPDATE accounts SET balance = -1 WHERE account_id = 'z'").run()).toThrow(/CHECK/);
-  db.close();
-});
+/** The ledger a worker or gateway with this environment opens. */
+function open(location: Location): Promise<Ledger> {
+  return openLedger(loadConfig({ ...location, OPENING_BALANCE: String(OPENING) }));
+}
 
-test('injected faults fail before the write or after its commit, and a retry moves money once', async () => {
-  let draws = [0, 1, 0]; // a fault before the write; then none before, and one after the commit
-  const faulty = new SqliteLedger({ file, openingBalance: OPENING, faultRate: 1, random: () => draws.shift() ?? 1 });
-  await expect(faulty.charge('p1', 'a', 100, 'r')).rejects.toBeInstanceOf(TransientLedgerError);
-  expect(await faulty.entriesOf('p1')).toEqual([]);
-  await expect(faulty.charge('p1', 'a', 100, 'r')).rejects.toThrow(/after charge committed/);
-  expect(await faulty.entriesOf('p1')).toHaveLength(1);
-  draws = [];
-  expect((await faulty.charge('p1', 'a', 100, 'r')).existing).toBe(true);
-  expect((await faulty.account('a')).balance).toBe(900);
-  await faulty.close();
-});
+async function outcome<T>(promise: Promise<T>): Promise<T | string> {
+  return promise.catch((err: Error) => err.name);
+}
 
-test('four processes hammering one file: one charge and one refund per payment-id at most, balances add up', async () => {
-  const run = promisify(execFile);
-  const results = await Promise.all(
-    [1, 2, 3, 4].map((seed) =>
-      run(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'test/helpers/ledger-hammer.ts'), file, String(seed), '300'], {
-        cwd: PROJECT_ROOT,
-      }),
-    ),
-  );
-  const told = results.map((r) => JSON.parse(r.stdout) as { charged: number; refunded: number });
-  const db = new Database(file, { readonly: true });
-  const rows = db.prepare('SELECT payment_id, kind, count(*) AS n FROM entries GROUP BY payment_id, kind').all() as { n: number }[];
-  expect(rows.every((r) => r.n === 1)).toBe(true);
-  const entries = db.prepare("SELECT kind, count(*) AS n FROM entries GROUP BY kind").all() as { kind: string; n: number }[];
-  const count = (kind: string) => entries.find((e) => e.kind === kind)?.n ?? 0;
-  // Every new row was reported by exactly one process.
-  expect(count('charge')).toBe(told.reduce((sum, t) => sum + t.charged, 0));
-  expect(count('refund')).toBe(told.reduce((sum, t) => sum + t.refunded, 0));
-  const unbalanced = db
-    .prepare(
+describe.each([sqliteStore, postgresStore])('$name ledger', (store) => {
+  let location: Location;
+  let ledger: Ledger;
+  const others: Ledger[] = [];
+  /** More ledgers on the same store: other connections, as other processes would have. */
+  const another = async () => {
+    const opened = await open(location);
+    others.push(opened);
+    return opened;
+  };
+  beforeAll(() => store.start());
+  afterAll(() => store.stop());
+  beforeEach(async () => {
+    location = await store.fresh();
+    ledger = await open(location);
+  });
+  afterEach(async () => {
+    await Promise.all([ledger, ...others.splice(0)].map((l) => l.close()));
+  });
+
+  test('an account never used shows the opening balance and no entries', async () => {
+    expect(await ledger.account('fresh')).toEqual({ accountId: 'fresh', balance: OPENING, entries: [] });
+  });
+
+  test('a charge debits once; repeating it returns the first charge and moves nothing', async () => {
+    const first = await ledger.charge('p1', 'a', 300, 'run-1');
+    expect(first).toMatchObject({ existing: false, refunded: false, charge: { paymentId: 'p1', kind: 'charge', accountId: 'a', amount: 300, runId: 'run-1' } });
+    expect(new Date(first.charge.at).toISOString()).toBe(first.charge.at);
+    const again = await ledger.charge('p1', 'a', 300, 'run-2');
+    expect(again).toEqual({ ...first, existing: true });
+    expect((await ledger.account('a')).balance).toBe(700);
+  });
+
+  test('a charge that would take the balance below zero is refused and changes nothing', async () => {
+    await ledger.charge('p1', 'a', 800, 'r');
+    await expect(ledger.charge('p2', 'a', 201, 'r')).rejects.toBeInstanceOf(InsufficientFundsError);
+    expect(await ledger.entriesOf('p2')).toEqual([]);
+    expect((await ledger.account('a')).balance).toBe(200);
+    // Exactly the balance is fine: it may reach zero, never below.
+    await ledger.charge('p3', 'a', 200, 'r');
+    expect((await ledger.account('a')).balance).toBe(0);
+  });
+
+  test('a refund credits the charge back once; there is no refund without a charge', async () => {
+    await expect(ledger.refund('nothing', 'r')).rejects.toBeInstanceOf(NoChargeError);
+    await ledger.charge('p1', 'a', 300, 'r');
+    expect((await ledger.refund('p1', 'r')).existing).toBe(false);
+    expect((await ledger.refund('p1', 'r')).existing).toBe(true);
+    expect((await ledger.charge('p1', 'a', 300, 'r')).refunded).toBe(true);
+    const account = await ledger.account('a');
+    expect(account.balance).toBe(OPENING);
+    expect(account.entries.map((e) => e.kind)).toEqual(['refund', 'charge']);
+    expect((await ledger.account('a', 1)).entries.map((e) => e.kind)).toEqual(['refund']);
+  });
+
+  test('the database itself refuses a second charge row and a negative balance', async () => {
+    const at = "'2026-01-01T00:00:00.000Z'";
+    const entry = `INSERT INTO entries (payment_id, kind, account_id, amount, run_id, at) VALUES ('x', 'charge', 'z', 1, 'r', ${at})`;
+    await store.sql(location, `INSERT INTO accounts (account_id, balance, opened_at) VALUES ('z', 10, ${at})`);
+    await store.sql(location, entry);
+    await expect(store.sql(location, entry)).rejects.toThrow(/unique/i);
+    await expect(store.sql(location, "UPDATE accounts SET balance = -1 WHERE account_id = 'z'")).rejects.toThrow(/check/i);
+  });
+
+  test('injected faults fail before the write or after its commit, and a retry moves money once', async () => {
+    let draws = [0, 1, 0]; // a fault before the write; then none before, and one after the commit
+    const faulty = new FaultInjectingLedger(await another(), { faultRate: 1, writeDelayMs: 0, random: () => draws.shift() ?? 1 });
+    await expect(faulty.charge('p1', 'a', 100, 'r')).rejects.toBeInstanceOf(TransientLedgerError);
+    expect(await faulty.entriesOf('p1')).toEqual([]);
+    await expect(faulty.charge('p1', 'a', 100, 'r')).rejects.toThrow(/after charge committed/);
+    expect(await faulty.entriesOf('p1')).toHaveLength(1);
+    draws = [];
+    expect((await faulty.charge('p1', 'a', 100, 'r')).existing).toBe(true);
+    expect((await faulty.account('a')).balance).toBe(900);
+  });
+
+  test('opening the same fresh store from several connections at once: the schema is made once, and reopening keeps the data', async () => {
+    const fresh = await store.fresh();
+    const opened = await Promise.all([1, 2, 3, 4, 5].map(() => open(fresh)));
+    await Promise.all(opened.map((l, i) => l.charge(`p${i}`, 'a', 100, 'r')));
+    await Promise.all(opened.map((l) => l.close()));
+    const reopened = await open(fresh);
+    expect((await reopened.account('a')).balance).toBe(OPENING - 500);
+    await reopened.close();
+  });
+
+  test('the same charge from many connections at once: one moves money, all answer with it', async () => {
+    const ledgers = [ledger, await another(), await another(), await another()];
+    const results = await Promise.all(ledgers.flatMap((l, i) => [l.charge('p1', 'a', 300, `run-${i}`), l.charge('p1', 'a', 300, `run-${i}b`)]));
+    expect(results.filter((r) => !r.existing)).toHaveLength(1);
+    expect(new Set(results.map((r) => JSON.stringify(r.charge))).size).toBe(1);
+    const refunds = await Promise.all(ledgers.map((l) => l.refund('p1', 'r')));
+    expect(refunds.filter((r) => !r.existing)).toHaveLength(1);
+    expect(await ledger.entriesOf('p1')).toHaveLength(2);
+    expect((await ledger.account('a')).balance).toBe(OPENING);
+  });
+
+  test('charges of one account from many connections at once never overdraw it', async () => {
+    const ledgers = [ledger, await another(), await another(), await another()];
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => outcome(ledgers[i % 4]!.charge(`p${i}`, 'a', 100, 'r'))));
+    expect(results.filter((r) => r === 'InsufficientFundsError')).toHaveLength(10);
+    expect(results.filter((r) => typeof r === 'object' && !r.existing)).toHaveLength(10);
+    expect((await ledger.account('a')).balance).toBe(0);
+  });
+
+  test('four processes hammering one store: one charge and one refund per payment-id at most, balances add up', async () => {
+    const run = promisify(execFile);
+    const hammer = path.join(PROJECT_ROOT, 'test/helpers/ledger-hammer.ts');
+    const results = await Promise.all(
+      [1, 2, 3, 4].map((seed) =>
+        run(process.execPath, ['--import', 'tsx', hammer, JSON.stringify({ ...location, OPENING_BALANCE: String(OPENING) }), String(seed), '300'], {
+          cwd: PROJECT_ROOT,
+        }),
+      ),
+    );
+    const told = results.map((r) => JSON.parse(r.stdout) as { charged: number; declined: number; refunded: number });
+    const rows = await store.sql(location, 'SELECT CAST(count(*) AS INTEGER) AS n FROM entries GROUP BY payment_id, kind');
+    expect(rows.every((r) => r.n === 1)).toBe(true);
+    const entries = await store.sql(location, 'SELECT kind, CAST(count(*) AS INTEGER) AS n FROM entries GROUP BY kind');
+    const count = (kind: string) => entries.find((e) => e.kind === kind)?.n ?? 0;
+    // Every new row was reported by exactly one process.
+    expect(count('charge')).toBe(told.reduce((sum, t) => sum + t.charged, 0));
+    expect(count('refund')).toBe(told.reduce((sum, t) => sum + t.refunded, 0));
+    // Each account has 10 payment-ids of 150 and 1000 to pay them: some were declined.
+    expect(told.reduce((sum, t) => sum + t.declined, 0)).toBeGreaterThan(0);
+    const unbalanced = await store.sql(
+      location,
       `SELECT a.account_id FROM accounts a WHERE a.balance != ${OPENING}
          - (SELECT coalesce(sum(amount), 0) FROM entries e WHERE e.account_id = a.account_id AND kind = 'charge')
          + (SELECT coalesce(sum(amount), 0) FROM entries e WHERE e.account_id = a.account_id AND kind = 'refund')`,
-    )
-    .all();
-  expect(unbalanced).toEqual([]);
-  const orphanRefunds = db
-    .prepare("SELECT payment_id FROM entries r WHERE kind = 'refund' AND NOT EXISTS (SELECT 1 FROM entries c WHERE c.payment_id = r.payment_id AND c.kind = 'charge')")
-    .all();
-  expect(orphanRefunds).toEqual([]);
-  db.close();
+    );
+    expect(unbalanced).toEqual([]);
+    const orphanRefunds = await store.sql(
+      location,
+      "SELECT payment_id FROM entries r WHERE kind = 'refund' AND NOT EXISTS (SELECT 1 FROM entries c WHERE c.payment_id = r.payment_id AND c.kind = 'charge')",
+    );
+    expect(orphanRefunds).toEqual([]);
+  });
+});
+
+describe('PostgreSQL ledger under contention and outages', () => {
+  let location: Location;
+  let ledger: Ledger;
+  const opened: Ledger[] = [];
+  beforeAll(async () => {
+    await postgresStore.start();
+    location = await postgresStore.fresh();
+    ledger = await open(location);
+    opened.push(ledger);
+  });
+  afterAll(async () => {
+    await Promise.all(opened.map((l) => l.close()));
+    await postgresStore.stop();
+  });
+
+  /** Resolves once `count` statements wait for a lock. */
+  async function lockWaiters(count: number): Promise<void> {
+    for (;;) {
+      const [row] = await postgresStore.sql(location, "SELECT CAST(count(*) AS INTEGER) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'");
+      if ((row!.n as number) >= count) return;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  test('charges queued behind a held account lock: the guard sees the committed balance, a lost race returns the winner', async () => {
+    await ledger.charge('p0', 'a', 100, 'r'); // the account exists, with 900
+    const holder = new pg.Client({ connectionString: location.LEDGER_URL });
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query("SELECT balance FROM accounts WHERE account_id = 'a' FOR UPDATE");
+    const ledgers = await Promise.all([1, 2, 3, 4].map(() => open(location)));
+    opened.push(...ledgers);
+    // All four pass the check for an earlier charge, then wait on the account's row lock.
+    const same = ledgers.map((l, i) => outcome(l.charge('p-same', 'a', 500, `run-${i}`)));
+    await lockWaiters(4);
+    const other = outcome(ledger.charge('p-other', 'a', 500, 'r'));
+    await lockWaiters(5);
+    await holder.query('COMMIT');
+    await holder.end();
+
+    const answers = await Promise.all(same);
+    // The first in the queue charged; the others then found 400 left, too little, and
+    // instead of declining a payment that is paid, answered with its charge.
+    expect(answers.filter((a) => typeof a === 'object' && !a.existing)).toHaveLength(1);
+    expect(answers.every((a) => typeof a === 'object' && a.charge.amount === 500)).toBe(true);
+    expect(await other).toBe('InsufficientFundsError');
+    expect((await ledger.account('a')).balance).toBe(400);
+  });
+
+  test('the server going away is a transient fault; when it is back the same ledger carries on', async () => {
+    await ledger.charge('before', 'b', 100, 'r');
+    await server!.stop();
+    await expect(ledger.charge('during', 'b', 100, 'r')).rejects.toBeInstanceOf(TransientLedgerError);
+    await expect(ledger.ping()).rejects.toBeInstanceOf(TransientLedgerError);
+    await server!.start();
+    expect((await ledger.charge('after', 'b', 100, 'r')).existing).toBe(false);
+    expect((await ledger.charge('before', 'b', 100, 'r')).existing).toBe(true);
+    expect((await ledger.account('b')).balance).toBe(OPENING - 200);
+  });
 });

@@ -6,7 +6,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { type Config, loadConfig } from '../src/config';
 import { createGateway } from '../src/api';
-import { openLedger } from '../src/ledger/sqlite';
+import { openLedger } from '../src/ledger/open';
 import { LedgerProvider } from '../src/providers/ledger';
 import { createClient, connectWorker, temporalReachable } from '../src/temporal';
 import { createPaymentWorker } from '../src/worker';
@@ -44,7 +44,7 @@ function configFor(settings: Record<string, string>): Config {
 
 test('a payment goes through worker and gateway over mutual TLS, every call carrying the API key', async () => {
   const config = configFor({ TEMPORAL_TLS_CERT: certificates.clientCert, TEMPORAL_TLS_KEY: certificates.clientKey, TEMPORAL_API_KEY: API_KEY });
-  const ledger = openLedger(config);
+  const ledger = await openLedger(config);
   const connection = await connectWorker(config, () => undefined);
   let worker: Worker | undefined;
   const gateway = await createGateway(config);

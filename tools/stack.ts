@@ -1,7 +1,8 @@
 /**
- * A stack of its own for chaos and bench runs: the dev server, workers and the gateway as
- * real processes (each `npm run X`'s entry), on free ports with a fresh DATA_DIR. Each can be
- * killed with SIGKILL (its whole process group) and started again.
+ * A stack of its own for chaos and bench runs: the dev server, workers and gateways as
+ * real processes (each `npm run X`'s entry), on free ports with a fresh DATA_DIR, sharing
+ * the SQLite ledger there or a PostgreSQL one. Each can be killed with SIGKILL (its whole
+ * process group) and started again.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -9,17 +10,21 @@ import * as path from 'node:path';
 import { freePort, portIsFree, waitForTcp } from '../src/net';
 import { PROJECT_ROOT } from './paths';
 
-export type Role = 'temporal' | `worker-${number}` | 'api';
+export type Role = 'temporal' | `worker-${number}` | `api-${number}`;
 
 function entryOf(role: Role): string {
   if (role === 'temporal') return 'tools/devserver.ts';
-  return role === 'api' ? 'src/api.ts' : 'src/worker.ts';
+  return role.startsWith('api') ? 'src/api.ts' : 'src/worker.ts';
 }
 
 export interface StackSettings {
   dir: string;
   openingBalance: number;
   workers: number;
+  /** Gateways, each on a port of its own (default 1). */
+  gateways?: number;
+  /** A PostgreSQL ledger shared by every worker and gateway; unset: SQLite under DATA_DIR. */
+  ledgerUrl?: string;
   /** More environment for every process (for example the dev server's or worker's tuning). */
   env?: Record<string, string>;
 }
@@ -39,14 +44,24 @@ export class LocalStack {
   /** Exits nobody asked for (a process that died on its own), by role. */
   readonly crashes: { role: Role; at: number; code: number | null; signal: string | null }[] = [];
   temporalAddress = '';
-  apiUrl = '';
-  private apiPort = 0;
+  private readonly apiPorts = new Map<Role, number>();
   private stopping = false;
 
   readonly roles: Role[];
+  readonly gateways: Role[];
 
   constructor(private readonly settings: StackSettings) {
-    this.roles = ['temporal', ...Array.from({ length: settings.workers }, (_, i): Role => `worker-${i + 1}`), 'api'];
+    this.gateways = Array.from({ length: settings.gateways ?? 1 }, (_, i): Role => `api-${i + 1}`);
+    this.roles = ['temporal', ...Array.from({ length: settings.workers }, (_, i): Role => `worker-${i + 1}`), ...this.gateways];
+  }
+
+  /** Each gateway's base URL, in role order. */
+  get apiUrls(): string[] {
+    return this.gateways.map((role) => `http://127.0.0.1:${this.apiPorts.get(role)}`);
+  }
+
+  get apiUrl(): string {
+    return this.apiUrls[0]!;
   }
 
   get dataDir(): string {
@@ -56,8 +71,7 @@ export class LocalStack {
   async start(): Promise<void> {
     fs.mkdirSync(path.join(this.settings.dir, 'logs'), { recursive: true });
     this.temporalAddress = `127.0.0.1:${await temporalPort()}`;
-    this.apiPort = await freePort();
-    this.apiUrl = `http://127.0.0.1:${this.apiPort}`;
+    for (const role of this.gateways) this.apiPorts.set(role, await freePort());
     for (const role of this.roles) await this.launch(role);
   }
 
@@ -65,7 +79,8 @@ export class LocalStack {
     return {
       TEMPORAL_ADDRESS: this.temporalAddress,
       DATA_DIR: this.dataDir,
-      PORT: String(this.apiPort),
+      ...(this.settings.ledgerUrl ? { LEDGER_URL: this.settings.ledgerUrl } : {}),
+      PORT: String(this.apiPorts.get(role) ?? 0),
       HOST: '127.0.0.1',
       OPENING_BALANCE: String(this.settings.openingBalance),
       PAYMENT_EXPIRY: '1h',
@@ -96,7 +111,8 @@ export class LocalStack {
       }, 1000);
     });
     if (role === 'temporal') await waitForTcp('127.0.0.1', Number(this.temporalAddress.split(':')[1]), 60_000);
-    if (role === 'api') await waitForTcp('127.0.0.1', this.apiPort, 60_000);
+    const apiPort = this.apiPorts.get(role);
+    if (apiPort) await waitForTcp('127.0.0.1', apiPort, 60_000);
   }
 
   /** SIGKILL to the role's whole process group; resolves when it is gone. */

@@ -6,7 +6,6 @@
 import Database from 'better-sqlite3';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Config } from '../config';
 import {
   type Account,
   type ChargeOutcome,
@@ -15,17 +14,11 @@ import {
   type LedgerEntry,
   NoChargeError,
   type RefundOutcome,
-  TransientLedgerError,
 } from './ledger';
 
 export interface SqliteLedgerOptions {
   file: string;
   openingBalance: number;
-  /** Share of charge and refund calls that fail with a TransientLedgerError (0: never). */
-  faultRate?: number;
-  /** Pause after each charge or refund commits, before it returns: widens crash windows in fault tests. */
-  writeDelayMs?: number;
-  random?: () => number;
   now?: () => Date;
 }
 
@@ -73,9 +66,6 @@ const ENTRY_COLUMNS = 'payment_id, kind, account_id, amount, run_id, at';
 export class SqliteLedger implements Ledger {
   private readonly db: Database.Database;
   private readonly openingBalance: number;
-  private faultRate: number;
-  private readonly writeDelayMs: number;
-  private readonly random: () => number;
   private readonly now: () => Date;
   private readonly statements;
   private readonly chargeTx;
@@ -91,9 +81,6 @@ export class SqliteLedger implements Ledger {
     this.db.pragma('foreign_keys = ON');
     this.db.exec(SCHEMA);
     this.openingBalance = options.openingBalance;
-    this.faultRate = options.faultRate ?? 0;
-    this.writeDelayMs = options.writeDelayMs ?? 0;
-    this.random = options.random ?? Math.random;
     this.now = options.now ?? (() => new Date());
 
     const db = this.db;
@@ -147,17 +134,12 @@ export class SqliteLedger implements Ledger {
     });
   }
 
-  /** Turns injected transient faults on (a share of calls, 0 to 1) or off (0). */
-  setFaultRate(rate: number): void {
-    this.faultRate = rate;
+  async charge(paymentId: string, accountId: string, amount: number, runId: string): Promise<ChargeOutcome> {
+    return this.chargeTx.immediate(paymentId, accountId, amount, runId);
   }
 
-  charge(paymentId: string, accountId: string, amount: number, runId: string): Promise<ChargeOutcome> {
-    return this.write('charge', () => this.chargeTx.immediate(paymentId, accountId, amount, runId));
-  }
-
-  refund(paymentId: string, runId: string): Promise<RefundOutcome> {
-    return this.write('refund', () => this.refundTx.immediate(paymentId, runId));
+  async refund(paymentId: string, runId: string): Promise<RefundOutcome> {
+    return this.refundTx.immediate(paymentId, runId);
   }
 
   async account(accountId: string, limit = 100): Promise<Account> {
@@ -180,30 +162,4 @@ export class SqliteLedger implements Ledger {
   async close(): Promise<void> {
     this.db.close();
   }
-
-  /**
-   * Fails a share of calls, half before the write and half after its commit: the second
-   * kind is the one that tests idempotency, since the money moved but the caller saw an error.
-   */
-  private async write<T>(operation: string, transaction: () => T): Promise<T> {
-    if (this.faultRate > 0 && this.random() < this.faultRate / 2) {
-      throw new TransientLedgerError(`injected fault before ${operation}`);
-    }
-    const result = transaction();
-    if (this.writeDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.writeDelayMs));
-    if (this.faultRate > 0 && this.random() < this.faultRate / 2) {
-      throw new TransientLedgerError(`injected fault after ${operation} committed`);
-    }
-    return result;
-  }
-}
-
-/** The ledger of a worker or gateway process: DATA_DIR/ledger.db, shared by both. */
-export function openLedger(config: Config): SqliteLedger {
-  return new SqliteLedger({
-    file: path.join(config.dataDir, 'ledger.db'),
-    openingBalance: config.openingBalance,
-    faultRate: config.ledgerFaultRate,
-    writeDelayMs: config.ledgerWriteDelayMs,
-  });
 }

@@ -1,6 +1,6 @@
 /** The provider a worker process moves money with, chosen by PAYMENT_PROVIDER. */
 import type { Config } from '../config';
-import { openLedger } from '../ledger/sqlite';
+import { describeLedger, openLedger } from '../ledger/open';
 import { LedgerProvider } from './ledger';
 import type { PaymentProvider } from './provider';
 import { StripeProvider } from './stripe';
@@ -13,7 +13,7 @@ export interface OpenProvider {
   description: string;
 }
 
-export function openProvider(config: Config): OpenProvider {
+export async function openProvider(config: Config): Promise<OpenProvider> {
   const settings = config.paymentProvider;
   if (settings.kind === 'stripe') {
     return {
@@ -22,6 +22,6 @@ export function openProvider(config: Config): OpenProvider {
       description: `Stripe${settings.apiBase ? ` at ${settings.apiBase}` : ''} in ${settings.currency}`,
     };
   }
-  const ledger = openLedger(config);
-  return { provider: new LedgerProvider(ledger), close: () => ledger.close(), description: `the ledger in ${config.dataDir}` };
+  const ledger = await openLedger(config);
+  return { provider: new LedgerProvider(ledger), close: () => ledger.close(), description: describeLedger(config) };
 }

@@ -1,23 +1,25 @@
 /**
- * Child process for the ledger's concurrency test: charges and refunds a pool of payment-ids
- * on a shared SQLite file, in an order drawn from its seed. Prints what it was told.
+ * Child process for the ledger's concurrency test: opens the ledger a worker with the given
+ * environment (JSON) would open, then charges and refunds a pool of payment-ids in an order
+ * drawn from its seed. Prints what it was told.
  */
-import { InsufficientFundsError } from '../../src/ledger/ledger';
-import { SqliteLedger } from '../../src/ledger/sqlite';
+import { loadConfig } from '../../src/config';
+import { InsufficientFundsError, NoChargeError } from '../../src/ledger/ledger';
+import { openLedger } from '../../src/ledger/open';
 
-const [file, seedText, countText] = process.argv.slice(2);
+const [envJson, seedText, countText] = process.argv.slice(2);
 let seed = Number(seedText);
 const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
 
 async function main(): Promise<void> {
-  const ledger = new SqliteLedger({ file: file!, openingBalance: 1000 });
+  const ledger = await openLedger(loadConfig(JSON.parse(envJson!)));
   const told = { charged: 0, declined: 0, refunded: 0 };
   for (let i = 0; i < Number(countText); i++) {
     const paymentId = `p${Math.floor(random() * 40)}`;
     const accountId = `a${Number(paymentId.slice(1)) % 4}`;
     try {
       if (random() < 0.7) {
-        const { existing } = await ledger.charge(paymentId, accountId, 100, `run-${seedText}`);
+        const { existing } = await ledger.charge(paymentId, accountId, 150, `run-${seedText}`);
         if (!existing) told.charged++;
       } else {
         const { existing } = await ledger.refund(paymentId, `run-${seedText}`);
@@ -25,7 +27,7 @@ async function main(): Promise<void> {
       }
     } catch (err) {
       if (err instanceof InsufficientFundsError) told.declined++;
-      else if ((err as Error).name !== 'NoChargeError') throw err;
+      else if (!(err instanceof NoChargeError)) throw err;
     }
   }
   await ledger.close();

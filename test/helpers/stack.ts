@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import type { PaymentProvider } from '../../src/providers/provider';
+import { FaultInjectingLedger } from '../../src/ledger/faults';
 import { SqliteLedger } from '../../src/ledger/sqlite';
 import { Payments } from '../../src/payments';
 import { LedgerProvider } from '../../src/providers/ledger';
@@ -33,11 +34,10 @@ export const HOUR = 60 * 60 * 1000;
 /** A fresh worker (own task queue, own ledger file) on the environment, running until stop(). */
 export async function startStack(env: TestWorkflowEnvironment, options: StackOptions = {}): Promise<Stack & { stop: () => Promise<void> }> {
   const ledger = new GatedLedger(
-    new SqliteLedger({
-      file: path.join(tempDir('ledger'), 'ledger.db'),
-      openingBalance: options.openingBalance ?? OPENING_BALANCE,
-      faultRate: options.faultRate ?? 0,
-    }),
+    new FaultInjectingLedger(
+      new SqliteLedger({ file: path.join(tempDir('ledger'), 'ledger.db'), openingBalance: options.openingBalance ?? OPENING_BALANCE }),
+      { faultRate: options.faultRate ?? 0, writeDelayMs: 0 },
+    ),
   );
   const taskQueue = `payments-${randomUUID()}`;
   const worker = await createPaymentWorker({

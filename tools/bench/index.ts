@@ -84,10 +84,10 @@ function row(label: string, r: Measured, ceiling?: LoadResult): string {
     fmt(r.p99).padStart(7),
     fmt(r.max).padStart(8),
     String(r.errors).padStart(6),
-    fmt(r.cpuMsPerRequest.api!, 2).padStart(8),
+    fmt(r.cpuMsPerRequest['api-1']!, 2).padStart(8),
     fmt(worker, 2).padStart(8),
     fmt(r.cpuMsPerRequest.temporal!, 2).padStart(8),
-    fmt(r.peakRssMiB.api!, 0).padStart(6),
+    fmt(r.peakRssMiB['api-1']!, 0).padStart(6),
     fmt(Math.max(...Object.entries(r.peakRssMiB).filter(([k]) => k.startsWith('worker')).map(([, v]) => v)), 0).padStart(6),
   ].join(' ');
 }

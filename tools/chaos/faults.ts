@@ -1,12 +1,12 @@
 /**
- * The fault injector: at seeded moments it SIGKILLs a worker, the gateway or the Temporal
+ * The fault injector: at seeded moments it SIGKILLs a worker, a gateway or the Temporal
  * dev server and starts it again after a seeded pause, or runs a worker with transient
  * ledger faults switched on for a while.
  */
 import { type Random, between, pick, seeded } from './random';
 import type { LocalStack, Role } from '../stack';
 
-export type FaultKind = 'kill worker-1' | 'kill worker-2' | 'kill api' | 'kill temporal' | 'ledger faults on worker-1';
+export type FaultKind = `kill ${Role}` | 'ledger faults on worker-1';
 
 export interface PlannedFault {
   /** ms after the start of the run */
@@ -22,18 +22,22 @@ export interface InjectedFault extends PlannedFault {
   sigkills: number;
 }
 
-const KINDS: readonly FaultKind[] = ['kill worker-1', 'kill worker-2', 'kill api', 'kill temporal', 'ledger faults on worker-1'];
 const LEDGER_FAULT_RATE = 0.3;
 
-/** The faults of a run: one every 2-6 s, and the Temporal server killed at least once. */
-export function planFaults(seed: number, durationMs: number): PlannedFault[] {
+/** Every fault a stack of these roles can suffer: each process killed, worker-1's ledger faulty. */
+export function faultKinds(roles: readonly Role[]): FaultKind[] {
+  return [...roles.map((role): FaultKind => `kill ${role}`), 'ledger faults on worker-1'];
+}
+
+/** The faults of a run: one every 2-6 s, and the Temporal server killed at least once if it may be. */
+export function planFaults(seed: number, durationMs: number, kinds: readonly FaultKind[]): PlannedFault[] {
   const random: Random = seeded(seed ^ 0x5eed);
   const plan: PlannedFault[] = [];
   for (let at = between(random, 2000, 4000); at < durationMs - 3000; at += between(random, 2000, 6000)) {
-    const kind = pick(random, KINDS);
+    const kind = pick(random, kinds);
     plan.push({ at, kind, forMs: kind.startsWith('ledger') ? between(random, 4000, 8000) : between(random, 200, 3000) });
   }
-  if (!plan.some((f) => f.kind === 'kill temporal') && plan.length > 0) {
+  if (kinds.includes('kill temporal') && !plan.some((f) => f.kind === 'kill temporal') && plan.length > 0) {
     plan[Math.floor(plan.length * 0.4)]!.kind = 'kill temporal';
   }
   return plan;

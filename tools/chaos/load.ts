@@ -7,7 +7,8 @@ import type { Answer, RequestRecord } from './checker';
 import { type Random, between, pick, seeded } from './random';
 
 export interface LoadSettings {
-  url: () => string;
+  /** The gateway a client sends an attempt to (0 for the first, 1 for the first retry...). */
+  url: (client: number, attempt: number) => string;
   clients: number;
   paymentIds: number;
   accounts: number;
@@ -66,7 +67,7 @@ async function attempt(url: string, spec: PaymentSpec, op: RequestRecord['op']):
 }
 
 /** Sends one request until it gets a definitive answer or the run gives up on it. */
-export async function send(url: () => string, spec: PaymentSpec, op: RequestRecord['op'], client: number, giveUpAt: () => number, random: Random): Promise<RequestRecord> {
+export async function send(url: (attempt: number) => string, spec: PaymentSpec, op: RequestRecord['op'], client: number, giveUpAt: () => number, random: Random): Promise<RequestRecord> {
   const record: RequestRecord = {
     client,
     op,
@@ -75,7 +76,7 @@ export async function send(url: () => string, spec: PaymentSpec, op: RequestReco
     attempts: [],
   };
   for (let n = 0; ; n++) {
-    const { answer, retryAfterMs } = await attempt(url(), spec, op);
+    const { answer, retryAfterMs } = await attempt(url(n), spec, op);
     record.attempts.push({ at: Date.now(), outcome: answer?.status ?? 'network' });
     if (answer && answer.status < 500) {
       record.answer = answer;
@@ -97,7 +98,7 @@ export async function runClients(settings: LoadSettings, pool: PaymentSpec[]): P
       while (Date.now() < settings.until) {
         const spec = pick(random, pool);
         const op = random() < CANCEL_SHARE && spec.cancellable ? 'cancelPayment' : 'makePayment';
-        records.push(await send(settings.url, spec, op, client, settings.giveUpAt, random));
+        records.push(await send((n) => settings.url(client, n), spec, op, client, settings.giveUpAt, random));
         await new Promise((resolve) => setTimeout(resolve, between(random, 0, 50)));
       }
     }),

@@ -1,0 +1,30 @@
+import type { Ledger } from './ledger';
+
+/** A ledger that hands every call to another: the base of wrappers that change one or two. */
+export class ForwardingLedger implements Ledger {
+  constructor(protected readonly inner: Ledger) {}
+
+  charge(...args: Parameters<Ledger['charge']>) {
+    return this.inner.charge(...args);
+  }
+
+  refund(...args: Parameters<Ledger['refund']>) {
+    return this.inner.refund(...args);
+  }
+
+  account(...args: Parameters<Ledger['account']>) {
+    return this.inner.account(...args);
+  }
+
+  entriesOf(paymentId: string) {
+    return this.inner.entriesOf(paymentId);
+  }
+
+  ping() {
+    return this.inner.ping();
+  }
+
+  close() {
+    return this.inner.close();
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * The ledger in PostgreSQL, shared by every worker and gateway of a deployment that has
+ * outgrown one machine. Same rules as the SQLite store, kept by the database:
+ * UNIQUE (payment_id, kind) on entries and CHECK (balance >= 0) on accounts.
+ *
+ * Concurrent charges of one account from many workers: each write is one transaction whose
+ * first statement is a single guarded UPDATE (`balance = balance - $1 ... AND balance >= $1`).
+ * PostgreSQL takes the account's row lock for it and, if another transaction held that lock,
+ * re-checks the guard against the balance that transaction committed; so the test and the
+ * debit are one atomic step, with no read-modify-write in this process and no SELECT ...
+ * FOR UPDATE round trip. Taking the row lock before inserting the entry also makes entry ids
+ * follow commit order within an account, so replaying an account's entries by id retraces
+ * its real balances.
+ */
+import pg from 'pg';
+import {
+  type Account,
+  type ChargeOutcome,
+  type EntryKind,
+  InsufficientFundsError,
+  type Ledger,
+  type LedgerEntry,
+  NoChargeError,
+  type RefundOutcome,
+  TransientLedgerError,
+} from './ledger';
+
+export interface PostgresLedgerOptions {
+  /** postgres:// or postgresql:// URL */
+  url: string;
+  openingBalance: number;
+}
+
+/**
+ * Schema versions, applied in order once each; an applied one is never edited, a change is
+ * a new one at the end.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE accounts (
+     account_id text PRIMARY KEY,
+     balance    bigint NOT NULL CHECK (balance >= 0),
+     opened_at  timestamptz NOT NULL DEFAULT now()
+   );
+   CREATE TABLE entries (
+     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     payment_id text NOT NULL,
+     kind       text NOT NULL CHECK (kind IN ('charge', 'refund')),
+     account_id text NOT NULL REFERENCES accounts (account_id),
+     amount     bigint NOT NULL CHECK (amount > 0),
+     run_id     text NOT NULL,
+     at         timestamptz NOT NULL DEFAULT now(),
+     UNIQUE (payment_id, kind)
+   );
+   CREATE INDEX entries_by_account ON entries (account_id, id);`,
+];
+
+/** Advisory lock key held while migrating ("ledger" in ASCII). */
+const MIGRATION_LOCK = 0x6c6564676572;
+
+const ENTRY = `payment_id AS "paymentId", kind, account_id AS "accountId", amount, run_id AS "runId",
+  to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at`;
+
+const SQL = {
+  entriesOf: `SELECT ${ENTRY} FROM entries WHERE payment_id = $1 ORDER BY id`,
+  openAccount: 'INSERT INTO accounts (account_id, balance) VALUES ($1, $2) ON CONFLICT (account_id) DO NOTHING',
+  debit: 'UPDATE accounts SET balance = balance - $1 WHERE account_id = $2 AND balance >= $1',
+  credit: 'UPDATE accounts SET balance = balance + $1 WHERE account_id = $2',
+  insertEntry: `INSERT INTO entries (payment_id, kind, account_id, amount, run_id) VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (payment_id, kind) DO NOTHING RETURNING ${ENTRY}`,
+  balance: 'SELECT balance FROM accounts WHERE account_id = $1',
+  accountEntries: `SELECT ${ENTRY} FROM entries WHERE account_id = $1 ORDER BY id DESC LIMIT $2`,
+};
+
+/** bigint columns as numbers: amounts and balances stay far below 2^53. */
+const TYPES = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+/** SQLSTATEs that say the server could not do it now, not that the request was wrong. */
+const RETRYABLE_SQLSTATE = /^(08|53|57P0[1-3]|40001|40P01)/;
+
+/**
+ * A failure to reach the database, or one it says is passing, as a TransientLedgerError.
+ * A connection that broke after COMMIT was sent leaves the outcome unknown; the retry finds
+ * the entry by its unique key, so that is safe too.
+ */
+function asLedgerError(err: unknown): unknown {
+  if (err instanceof InsufficientFundsError || err instanceof NoChargeError) return err;
+  if (err instanceof pg.DatabaseError) {
+    return RETRYABLE_SQLSTATE.test(err.code ?? '') ? new TransientLedgerError(`ledger database: ${err.message}`) : err;
+  }
+  // Socket errors carry a code (ECONNREFUSED, ECONNRESET...); the pool's own say what broke.
+  // Read by shape, not instanceof Error: Node's socket errors may come from another realm.
+  const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof message === 'string' && (typeof code === 'string' || /connect|terminated|timeout/i.test(message))) {
+    return new TransientLedgerError(`ledger database unreachable: ${message}`);
+  }
+  return err;
+}
+
+export class PostgresLedger implements Ledger {
+  private readonly pool: pg.Pool;
+
+  /** Connects and brings the schema up to date; several processes may do this at once. */
+  static async open(options: PostgresLedgerOptions): Promise<PostgresLedger> {
+    const ledger = new PostgresLedger(options);
+    try {
+      await ledger.guard(() => ledger.migrate());
+    } catch (err) {
+      await ledger.close();
+      throw err;
+    }
+    return ledger;
+  }
+
+  private constructor(private readonly options: PostgresLedgerOptions) {
+    this.pool = new pg.Pool({
+      connectionString: options.url,
+      types: TYPES,
+      application_name: 'payments-ledger',
+      connectionTimeoutMillis: 5000,
+      keepAlive: true,
+    });
+    // An idle connection the server dropped (a restart, a failover) is discarded by the pool
+    // and replaced on the next query; without a listener its error would end the process.
+    this.pool.on('error', () => undefined);
+  }
+
+  charge(paymentId: string, accountId: string, amount: number, runId: string): Promise<ChargeOutcome> {
+    return this.guard(async () => {
+      const earlier = await this.chargeOf(paymentId);
+      if (earlier) return earlier;
+      const charge = await this.transaction(async (db) => {
+        await db.query(SQL.openAccount, [accountId, this.options.openingBalance]);
+        if ((await db.query(SQL.debit, [amount, accountId])).rowCount === 0) return undefined;
+        return (await db.query<LedgerEntry>(SQL.insertEntry, [paymentId, 'charge', accountId, amount, runId])).rows[0];
+      });
+      if (charge) return { charge, existing: false, refunded: false };
+      // Rolled back: either a concurrent call charged this payment-id first (its entry took
+      // the key, and perhaps the money this call waited for), or the account lacks the money.
+      const raced = await this.chargeOf(paymentId);
+      if (raced) return raced;
+      const { rows } = await this.pool.query<{ balance: number }>(SQL.balance, [accountId]);
+      throw new InsufficientFundsError(accountId, rows[0]!.balance, amount);
+    });
+  }
+
+  refund(paymentId: string, runId: string): Promise<RefundOutcome> {
+    return this.guard(async () => {
+      const entries = await this.entries(paymentId);
+      const earlier = entries.find((e) => e.kind === 'refund');
+      if (earlier) return { refund: earlier, existing: true };
+      const charge = entries.find((e) => e.kind === 'charge');
+      if (!charge) throw new NoChargeError(paymentId);
+      const refund = await this.transaction(async (db) => {
+        await db.query(SQL.credit, [charge.amount, charge.accountId]);
+        return (await db.query<LedgerEntry>(SQL.insertEntry, [paymentId, 'refund', charge.accountId, charge.amount, runId])).rows[0];
+      });
+      if (refund) return { refund, existing: false };
+      // The insert found the key taken, which happens only once the other refund committed.
+      return { refund: (await this.entry(paymentId, 'refund'))!, existing: true };
+    });
+  }
+
+  account(accountId: string, limit = 100): Promise<Account> {
+    return this.guard(async () => {
+      const [balance, entries] = await Promise.all([
+        this.pool.query<{ balance: number }>(SQL.balance, [accountId]),
+        this.pool.query<LedgerEntry>(SQL.accountEntries, [accountId, limit]),
+      ]);
+      return { accountId, balance: balance.rows[0]?.balance ?? this.options.openingBalance, entries: entries.rows };
+    });
+  }
+
+  entriesOf(paymentId: string): Promise<LedgerEntry[]> {
+    return this.guard(() => this.entries(paymentId));
+  }
+
+  ping(): Promise<void> {
+    return this.guard(async () => {
+      await this.pool.query('SELECT 1');
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  private async entries(paymentId: string): Promise<LedgerEntry[]> {
+    return (await this.pool.query<LedgerEntry>(SQL.entriesOf, [paymentId])).rows;
+  }
+
+  private async entry(paymentId: string, kind: EntryKind): Promise<LedgerEntry | undefined> {
+    return (await this.entries(paymentId)).find((e) => e.kind === kind);
+  }
+
+  private async chargeOf(paymentId: string): Promise<ChargeOutcome | undefined> {
+    const entries = await this.entries(paymentId);
+    const charge = entries.find((e) => e.kind === 'charge');
+    return charge && { charge, existing: true, refunded: entries.some((e) => e.kind === 'refund') };
+  }
+
+  /** Runs `body` in a transaction: commits what it returns, rolls back when it returns undefined. */
+  private async transaction<T>(body: (db: pg.PoolClient) => Promise<T | undefined>): Promise<T | undefined> {
+    const db = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await db.query('BEGIN');
+      const result = await body(db);
+      await db.query(result === undefined ? 'ROLLBACK' : 'COMMIT');
+      return result;
+    } catch (err) {
+      await db.query('ROLLBACK').catch((rollbackFailed: Error) => (broken = rollbackFailed));
+      throw err;
+    } finally {
+      // A connection that could not even roll back is closed rather than reused.
+      db.release(broken);
+    }
+  }
+
+  private async migrate(): Promise<void> {
+    await this.transaction(async (db) => {
+      // Workers and gateways starting together: one migrates, the others wait here, then find it done.
+      await db.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      await db.query('CREATE TABLE IF NOT EXISTS ledger_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+      const { rows } = await db.query<{ version: number }>('SELECT coalesce(max(version), 0) AS version FROM ledger_migrations');
+      for (let version = rows[0]!.version + 1; version <= MIGRATIONS.length; version++) {
+        await db.query(MIGRATIONS[version - 1]!);
+        await db.query('INSERT INTO ledger_migrations (version) VALUES ($1)', [version]);
+      }
+      return true;
+    });
+  }
+
+  private async guard<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (err) {
+      throw asLedgerError(err);
+    }
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * One chaos run: a stack of its own, a storm of colliding requests spread over its gateways
+ * while the fault injector kills its processes, then everything settled and checked. Used by
+ * `npm run chaos` and by the scale-out test.
+ */
+import { loadConfig } from '../../src/config';
+import type { Ledger } from '../../src/ledger/ledger';
+import { openLedger } from '../../src/ledger/open';
+import { ThrowawayPostgres } from '../postgres';
+import { LocalStack } from '../stack';
+import { type ChaosRecord, type LedgerRow, type PaymentState, type RequestRecord, type Violation, checkInvariants } from './checker';
+import { type FaultKind, type InjectedFault, faultKinds, injectFaults, planFaults } from './faults';
+import { type PaymentSpec, paymentPool, runClients, send } from './load';
+import { seeded } from './random';
+
+const SETTLE_LIMIT_MS = 180_000;
+
+export interface ChaosOptions {
+  durationMs: number;
+  clients: number;
+  ids: number;
+  accounts: number;
+  seed: number;
+  openingBalance: number;
+  /** The run's directory: data, logs, report. */
+  dir: string;
+  workers: number;
+  gateways: number;
+  /** The ledger on a throwaway PostgreSQL server rather than SQLite under the run's DATA_DIR. */
+  postgres: boolean;
+  /** Which faults to inject (default: all a stack of these processes can suffer). */
+  faults?: (kind: FaultKind) => boolean;
+}
+
+export interface ChaosResult {
+  startedAt: number;
+  requests: RequestRecord[];
+  faults: InjectedFault[];
+  crashes: LocalStack['crashes'];
+  settleMs: number;
+  /** Definitive answers each gateway gave, by its URL. */
+  answersByGateway: Record<string, number>;
+  record: ChaosRecord;
+  violations: Violation[];
+}
+
+async function getJson(url: string): Promise<{ status: number; body: any } | undefined> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+    return { status: response.status, body: await response.json() };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Waits until no payment is PROCESSING (or the limit passes); returns each one's final state. */
+async function settle(apiUrl: string, pool: PaymentSpec[]): Promise<Record<string, PaymentState | null>> {
+  const finals: Record<string, PaymentState | null> = {};
+  const deadline = Date.now() + SETTLE_LIMIT_MS;
+  let pending = pool.map((spec) => spec.paymentId);
+  while (pending.length > 0) {
+    const still: string[] = [];
+    for (const id of pending) {
+      const answer = await getJson(`${apiUrl}/payments/${id}`);
+      if (answer?.status === 404) finals[id] = null;
+      else if (answer?.status === 200) finals[id] = { status: answer.body.status, refunded: answer.body.refunded };
+      if (!answer || answer.status >= 500 || finals[id]?.status === 'PROCESSING') still.push(id);
+    }
+    pending = still;
+    if (pending.length === 0 || Date.now() > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  return finals;
+}
+
+/**
+ * The pool's accounts, read through the Ledger interface (so either store will do). Rows are
+ * numbered in each account's ledger order, which is all the checker compares.
+ */
+async function readLedger(ledger: Ledger, pool: PaymentSpec[]): Promise<Pick<ChaosRecord, 'ledger' | 'balances'>> {
+  const rows: LedgerRow[] = [];
+  const balances: Record<string, number> = {};
+  for (const accountId of new Set(pool.map((spec) => spec.accountId))) {
+    // No limit that a broken build's extra rows could hide behind.
+    const account = await ledger.account(accountId, Number.MAX_SAFE_INTEGER);
+    balances[accountId] = account.balance;
+    for (const entry of [...account.entries].reverse()) {
+      rows.push({ id: rows.length + 1, paymentId: entry.paymentId, kind: entry.kind, accountId, amount: entry.amount });
+    }
+  }
+  return { ledger: rows, balances };
+}
+
+export async function runChaos(o: ChaosOptions, say: (line: string) => void): Promise<ChaosResult> {
+  const postgres = o.postgres ? await ThrowawayPostgres.create() : undefined;
+  try {
+    const ledgerUrl = await postgres?.createDatabase('ledger');
+    const stack = new LocalStack({ dir: o.dir, openingBalance: o.openingBalance, workers: o.workers, gateways: o.gateways, ledgerUrl });
+    try {
+      return await storm(o, stack, ledgerUrl, say);
+    } finally {
+      await stack.stop();
+    }
+  } finally {
+    await postgres?.destroy();
+  }
+}
+
+async function storm(o: ChaosOptions, stack: LocalStack, ledgerUrl: string | undefined, say: (line: string) => void): Promise<ChaosResult> {
+  const pool = paymentPool({ paymentIds: o.ids, accounts: o.accounts, seed: o.seed });
+  await stack.start();
+  const gateways = stack.apiUrls;
+  say(`stack up: Temporal ${stack.temporalAddress}, gateways ${gateways.join(' ')}, ${o.workers} workers, ledger ${ledgerUrl ? 'PostgreSQL' : 'SQLite'}`);
+
+  const startedAt = Date.now();
+  const until = startedAt + o.durationMs;
+  let giveUpAt = until + SETTLE_LIMIT_MS;
+  const plan = planFaults(o.seed, o.durationMs, faultKinds(stack.roles).filter(o.faults ?? (() => true)));
+  say(`faults (${plan.length}):`);
+  // Each client has a gateway, and retries on the next one, as a load balancer skips a dead backend.
+  const gatewayOf = (client: number, attempt = 0) => gateways[(client + attempt) % gateways.length]!;
+  const [requests, faults] = await Promise.all([
+    runClients({ url: gatewayOf, clients: o.clients, paymentIds: o.ids, accounts: o.accounts, seed: o.seed, until, giveUpAt: () => giveUpAt }, pool),
+    injectFaults(stack, plan, startedAt, say).then((done: InjectedFault[]) => {
+      giveUpAt = Date.now() + SETTLE_LIMIT_MS;
+      return done;
+    }),
+  ]);
+  const loadEndedAt = Date.now();
+
+  const finals = await settle(stack.apiUrl, pool);
+  const settleMs = Date.now() - loadEndedAt;
+
+  // The same requests once more, now that everything has settled: they must answer as before.
+  const resent: ChaosRecord['resent'] = {};
+  const random = seeded(o.seed);
+  for (const [i, spec] of pool.entries()) {
+    const mine = requests.filter((r) => r.paymentId === spec.paymentId);
+    const entry: ChaosRecord['resent'][string] = {};
+    for (const op of ['makePayment', 'cancelPayment'] as const) {
+      if (mine.some((r) => r.op === op && r.answer?.status === 200)) {
+        entry[op] = (await send((n) => gatewayOf(i, n), spec, op, -1, () => Date.now() + 30_000, random)).answer;
+      }
+    }
+    resent[spec.paymentId] = entry;
+  }
+
+  const ledger = await openLedger(
+    loadConfig({ DATA_DIR: stack.dataDir, OPENING_BALANCE: String(o.openingBalance), ...(ledgerUrl ? { LEDGER_URL: ledgerUrl } : {}) }),
+  );
+  let read;
+  try {
+    read = await readLedger(ledger, pool);
+  } finally {
+    await ledger.close();
+  }
+  const record: ChaosRecord = { openingBalance: o.openingBalance, requests, ...read, finals, resent };
+  const answersByGateway: Record<string, number> = Object.fromEntries(gateways.map((url) => [url, 0]));
+  for (const r of requests) if (r.answer) answersByGateway[gatewayOf(r.client, r.attempts.length - 1)]!++;
+  return { startedAt, requests, faults, crashes: stack.crashes, settleMs, answersByGateway, record, violations: checkInvariants(record) };
+}
+
