@@ -46,7 +46,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: BODY_LIMIT,
     return503OnClosing: true,
     // Fastify's default (100) would refuse valid 200-character ids with a bare 414; the schema names the problem instead.
-    maxParamLength: 1000,
+    routerOptions: { maxParamLength: 1000 },
   });
   const { body: strict, other: lenient } = validators();
   // JSON only: a text/plain body is refused as the wrong content-type, not parsed as a string.

@@ -74,15 +74,16 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
   const send = (status: number, code: string, message: string) => reply.code(status).send({ error: { code, message } });
 
   if (err instanceof PaymentError) return send(STATUS_OF[err.code], err.code, err.message);
-  if (temporalUnreachable(err)) {
-    request.log.warn({ err }, 'Temporal unreachable');
-    reply.header('retry-after', String(RETRY_AFTER_SECONDS));
-    return send(503, TEMPORAL_UNAVAILABLE, 'the payment service cannot reach Temporal right now; retry the same request');
-  }
+  // Before Temporal's check, whose message patterns a database's connection error would match too.
   if (err instanceof TransientLedgerError) {
     request.log.warn({ err }, 'ledger unreachable');
     reply.header('retry-after', String(RETRY_AFTER_SECONDS));
     return send(503, ErrorCode.LedgerUnavailable, 'the ledger cannot be reached right now; retry the request');
+  }
+  if (temporalUnreachable(err)) {
+    request.log.warn({ err }, 'Temporal unreachable');
+    reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+    return send(503, TEMPORAL_UNAVAILABLE, 'the payment service cannot reach Temporal right now; retry the same request');
   }
   const problem = requestProblem(err);
   if (problem) return send(400, ErrorCode.InvalidRequest, problem);
