@@ -4,6 +4,7 @@
  * the same server, and whether latency grows as open payments pile up.
  *
  *   npm run bench -- --clients 1,8,32,64 --seconds 10 --open 1000,20000
+ *   npm run bench -- --url http://127.0.0.1:8080 [--temporal 127.0.0.1:7233]   (a running stack)
  */
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -28,6 +29,8 @@ function options() {
       warmup: { type: 'string', default: '5' },
       open: { type: 'string', default: '1000,20000' },
       workers: { type: 'string', default: '1' },
+      url: { type: 'string' },
+      temporal: { type: 'string' },
       out: { type: 'string', default: path.join(PROJECT_ROOT, 'bench-results') },
     },
   });
@@ -38,6 +41,10 @@ function options() {
     warmup: Number(values.warmup),
     open: list(values.open!),
     workers: Number(values.workers),
+    /** A running gateway to drive instead of a stack of the bench's own. */
+    url: values.url,
+    /** That stack's Temporal frontend, for the history cost and the open-payment counts. */
+    temporal: values.temporal,
     out: values.out!,
   };
 }
@@ -59,21 +66,37 @@ interface Measured extends LoadResult {
   peakRssMiB: Record<string, number>;
 }
 
-async function measure(stack: LocalStack, target: Target, clients: number, seconds: number): Promise<Measured> {
-  const pids = Object.fromEntries(stack.roles.map((role) => [role, stack.pid(role)!]));
+/** What the bench drives: its own stack (processes it can measure), or a running gateway. */
+interface Subject {
+  apiUrl: string;
+  stack?: LocalStack;
+  client?: Client;
+}
+
+async function measure(subject: Subject, target: Target, clients: number, seconds: number): Promise<Measured> {
+  const stack = subject.stack;
+  const pids: Record<string, number> = stack ? Object.fromEntries(stack.roles.map((role) => [role, stack.pid(role)!])) : {};
   const before = Object.fromEntries(Object.entries(pids).map(([role, pid]) => [role, cpuSeconds(pid)]));
   const peaks = samplePeaks(pids);
-  const result = await drive(stack.apiUrl, target, clients, seconds, next);
+  const result = await drive(subject.apiUrl, target, clients, seconds, next);
   const peakRssMiB = peaks();
   const cpu = Object.fromEntries(Object.entries(pids).map(([role, pid]) => [role, cpuSeconds(pid) - before[role]!]));
   const cpuMsPerRequest = Object.fromEntries(Object.entries(cpu).map(([role, s]) => [role, (s * 1000) / Math.max(1, result.ok)]));
   return { ...result, cpu, cpuMsPerRequest, peakRssMiB };
 }
 
+/** Whether the gateway serves the ceiling route (BENCH_ROUTES=true). */
+async function servesCeiling(apiUrl: string): Promise<boolean> {
+  const response = await fetch(`${apiUrl}${ceilingTarget.path(next())}`, { method: 'POST' });
+  await response.body?.cancel();
+  return response.status !== 404;
+}
+
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 
 function row(label: string, r: Measured, ceiling?: LoadResult): string {
-  const worker = Object.entries(r.cpuMsPerRequest).filter(([role]) => role.startsWith('worker')).reduce((s, [, v]) => s + v, 0);
+  const workers = Object.entries(r.cpuMsPerRequest).filter(([role]) => role.startsWith('worker'));
+  const worker = workers.length ? workers.reduce((s, [, v]) => s + v, 0) : NaN;
   return [
     label.padEnd(10),
     String(r.clients).padStart(7),
@@ -96,8 +119,8 @@ const HEADER =
   'what       clients  per sec  ×ceil   p50ms   p90ms   p99ms    maxms errors  cpu-api cpu-wrkr cpu-tmprl rss-api rss-wrkr\n' +
   '                                                                            (CPU ms per request)        (peak MiB)';
 
-/** History cost of a sample of payments: events, workflow tasks, and history writes (batches) on the server. */
-async function historyCost(client: Client, paymentIds: string[], temporalDb: string) {
+/** History cost of a sample of payments: events and workflow tasks per payment. */
+async function historyCost(client: Client, paymentIds: string[]) {
   let events = 0;
   let workflowTasks = 0;
   for (const id of paymentIds) {
@@ -105,7 +128,7 @@ async function historyCost(client: Client, paymentIds: string[], temporalDb: str
     events += history.events?.length ?? 0;
     workflowTasks += history.events?.filter((e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED).length ?? 0;
   }
-  return { sample: paymentIds.length, eventsPerPayment: events / paymentIds.length, workflowTasksPerPayment: workflowTasks / paymentIds.length, historyBatchesTotal: historyRows(temporalDb) };
+  return { sample: paymentIds.length, eventsPerPayment: events / paymentIds.length, workflowTasksPerPayment: workflowTasks / paymentIds.length };
 }
 
 /** Rows in the dev server's history table: one per batch of events appended (one write). */
@@ -120,59 +143,76 @@ function historyRows(temporalDb: string): number {
 
 async function main(): Promise<void> {
   const o = options();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'payments-bench-'));
-  const stack = new LocalStack({ dir, openingBalance: 1e15, workers: o.workers, env: { BENCH_ROUTES: 'true', LOG_LEVEL: 'error' } });
   say(`bench: ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
-  say(`stack: dev server persisted to ${dir}/data, ${o.workers} worker(s), gateway; ${o.seconds} s per step`);
-  await stack.start();
-  const connection = await Connection.connect({ address: stack.temporalAddress });
-  const client = new Client({ connection });
+  let stack: LocalStack | undefined;
+  let temporalAddress = o.temporal;
+  if (!o.url) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'payments-bench-'));
+    stack = new LocalStack({ dir, openingBalance: 1e15, workers: o.workers, env: { BENCH_ROUTES: 'true', LOG_LEVEL: 'error' } });
+    say(`stack: dev server persisted to ${dir}/data, ${o.workers} worker(s), gateway; ${o.seconds} s per step`);
+    await stack.start();
+    temporalAddress = stack.temporalAddress;
+  } else {
+    say(`stack: the running gateway at ${o.url}${o.temporal ? `, Temporal at ${o.temporal}` : ''}; ${o.seconds} s per step; no process figures`);
+  }
+  const connection = temporalAddress ? await Connection.connect({ address: temporalAddress }) : undefined;
+  const subject: Subject = { apiUrl: stack?.apiUrl ?? o.url!, stack, client: connection && new Client({ connection }) };
   try {
+    const withCeiling = await servesCeiling(subject.apiUrl);
+    if (!withCeiling) say('no Temporal ceiling: the gateway does not serve POST /bench/ceiling/:id (start it with BENCH_ROUTES=true)');
     say('warming up...');
-    await drive(stack.apiUrl, paymentTarget, 8, o.warmup, next);
-    await drive(stack.apiUrl, ceilingTarget, 8, Math.max(1, o.warmup / 2), next);
+    await drive(subject.apiUrl, paymentTarget, 8, o.warmup, next);
+    if (withCeiling) await drive(subject.apiUrl, ceilingTarget, 8, Math.max(1, o.warmup / 2), next);
 
     const payments: Measured[] = [];
     const ceiling: Measured[] = [];
     say();
     say(HEADER);
     for (const clients of o.clients) {
-      const c = await measure(stack, ceilingTarget, clients, o.seconds);
-      const p = await measure(stack, paymentTarget, clients, o.seconds);
-      ceiling.push(c);
+      const c = withCeiling ? await measure(subject, ceilingTarget, clients, o.seconds) : undefined;
+      const p = await measure(subject, paymentTarget, clients, o.seconds);
+      if (c) {
+        ceiling.push(c);
+        say(row('ceiling', c));
+      }
       payments.push(p);
-      say(row('ceiling', c));
       say(row('payments', p, c));
     }
 
-    // Cost: a sample of the payments just made, read back from Temporal and its database.
-    const temporalDb = path.join(stack.dataDir, 'temporal.db');
-    const batchesBefore = historyRows(temporalDb);
-    const costRun = await drive(stack.apiUrl, paymentTarget, 8, 3, next);
+    // Cost: a sample of the payments just made, read back from Temporal (and its database, when it is the bench's own).
+    const temporalDb = stack && path.join(stack.dataDir, 'temporal.db');
+    const batchesBefore = temporalDb ? historyRows(temporalDb) : 0;
+    const costRun = await drive(subject.apiUrl, paymentTarget, 8, 3, next);
     const lastIds = Array.from({ length: 20 }, (_, i) => `bench-${run}-${counter - 1 - i * 3}`);
-    const cost = await historyCost(client, lastIds, temporalDb);
-    const batchesPerPayment = (cost.historyBatchesTotal - batchesBefore) / Math.max(1, costRun.ok);
+    const cost = subject.client ? await historyCost(subject.client, lastIds) : undefined;
+    const batchesPerPayment = temporalDb ? (historyRows(temporalDb) - batchesBefore) / Math.max(1, costRun.ok) : undefined;
     say();
-    say(
-      `cost per payment: ${fmt(cost.eventsPerPayment)} history events, ${fmt(cost.workflowTasksPerPayment)} workflow tasks, ` +
-        `${fmt(batchesPerPayment, 2)} history writes (rows appended to the server's history table), sample of ${cost.sample}`,
-    );
+    if (cost) {
+      say(
+        `cost per payment: ${fmt(cost.eventsPerPayment)} history events, ${fmt(cost.workflowTasksPerPayment)} workflow tasks` +
+          (batchesPerPayment === undefined ? '' : `, ${fmt(batchesPerPayment, 2)} history writes (rows appended to the server's history table)`) +
+          `, sample of ${cost.sample}`,
+      );
+    } else {
+      say('no history cost: pass --temporal host:port of the running stack to read it');
+    }
 
     // Scale: latency with N payments open (each lives for the expiry window), N growing.
     const scale: { open: number; result: LoadResult }[] = [];
-    for (const target of o.open) {
-      const open = await connection.workflowService.countWorkflowExecutions({ namespace: 'default', query: 'ExecutionStatus = "Running"' });
+    if (!connection && o.open.length > 0) say('no scale step: pass --temporal host:port to count open payments');
+    for (const target of connection ? o.open : []) {
+      const open = await connection!.workflowService.countWorkflowExecutions({ namespace: 'default', query: 'ExecutionStatus = "Running"' });
       let openNow = Number(open.count ?? 0);
       if (openNow < target) {
         say(`opening payments: ${openNow} -> ${target}...`);
         const started = Date.now();
         while (openNow < target) {
-          const fill = await drive(stack.apiUrl, paymentTarget, 32, Math.min(30, Math.max(2, (target - openNow) / 150)), next);
+          const fill = await drive(subject.apiUrl, paymentTarget, 32, Math.min(30, Math.max(2, (target - openNow) / 150)), next);
           openNow += fill.ok;
         }
         say(`  (${Math.round((Date.now() - started) / 1000)} s)`);
       }
-      const result = await drive(stack.apiUrl, paymentTarget, 8, o.seconds, next);
+      const result = await drive(subject.apiUrl, paymentTarget, 8, o.seconds, next);
       scale.push({ open: openNow, result });
       say(`with ${openNow} payments open: 8 clients ${fmt(result.perSecond)}/s, p50 ${fmt(result.p50)} ms, p99 ${fmt(result.p99)} ms`);
     }
@@ -184,14 +224,14 @@ async function main(): Promise<void> {
     fs.mkdirSync(o.out, { recursive: true });
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const machine = { cores: os.cpus().length, cpu: os.cpus()[0]?.model.trim(), memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version };
-    const report = { at: new Date().toISOString(), machine, options: o, payments, ceiling, cost: { ...cost, batchesPerPayment }, scale };
+    const report = { at: new Date().toISOString(), machine, options: o, payments, ceiling, cost: cost && { ...cost, batchesPerPayment }, scale };
     fs.writeFileSync(path.join(o.out, `bench-${stamp}.json`), JSON.stringify(report, null, 1));
     fs.writeFileSync(path.join(o.out, 'bench.svg'), chartSvg(payments, ceiling, `payments/s and p99 vs clients (${machine.cores} cores)`));
     say();
     say(`wrote ${path.join(o.out, `bench-${stamp}.json`)} and ${path.join(o.out, 'bench.svg')}`);
   } finally {
-    await connection.close();
-    await stack.stop();
+    await connection?.close();
+    await stack?.stop();
   }
 }
 
