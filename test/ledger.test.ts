@@ -125,6 +125,13 @@ describe.each([sqliteStore, postgresStore])('$name ledger', (store) => {
     expect((await ledger.account('a')).balance).toBe(0);
   });
 
+  test('a first charge larger than the opening balance is refused, naming that balance', async () => {
+    const refused = ledger.charge('p1', 'never-used', OPENING + 1, 'r');
+    await expect(refused).rejects.toBeInstanceOf(InsufficientFundsError);
+    await expect(refused).rejects.toMatchObject({ balance: OPENING, amount: OPENING + 1 });
+    expect(await ledger.account('never-used')).toEqual({ accountId: 'never-used', balance: OPENING, entries: [] });
+  });
+
   test('a refund credits the charge back once; there is no refund without a charge', async () => {
     await expect(ledger.refund('nothing', 'r')).rejects.toBeInstanceOf(NoChargeError);
     await ledger.charge('p1', 'a', 300, 'r');

@@ -141,8 +141,9 @@ export class PostgresLedger implements Ledger {
       // the key, and perhaps the money this call waited for), or the account lacks the money.
       const raced = await this.chargeOf(paymentId);
       if (raced) return raced;
+      // The rollback took a first use's account row with it: such an account holds the opening balance.
       const { rows } = await this.pool.query<{ balance: number }>(SQL.balance, [accountId]);
-      throw new InsufficientFundsError(accountId, rows[0]!.balance, amount);
+      throw new InsufficientFundsError(accountId, rows[0]?.balance ?? this.options.openingBalance, amount);
     });
   }
 
