@@ -104,6 +104,15 @@ test('another decline is card_declined: 402, DECLINED; a cancel then refunds not
     expect(keysAndStatuses(intents('s4'))).toEqual([['payment:s4:charge', 402]]);
   }));
 
+test('a PaymentIntent left needing action is a decline, and is cancelled so it can never complete later', () =>
+  inStripeStack(async ({ payments }) => {
+    const pending = { id: 'pi_needs_action', object: 'payment_intent', status: 'requires_action', amount: request.amount, currency: 'usd', created: 1_700_000_000, metadata: {} };
+    proxy.answer('POST', '/v1/payment_intents', { status: 200, body: pending });
+    expect(await refusal(payments.makePayment('s10', request))).toBe(ErrorCode.CardDeclined);
+    expect(proxy.to('POST', '/v1/payment_intents/pi_needs_action/cancel')).toHaveLength(1);
+    expect(await payments.getPayment('s10')).toMatchObject({ status: 'DECLINED' });
+  }));
+
 test('a dropped connection, a 5xx and a 429 are retried with the same key until Stripe answers', () =>
   inStripeStack(async ({ payments }) => {
     proxy.answer('POST', '/v1/payment_intents', dropped, serverError, rateLimited);
@@ -120,6 +129,32 @@ test('a dropped connection, a 5xx and a 429 are retried with the same key until 
       ['payment:s5:refund', 500],
       ['payment:s5:refund', 0],
       ['payment:s5:refund', 200],
+    ]);
+  }));
+
+test('after a try whose answer was lost, Stripe refusing the retry is not final: retried until Stripe answers', () =>
+  inStripeStack(async ({ payments }) => {
+    // Say the lost try charged, and the customer's default card changed (or the key was rotated) before the retry.
+    const idempotencyError: Canned = {
+      status: 400,
+      body: { error: { type: 'idempotency_error', message: 'Keys for idempotent requests can only be used with the same parameters they were first used with.' } },
+    };
+    const unauthorized: Canned = { status: 401, body: { error: { type: 'invalid_request_error', message: 'Invalid API Key provided.' } } };
+    proxy.answer('POST', '/v1/payment_intents', dropped, idempotencyError);
+    // Two drops: the SDK retries a closed connection once by itself, so the activity's next try meets the 401.
+    proxy.answer('POST', '/v1/refunds', dropped, dropped, unauthorized);
+    expect(await payments.makePayment('s9', request)).toMatchObject({ status: 'COMPLETED', replayed: false });
+    expect(keysAndStatuses(intents('s9'))).toEqual([
+      ['payment:s9:charge', 0],
+      ['payment:s9:charge', 400],
+      ['payment:s9:charge', 200],
+    ]);
+    expect(await payments.cancelPayment('s9')).toEqual({ paymentId: 's9', status: 'CANCELLED', refunded: true });
+    expect(keysAndStatuses(refunds('s9'))).toEqual([
+      ['payment:s9:refund', 0],
+      ['payment:s9:refund', 0],
+      ['payment:s9:refund', 401],
+      ['payment:s9:refund', 200],
     ]);
   }));
 
@@ -164,7 +199,8 @@ test('the account endpoint says balances are at Stripe; readiness does not wait 
   }));
 
 test('every request that could move money carried its payment key', () => {
-  const posts = proxy.requests.filter((r) => r.method === 'POST');
+  // Creating PaymentIntents and Refunds; cancelling a PaymentIntent moves none.
+  const posts = proxy.requests.filter((r) => r.method === 'POST' && (r.path === '/v1/payment_intents' || r.path === '/v1/refunds'));
   expect(posts.length).toBeGreaterThanOrEqual(15);
   for (const post of posts) {
     const kind = post.path === '/v1/refunds' ? 'refund' : 'charge(:\\d+)?';
@@ -184,6 +220,7 @@ describe('a payment-id whose workflow Temporal has forgotten (retention) is answ
           id: `pi_earlier_${paymentId}`,
           object: 'payment_intent',
           amount: overrides.amount ?? request.amount,
+          currency: 'usd',
           customer: CUSTOMER,
           status: 'succeeded',
           created: 1_700_000_000,

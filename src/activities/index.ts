@@ -10,8 +10,8 @@ import { type Charged, type PaymentProvider, ProviderRefusal } from '../provider
 
 export interface ChargeInput extends PaymentRequest {
   paymentId: string;
-  /** The payment's charge attempt: 1, then one more after each decline. Absent in older histories. */
-  attempt?: number;
+  /** The payment's charge attempt: 1, then one more after each decline. */
+  attempt: number;
 }
 
 export type ChargeResult = Charged;
@@ -22,11 +22,11 @@ export interface RefundInput {
   reference?: string;
 }
 
-/** The workflow run the activity works for: the ledger records it, Stripe sees it in metadata. */
-function currentRunId(): string {
-  const execution = Context.current().info.workflowExecution;
-  if (!execution) throw ApplicationFailure.nonRetryable('charge and refund run only for a payment workflow', 'NoWorkflow');
-  return execution.runId;
+/** The workflow run the activity works for (the ledger records it, Stripe sees it in metadata), and whether this is a retry. */
+function currentCall(): { runId: string; retry: boolean } {
+  const { workflowExecution, attempt } = Context.current().info;
+  if (!workflowExecution) throw ApplicationFailure.nonRetryable('charge and refund run only for a payment workflow', 'NoWorkflow');
+  return { runId: workflowExecution.runId, retry: attempt > 1 };
 }
 
 async function refusalsFinal<T>(call: Promise<T>): Promise<T> {
@@ -40,12 +40,12 @@ async function refusalsFinal<T>(call: Promise<T>): Promise<T> {
 
 export function createActivities(provider: PaymentProvider) {
   return {
-    charge({ attempt = 1, ...request }: ChargeInput): Promise<ChargeResult> {
-      return refusalsFinal(provider.charge({ ...request, attempt, runId: currentRunId() }));
+    charge(request: ChargeInput): Promise<ChargeResult> {
+      return refusalsFinal(provider.charge({ ...request, ...currentCall() }));
     },
 
     refund(request: RefundInput): Promise<{ at: string }> {
-      return refusalsFinal(provider.refund({ ...request, runId: currentRunId() }));
+      return refusalsFinal(provider.refund({ ...request, ...currentCall() }));
     },
 
     /** The benchmark's ceiling workflow: an activity that does nothing, to measure Temporal alone. */

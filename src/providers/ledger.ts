@@ -5,7 +5,7 @@
  */
 import { ErrorCode, sameRequest } from '../domain/payment';
 import { InsufficientFundsError, type Ledger, NoChargeError } from '../ledger/ledger';
-import { type ChargeRequest, type Charged, type PaymentProvider, ProviderRefusal, type RefundRequest } from './provider';
+import { type ChargeRequest, type Charged, NO_CHARGE, type PaymentProvider, ProviderRefusal, type RefundRequest } from './provider';
 
 export class LedgerProvider implements PaymentProvider {
   constructor(private readonly ledger: Ledger) {}
@@ -33,7 +33,7 @@ export class LedgerProvider implements PaymentProvider {
       return { at: (await this.ledger.refund(paymentId, runId)).refund.at };
     } catch (err) {
       // The workflow refunds only after a charge it saw succeed: a missing charge is a bug, not a blip.
-      if (err instanceof NoChargeError) throw new ProviderRefusal('NoCharge', err.message);
+      if (err instanceof NoChargeError) throw new ProviderRefusal(NO_CHARGE, err.message);
       throw err;
     }
   }

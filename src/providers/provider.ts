@@ -14,6 +14,8 @@ export interface ChargeRequest extends PaymentRequest {
   attempt: number;
   /** The workflow run the charge is made for. */
   runId: string;
+  /** An earlier try of this same call may have reached the provider, its answer lost. */
+  retry: boolean;
 }
 
 export interface Charged {
@@ -31,6 +33,8 @@ export interface RefundRequest {
   /** Charged.reference of the charge to refund; absent in histories recorded before providers. */
   reference?: string;
   runId: string;
+  /** As for a charge: an earlier try may have reached the provider. */
+  retry: boolean;
 }
 
 export interface PaymentProvider {
@@ -39,6 +43,9 @@ export interface PaymentProvider {
   /** Refunds the payment's charge once, however often it is called. */
   refund(request: RefundRequest): Promise<{ at: string }>;
 }
+
+/** The refusal type of a refund with no charge to refund: a bug in the caller, not a business outcome. */
+export const NO_CHARGE = 'NoCharge';
 
 /**
  * A definite answer: the same call made again would answer the same, so it is not retried.

@@ -10,7 +10,7 @@
  */
 import Stripe from 'stripe';
 import { ErrorCode } from '../domain/payment';
-import { type ChargeRequest, type Charged, type PaymentProvider, ProviderRefusal, type RefundRequest } from './provider';
+import { type ChargeRequest, type Charged, NO_CHARGE, type PaymentProvider, ProviderRefusal, type RefundRequest } from './provider';
 
 export interface StripeProviderOptions {
   apiKey: string;
@@ -51,7 +51,11 @@ function stripeClient({ apiKey, apiBase }: Pick<StripeProviderOptions, 'apiKey' 
 /**
  * What a failed call means for the payment. Declines and Stripe's refusals of the request
  * are answers: the same call gets the same answer. Rate limits, lock conflicts on a key in
- * use, 5xx and network errors say nothing about the payment: thrown on, for a retry.
+ * use, 5xx and network errors say nothing about the payment: thrown on, for a retry. So does
+ * an idempotency error: Stripe holds the key from an earlier try (perhaps the SDK's own retry
+ * of a closed connection), which may have moved money; only a try Stripe answers in full can
+ * tell, so the call is retried until one does (the key lapses after 24 h, and then the look-up
+ * of an earlier charge decides).
  */
 function refusalOf(err: unknown, operation: string): ProviderRefusal | undefined {
   if (!(err instanceof Stripe.errors.StripeError)) return undefined;
@@ -59,9 +63,7 @@ function refusalOf(err: unknown, operation: string): ProviderRefusal | undefined
     const insufficient = err.decline_code === 'insufficient_funds' || err.code === 'insufficient_funds';
     return new ProviderRefusal(insufficient ? ErrorCode.InsufficientFunds : ErrorCode.CardDeclined, `Stripe declined the card: ${err.message}`);
   }
-  if (err instanceof Stripe.errors.StripeIdempotencyError) {
-    return new ProviderRefusal(ErrorCode.IdempotencyMismatch, `Stripe holds this payment's ${operation} with other parameters: ${err.message}`);
-  }
+  if (err instanceof Stripe.errors.StripeIdempotencyError) return undefined;
   const status = err.statusCode ?? 0;
   if (status === 409 || status === 429 || status >= 500 || err instanceof Stripe.errors.StripeConnectionError) return undefined;
   if (status >= 400 || err instanceof Stripe.errors.StripeAuthenticationError || err instanceof Stripe.errors.StripeInvalidRequestError) {
@@ -70,23 +72,39 @@ function refusalOf(err: unknown, operation: string): ProviderRefusal | undefined
   return undefined;
 }
 
-async function answered<T>(operation: string, call: () => Promise<T>): Promise<T> {
+/**
+ * A refusal as the payment should take it. On a retry, an earlier try may have reached Stripe
+ * and moved money, its answer lost; Stripe refusing the request itself now (a key revoked or a
+ * customer deleted since) says nothing about whether that try did. So such a refusal is not final then: the call is retried until Stripe answers it.
+ * A decline is Stripe's answer to the call itself, and stays final.
+ */
+function asTaken(refusal: ProviderRefusal, retry: boolean): Error {
+  if (!retry || refusal.type !== ErrorCode.ProviderError) return refusal;
+  return new Error(`${refusal.message} (on a retry, after a try whose outcome is unknown: retried, not taken as final)`);
+}
+
+async function answered<T>(operation: string, retry: boolean, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (err) {
-    throw refusalOf(err, operation) ?? err;
+    const refusal = refusalOf(err, operation);
+    throw refusal ? asTaken(refusal, retry) : err;
   }
 }
 
 const isoTime = (unixSeconds: number) => new Date(unixSeconds * 1000).toISOString();
 
 /** What a PaymentIntent found by earlierCharge means for this run's charge. */
-function chargedBefore(intent: Stripe.PaymentIntent, { paymentId, accountId, amount, runId }: Omit<ChargeRequest, 'attempt'>): Charged {
+function chargedBefore(
+  intent: Stripe.PaymentIntent,
+  currency: string,
+  { paymentId, accountId, amount, runId }: Omit<ChargeRequest, 'attempt' | 'retry'>,
+): Charged {
   const customer = typeof intent.customer === 'string' ? intent.customer : intent.customer?.id;
-  if (intent.amount !== amount || customer !== accountId) {
+  if (intent.amount !== amount || customer !== accountId || intent.currency !== currency) {
     throw new ProviderRefusal(
       ErrorCode.IdempotencyMismatch,
-      `payment ${paymentId} was charged ${intent.amount} to customer ${customer} before (PaymentIntent ${intent.id})`,
+      `payment ${paymentId} was charged ${intent.amount} ${intent.currency} to customer ${customer} before (PaymentIntent ${intent.id})`,
     );
   }
   const charge = intent.latest_charge;
@@ -106,11 +124,11 @@ export class StripeProvider implements PaymentProvider {
     this.stripe = stripeClient(options);
   }
 
-  async charge({ paymentId, accountId, amount, attempt, runId }: ChargeRequest): Promise<Charged> {
-    const earlier = await answered('charge', () => this.earlierCharge(paymentId));
-    if (earlier) return chargedBefore(earlier, { paymentId, accountId, amount, runId });
-    const paymentMethod = await answered('charge', () => this.defaultPaymentMethod(accountId));
-    const intent = await answered('charge', () =>
+  async charge({ paymentId, accountId, amount, attempt, runId, retry }: ChargeRequest): Promise<Charged> {
+    const earlier = await answered('charge', retry, () => this.earlierCharge(paymentId));
+    if (earlier) return chargedBefore(earlier, this.options.currency, { paymentId, accountId, amount, runId });
+    const paymentMethod = await answered('charge', retry, () => this.defaultPaymentMethod(accountId));
+    const intent = await answered('charge', retry, () =>
       this.stripe.paymentIntents.create(
         {
           amount,
@@ -126,30 +144,30 @@ export class StripeProvider implements PaymentProvider {
     );
     if (!CHARGED_STATUSES.has(intent.status)) {
       // Off-session, Stripe answers a failed confirmation with an error; any other state (such as
-      // requires_action) still means no money moved, and the next attempt gets a new key.
+      // requires_action) still means no money moved, and the next attempt gets a new key. Cancelled,
+      // so that nobody can complete it later beside a charge the next attempt makes.
+      if (intent.status !== 'canceled') await answered('charge', retry, () => this.stripe.paymentIntents.cancel(intent.id));
       throw new ProviderRefusal(ErrorCode.CardDeclined, `Stripe left PaymentIntent ${intent.id} in status ${intent.status}`);
     }
     return { reference: intent.id, fromEarlierRun: false, refunded: false, at: isoTime(intent.created) };
   }
 
-  async refund({ paymentId, reference }: RefundRequest): Promise<{ at: string }> {
-    if (!reference) throw new ProviderRefusal('NoCharge', `payment ${paymentId} has no PaymentIntent to refund`);
-    try {
-      const refund = await this.stripe.refunds.create(
-        { payment_intent: reference, metadata: { paymentId } },
-        { idempotencyKey: refundKey(paymentId) },
-      );
-      if (refund.status === 'failed' || refund.status === 'canceled') {
-        throw new ProviderRefusal(ErrorCode.ProviderError, `Stripe's refund ${refund.id} of ${reference} is ${refund.status}`);
+  async refund({ paymentId, reference, retry }: RefundRequest): Promise<{ at: string }> {
+    if (!reference) throw new ProviderRefusal(NO_CHARGE, `payment ${paymentId} has no PaymentIntent to refund`);
+    const refund = await answered('refund', retry, async () => {
+      try {
+        return await this.stripe.refunds.create({ payment_intent: reference, metadata: { paymentId } }, { idempotencyKey: refundKey(paymentId) });
+      } catch (err) {
+        // Refunded already, say from the Stripe dashboard: the money is back, which is what was asked.
+        if (err instanceof Stripe.errors.StripeInvalidRequestError && err.code === 'charge_already_refunded') return undefined;
+        throw err;
       }
-      return { at: isoTime(refund.created) };
-    } catch (err) {
-      // Refunded already, say from the Stripe dashboard: the money is back, which is what was asked.
-      if (err instanceof Stripe.errors.StripeInvalidRequestError && err.code === 'charge_already_refunded') {
-        return { at: new Date().toISOString() };
-      }
-      throw refusalOf(err, 'refund') ?? err;
+    });
+    if (!refund) return { at: new Date().toISOString() };
+    if (refund.status === 'failed' || refund.status === 'canceled') {
+      throw new ProviderRefusal(ErrorCode.ProviderError, `Stripe's refund ${refund.id} of ${reference} is ${refund.status}`);
     }
+    return { at: isoTime(refund.created) };
   }
 
   /**
