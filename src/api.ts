@@ -9,7 +9,7 @@ import { createClient, describeTemporal, temporalReachable } from './temporal';
 export async function createGateway(config: Config) {
   const ledger = config.paymentProvider.kind === 'ledger' ? await openLedger(config) : undefined;
   const client = createClient(config);
-  const payments = new Payments({ client, taskQueue: config.taskQueue, expiryMs: config.paymentExpiryMs });
+  const payments = new Payments({ client, taskQueue: config.taskQueue, expiryMs: config.paymentExpiryMs, ledger });
   const app = await buildApp({
     payments,
     ledger,

@@ -26,6 +26,7 @@ import {
   makePaymentUpdate,
   workflowIdFor,
 } from './domain/payment';
+import type { Ledger } from './ledger/ledger';
 
 export class PaymentError extends Error {
   constructor(
@@ -41,6 +42,8 @@ export interface PaymentsOptions {
   client: Client;
   taskQueue: string;
   expiryMs: number;
+  /** The ledger, when money moves there: it remembers charges Temporal has forgotten. */
+  ledger?: Ledger;
 }
 
 /**
@@ -76,7 +79,11 @@ export class Payments {
   }
 
   /** Cancels (starting the workflow if it is new) and waits for the outcome: refunded or never charged. */
-  cancelPayment(paymentId: string): Promise<CancelResult> {
+  async cancelPayment(paymentId: string): Promise<CancelResult> {
+    if (await this.chargedAndForgotten(paymentId)) {
+      // A new run would know nothing to refund and answer "cancelled" over a charge that stands.
+      throw new PaymentError(ErrorCode.PaymentExpired, `payment ${paymentId} expired long ago (Temporal no longer keeps it); its charge stands`);
+    }
     return this.call(paymentId, async () => {
       const handle = await this.client.workflow.signalWithStart(PAYMENT_WORKFLOW, {
         ...this.startOptions(paymentId),
@@ -86,6 +93,19 @@ export class Payments {
       });
       return handle.executeUpdate(cancellationUpdate);
     });
+  }
+
+  /** Whether the ledger holds a charge of a payment-id that Temporal has forgotten (retention). */
+  private async chargedAndForgotten(paymentId: string): Promise<boolean> {
+    const entries = (await this.options.ledger?.entriesOf(paymentId)) ?? [];
+    if (!entries.some((entry) => entry.kind === 'charge')) return false;
+    try {
+      await this.client.workflow.getHandle(workflowIdFor(paymentId)).describe();
+      return false;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return true;
+      throw err;
+    }
   }
 
   /** The payment's state, open or closed; undefined for a payment-id Temporal does not know. */

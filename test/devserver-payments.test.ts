@@ -72,6 +72,15 @@ describe('after Temporal forgets a payment (retention), the ledger still answers
       expect(await entryKinds(ledger, 'gone-2')).toEqual(['charge', 'refund']);
     }));
 
+  test('a cancel is refused as expired, and the charge stands', () =>
+    withStack(env, {}, async ({ payments, ledger }) => {
+      await payments.makePayment('gone-4', request);
+      await forget('gone-4');
+      expect(await refusal(payments.cancelPayment('gone-4'))).toBe(ErrorCode.PaymentExpired);
+      expect(await payments.getPayment('gone-4')).toBeUndefined();
+      expect(await entryKinds(ledger, 'gone-4')).toEqual(['charge']);
+    }));
+
   test('other parameters are refused as a mismatch, and the right ones still replay', () =>
     withStack(env, {}, async ({ payments, ledger }) => {
       await payments.makePayment('gone-3', request);

@@ -12,7 +12,7 @@ export interface Gateway {
 }
 
 export async function startGateway(options: { client: Client; ledger: Ledger | undefined; taskQueue: string; expiryMs: number }): Promise<Gateway> {
-  const payments = new Payments({ client: options.client, taskQueue: options.taskQueue, expiryMs: options.expiryMs });
+  const payments = new Payments({ client: options.client, taskQueue: options.taskQueue, expiryMs: options.expiryMs, ledger: options.ledger });
   const app = await buildApp({
     payments,
     ledger: options.ledger,

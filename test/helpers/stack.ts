@@ -47,7 +47,7 @@ export async function startStack(env: TestWorkflowEnvironment, options: StackOpt
     provider: options.provider ?? new LedgerProvider(ledger),
     workflowBundle: workflowBundle(),
   });
-  const payments = new Payments({ client: env.client, taskQueue, expiryMs: options.expiryMs ?? HOUR });
+  const payments = new Payments({ client: env.client, taskQueue, expiryMs: options.expiryMs ?? HOUR, ledger });
   const running = worker.run();
   return {
     env,
