@@ -128,17 +128,25 @@ function fraction(variable: string, text: string): number {
 export function redactUrl(text: string): string {
   const url = new URL(text);
   if (url.password) url.password = '***';
+  // node-postgres also takes a password (or a key's passphrase) from the query string.
+  for (const name of [...url.searchParams.keys()]) {
+    if (/pass|secret|key|token/i.test(name)) url.searchParams.set(name, '***');
+  }
   return url.toString();
+}
+
+/** The URL in `text`, or undefined when it is none. */
+function parsedUrl(text: string): URL | undefined {
+  try {
+    return new URL(text);
+  } catch {
+    return undefined;
+  }
 }
 
 function postgresUrl(variable: string, text: string): string | undefined {
   if (text === '') return undefined;
-  let url: URL | undefined;
-  try {
-    url = new URL(text);
-  } catch {
-    // refused below
-  }
+  const url = parsedUrl(text);
   if (!url || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')) {
     // Not echoed: it may hold a password.
     throw new ConfigError(variable, 'expected a postgres:// or postgresql:// URL such as postgres://user:password@host:5432/database');
@@ -171,14 +179,10 @@ function stripeKey(variable: string, text: string): string {
 
 function httpUrl(variable: string, text: string): string | undefined {
   if (text === '') return undefined;
-  let url: URL | undefined;
-  try {
-    url = new URL(text);
-  } catch {
-    // refused below
-  }
+  const url = parsedUrl(text);
   if (!url || !['http:', 'https:'].includes(url.protocol) || url.username || url.pathname !== '/' || url.search || url.hash) {
-    throw new ConfigError(variable, `expected an http or https URL of a host (for example http://127.0.0.1:12111), got ${JSON.stringify(text)}`);
+    const shown = url ? redactUrl(text) : text;
+    throw new ConfigError(variable, `expected an http or https URL of a host (for example http://127.0.0.1:12111), got ${JSON.stringify(shown)}`);
   }
   return url.origin;
 }

@@ -36,6 +36,9 @@ test('LEDGER_URL takes a PostgreSQL URL; a refusal does not repeat the password'
     expect(loadConfig({ LEDGER_URL: url }).ledgerUrl).toBe(url);
   }
   expect(redactUrl('postgres://ledger:secret@db.internal:5432/payments')).toBe('postgres://ledger:***@db.internal:5432/payments');
+  expect(redactUrl('postgres://ledger@db.internal/payments?password=secret&sslmode=require')).toBe(
+    'postgres://ledger@db.internal/payments?password=***&sslmode=require',
+  );
   for (const url of ['mysql://ledger:secret@db/payments', 'ledger:secret@db/payments']) {
     expect(() => loadConfig({ LEDGER_URL: url })).toThrow(/^LEDGER_URL: expected a postgres:\/\/ or postgresql:\/\/ URL/);
     expect(() => loadConfig({ LEDGER_URL: url })).not.toThrow(/secret/);
@@ -112,6 +115,11 @@ describe('PAYMENT_PROVIDER=stripe', () => {
 
   test('without STRIPE_API_KEY it is refused, naming the variable', () => {
     expect(() => loadConfig({ PAYMENT_PROVIDER: 'stripe' })).toThrow(/^STRIPE_API_KEY: required when PAYMENT_PROVIDER=stripe$/);
+  });
+
+  test('a refused STRIPE_API_BASE is echoed without its password', () => {
+    expect(() => loadConfig({ ...stripe, STRIPE_API_BASE: 'http://user:pw-secret@127.0.0.1' })).toThrow(/^STRIPE_API_BASE: /);
+    expect(() => loadConfig({ ...stripe, STRIPE_API_BASE: 'http://user:pw-secret@127.0.0.1' })).not.toThrow(/pw-secret/);
   });
 
   test('a malformed key is refused without echoing it', () => {

@@ -81,6 +81,7 @@ test('without a client certificate the handshake is refused and the gateway repo
 });
 
 test('a server certificate from another CA is not trusted', async () => {
+  const refusedBefore = proxy.refusedHandshakes;
   const other = makeCertificates(tempDir('tls-other'), SERVER_NAME);
   const client = createClient(configFor({ TEMPORAL_TLS_CA: other.ca, TEMPORAL_TLS_CERT: certificates.clientCert, TEMPORAL_TLS_KEY: certificates.clientKey }));
   try {
@@ -88,4 +89,6 @@ test('a server certificate from another CA is not trusted', async () => {
   } finally {
     await client.connection.close();
   }
+  // The client walked out of the handshake: the certificate, not the network, failed.
+  expect(proxy.refusedHandshakes).toBeGreaterThan(refusedBefore);
 });

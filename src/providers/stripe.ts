@@ -66,6 +66,10 @@ function refusalOf(err: unknown, operation: string): ProviderRefusal | undefined
   if (err instanceof Stripe.errors.StripeIdempotencyError) return undefined;
   const status = err.statusCode ?? 0;
   if (status === 409 || status === 429 || status >= 500 || err instanceof Stripe.errors.StripeConnectionError) return undefined;
+  if (status === 401 || status === 403) {
+    // Stripe's own text may quote the key: it reaches the API's answer, the history and the logs.
+    return new ProviderRefusal(ErrorCode.ProviderError, `Stripe refused the ${operation} (${status}): the API key was not accepted`);
+  }
   if (status >= 400 || err instanceof Stripe.errors.StripeAuthenticationError || err instanceof Stripe.errors.StripeInvalidRequestError) {
     return new ProviderRefusal(ErrorCode.ProviderError, `Stripe refused the ${operation} (${err.type}${status ? ` ${status}` : ''}): ${err.message}`);
   }
