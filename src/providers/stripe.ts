@@ -79,8 +79,9 @@ function refusalOf(err: unknown, operation: string): ProviderRefusal | undefined
 /**
  * A refusal as the payment should take it. On a retry, an earlier try may have reached Stripe
  * and moved money, its answer lost; Stripe refusing the request itself now (a key revoked or a
- * customer deleted since) says nothing about whether that try did. So such a refusal is not final then: the call is retried until Stripe answers it.
- * A decline is Stripe's answer to the call itself, and stays final.
+ * customer deleted since) says nothing about whether that try did. So such a refusal is not
+ * final then: the call is retried until Stripe answers it. A decline is Stripe's answer to the
+ * call itself, and stays final.
  */
 function asTaken(refusal: ProviderRefusal, retry: boolean): Error {
   if (!retry || refusal.type !== ErrorCode.ProviderError) return refusal;
@@ -91,7 +92,7 @@ async function answered<T>(operation: string, retry: boolean, call: () => Promis
   try {
     return await call();
   } catch (err) {
-    const refusal = refusalOf(err, operation);
+    const refusal = err instanceof ProviderRefusal ? err : refusalOf(err, operation);
     throw refusal ? asTaken(refusal, retry) : err;
   }
 }
