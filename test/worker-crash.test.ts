@@ -91,7 +91,12 @@ test('a worker serves Temporal\'s own worker metrics when WORKER_METRICS_ADDRESS
   try {
     const payments = new Payments({ client: env.client, taskQueue, expiryMs: HOUR });
     await payments.makePayment('metrics-1', { accountId: 'acct', amount: 100 });
-    const metrics = await (await fetch(`http://${metricsAddress}/metrics`)).text();
+    // The update's answer can come back before the worker has recorded the task's latency.
+    const wanted = [/^temporal_workflow_task_execution_latency_count\{/m, /^temporal_local_activity_execution_latency_count\{/m];
+    const metrics = await waitFor('the task metrics', async () => {
+      const text = await (await fetch(`http://${metricsAddress}/metrics`)).text();
+      return wanted.every((pattern) => pattern.test(text)) ? text : undefined;
+    }).catch(async () => (await fetch(`http://${metricsAddress}/metrics`)).text());
     expect(metrics).toMatch(/^temporal_workflow_task_execution_latency_count\{.*task_queue="metrics-/m);
     expect(metrics).toMatch(/^temporal_local_activity_execution_latency_count\{.*activity_type="charge"/m);
   } finally {
