@@ -144,8 +144,7 @@ function parsedUrl(text: string): URL | undefined {
   }
 }
 
-function postgresUrl(variable: string, text: string): string | undefined {
-  if (text === '') return undefined;
+function postgresUrl(variable: string, text: string): string {
   const url = parsedUrl(text);
   if (!url || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')) {
     // Not echoed: it may hold a password.
@@ -177,8 +176,7 @@ function stripeKey(variable: string, text: string): string {
   return text;
 }
 
-function httpUrl(variable: string, text: string): string | undefined {
-  if (text === '') return undefined;
+function httpUrl(variable: string, text: string): string {
   const url = parsedUrl(text);
   if (!url || !['http:', 'https:'].includes(url.protocol) || url.username || url.pathname !== '/' || url.search || url.hash) {
     const shown = url ? redactUrl(text) : text;
@@ -252,7 +250,7 @@ export function loadConfig(env: Env = process.env): Config {
     host: read('HOST', '127.0.0.1', host),
     port: read('PORT', '8080', port),
     dataDir: path.resolve(read('DATA_DIR', '.data', (_v, text) => text)),
-    ledgerUrl: read('LEDGER_URL', '', postgresUrl),
+    ledgerUrl: optional('LEDGER_URL', postgresUrl),
     paymentExpiryMs: read('PAYMENT_EXPIRY', DEFAULT_EXPIRY, expiry),
     openingBalance: read('OPENING_BALANCE', '100000', (v, text) => integer(v, text, 0, 1e15)),
     logLevel: read('LOG_LEVEL', 'info', oneOf(LOG_LEVELS)),
@@ -263,7 +261,7 @@ export function loadConfig(env: Env = process.env): Config {
         : {
             kind: 'stripe',
             apiKey: read('STRIPE_API_KEY', '', stripeKey),
-            apiBase: read('STRIPE_API_BASE', '', httpUrl),
+            apiBase: optional('STRIPE_API_BASE', httpUrl),
             currency: read('STRIPE_CURRENCY', 'usd', currency),
           },
     ledgerFaultRate: read('LEDGER_FAULT_RATE', '0', fraction),
