@@ -38,6 +38,10 @@ export function createPaymentWorker({ connection, namespace, taskQueue, provider
     taskQueue,
     activities: createActivities(provider),
     workflowBundle,
+    // A payment's first workflow task, usually its only one, comes from the shared queue; the
+    // sticky queue serves only a later cancel or the expiry. So all of the worker's workflow
+    // task pollers may wait on the shared queue, instead of two in ten (the default, 0.2).
+    nonStickyToStickyPollRatio: 1,
   });
 }
 
