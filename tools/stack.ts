@@ -70,8 +70,16 @@ export class LocalStack {
 
   async start(): Promise<void> {
     fs.mkdirSync(path.join(this.settings.dir, 'logs'), { recursive: true });
-    this.temporalAddress = `127.0.0.1:${await temporalPort()}`;
-    for (const role of this.gateways) this.apiPorts.set(role, await freePort());
+    const temporal = await temporalPort();
+    this.temporalAddress = `127.0.0.1:${temporal}`;
+    // Nothing listens on these ports yet, so the system may hand out the same one twice.
+    const taken = new Set([temporal, temporal + 1000]);
+    for (const role of this.gateways) {
+      let port = await freePort();
+      while (taken.has(port)) port = await freePort();
+      taken.add(port);
+      this.apiPorts.set(role, port);
+    }
     for (const role of this.roles) await this.launch(role);
   }
 
