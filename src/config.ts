@@ -47,6 +47,8 @@ export interface Config {
   /** A PostgreSQL ledger shared by every worker and gateway; unset: the SQLite file under dataDir. */
   ledgerUrl: string | undefined;
   paymentExpiryMs: number;
+  /** How long the gateway waits for a payment to settle before answering 202 with its view. */
+  requestTimeoutMs: number;
   /** Minor units (cents) an account opens with on first use. */
   openingBalance: number;
   logLevel: LogLevel;
@@ -100,7 +102,8 @@ function name(variable: string, text: string): string {
   return text;
 }
 
-function expiry(variable: string, text: string): number {
+/** A duration of at least 1s, ms-style (90s, 15m, 1h) or plain milliseconds. */
+function duration(variable: string, text: string): number {
   const value = parseExpiry(text);
   if (value === undefined) {
     throw new ConfigError(variable, `expected a duration of at least 1s such as 90s, 15m or 1h, got ${JSON.stringify(text)}`);
@@ -251,7 +254,8 @@ export function loadConfig(env: Env = process.env): Config {
     port: read('PORT', '8080', port),
     dataDir: path.resolve(read('DATA_DIR', '.data', (_v, text) => text)),
     ledgerUrl: optional('LEDGER_URL', postgresUrl),
-    paymentExpiryMs: read('PAYMENT_EXPIRY', DEFAULT_EXPIRY, expiry),
+    paymentExpiryMs: read('PAYMENT_EXPIRY', DEFAULT_EXPIRY, duration),
+    requestTimeoutMs: read('REQUEST_TIMEOUT', '30s', duration),
     openingBalance: read('OPENING_BALANCE', '100000', (v, text) => integer(v, text, 0, 1e15)),
     logLevel: read('LOG_LEVEL', 'info', oneOf(LOG_LEVELS)),
     workerMetricsAddress: optional('WORKER_METRICS_ADDRESS', hostPort),

@@ -22,6 +22,7 @@ test('defaults follow the SPEC', () => {
     ledgerFaultRate: 0,
     ledgerWriteDelayMs: 0,
     benchRoutes: false,
+    requestTimeoutMs: 30_000,
   });
 });
 
@@ -29,6 +30,7 @@ test('ms-style expiry windows are read', () => {
   expect(loadConfig({ PAYMENT_EXPIRY: '90s' }).paymentExpiryMs).toBe(90_000);
   expect(loadConfig({ PAYMENT_EXPIRY: '15m' }).paymentExpiryMs).toBe(900_000);
   expect(loadConfig({ PAYMENT_EXPIRY: '2h' }).paymentExpiryMs).toBe(7_200_000);
+  expect(loadConfig({ REQUEST_TIMEOUT: '5s' }).requestTimeoutMs).toBe(5_000);
 });
 
 test('LEDGER_URL takes a PostgreSQL URL; a refusal does not repeat the password', () => {
@@ -55,6 +57,7 @@ test.each([
   ['PORT', '70000'],
   ['PAYMENT_EXPIRY', 'soon'],
   ['PAYMENT_EXPIRY', '500ms'],
+  ['REQUEST_TIMEOUT', 'never'],
   ['OPENING_BALANCE', '-1'],
   ['OPENING_BALANCE', '10.5'],
   ['LOG_LEVEL', 'loud'],
