@@ -7,9 +7,18 @@ import { createClient, describeTemporal, temporalReachable } from './temporal';
 
 /** The gateway of a process: ledger, lazy Temporal client and app, ready to listen. */
 export async function createGateway(config: Config) {
-  const ledger = config.paymentProvider.kind === 'ledger' ? await openLedger(config) : undefined;
+  // The database holds closed payments' records with either provider; accounts only when money moves in the ledger.
+  const database = await openLedger(config);
+  const ledger = config.paymentProvider.kind === 'ledger' ? database : undefined;
   const client = createClient(config);
-  const payments = new Payments({ client, taskQueue: config.taskQueue, expiryMs: config.paymentExpiryMs, ledger });
+  const payments = new Payments({
+    client,
+    taskQueue: config.taskQueue,
+    expiryMs: config.paymentExpiryMs,
+    requestTimeoutMs: config.requestTimeoutMs,
+    records: database,
+    ledger,
+  });
   const app = await buildApp({
     payments,
     ledger,
@@ -20,7 +29,7 @@ export async function createGateway(config: Config) {
   app.addHook('onClose', async () => {
     // Runs after in-flight requests have finished.
     await client.connection.close();
-    await ledger?.close();
+    await database.close();
   });
   return app;
 }
@@ -40,7 +49,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
   await app.listen({ host: config.host, port: config.port });
-  app.log.info(`gateway on http://${config.host}:${config.port}, Temporal ${describeTemporal(config)}, ${config.paymentProvider.kind === 'ledger' ? describeLedger(config) : 'no ledger (payments at Stripe)'}`);
+  app.log.info(`gateway on http://${config.host}:${config.port}, Temporal ${describeTemporal(config)}, ${config.paymentProvider.kind === 'ledger' ? describeLedger(config) : `payments at Stripe, records in ${describeLedger(config)}`}`);
 }
 
 if (require.main === module) {

@@ -2,21 +2,32 @@
  * The caller's side of the payment workflow: makePayment, cancelPayment and getPayment as
  * one call each, with Temporal's failures turned into PaymentErrors carrying an ErrorCode.
  * The gateway and the end-to-end tests both go through here.
+ *
+ * Each call asks the cheapest source that can answer: the closed payment's record in the
+ * service's database, then the open workflow's snapshot (a query), and sends the workflow a
+ * message only when it has something to do. Identical requests share one update ID per charge
+ * attempt (and cancels one per round), so no number of duplicates reaches Temporal's limits of
+ * 10 updates in flight and 2,000 per run. A call that has not settled by the request timeout
+ * answers with the payment's view instead; the payment goes on.
  */
+import { createHash, randomUUID } from 'node:crypto';
 import {
   type Client,
   WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
+  isGrpcServiceError,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { type Answer, cancelAfterClose, cancelFromSnapshot, makePaymentAfterClose, makePaymentFromSnapshot } from './domain/answers';
 import {
   type CancelResult,
   ErrorCode,
   PAYMENT_WORKFLOW,
   type PaymentRequest,
   type PaymentResult,
+  type PaymentSnapshot,
   type PaymentView,
   type PaymentWorkflowInput,
   cancelPaymentSignal,
@@ -26,15 +37,25 @@ import {
   makePaymentUpdate,
   workflowIdFor,
 } from './domain/payment';
-import type { Ledger } from './ledger/ledger';
+import type { Ledger, PaymentRecords } from './ledger/ledger';
 
 export class PaymentError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    /** Seconds after which the same request may succeed, for refusals that are not final. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'PaymentError';
+  }
+}
+
+/** The request timeout came before the payment settled: its view now; the payment goes on. */
+export class PaymentInFlight extends Error {
+  constructor(readonly view: PaymentView) {
+    super(`payment ${view.paymentId} is still in flight; the same request later answers its outcome`);
+    this.name = 'PaymentInFlight';
   }
 }
 
@@ -42,7 +63,11 @@ export interface PaymentsOptions {
   client: Client;
   taskQueue: string;
   expiryMs: number;
-  /** The ledger, when money moves there: it remembers charges Temporal has forgotten. */
+  /** How long a call waits for the payment to settle before answering with its view. */
+  requestTimeoutMs: number;
+  /** Closed payments' final answers, which outlive Temporal's retention. */
+  records: PaymentRecords;
+  /** The ledger, when money moves there: it remembers charges of runs closed before records were kept. */
   ledger?: Ledger;
 }
 
@@ -52,6 +77,44 @@ export interface PaymentsOptions {
  * Temporal itself refuses to start the payment again.
  */
 const ID_POLICIES = { workflowIdConflictPolicy: 'USE_EXISTING', workflowIdReusePolicy: 'REJECT_DUPLICATE' } as const;
+
+/** gRPC codes of Temporal's per-workflow update limits: in flight (passing), and per run (lasting). */
+const RESOURCE_EXHAUSTED = 8;
+const FAILED_PRECONDITION = 9;
+const LIMIT_RETRY_AFTER_SECONDS = { [RESOURCE_EXHAUSTED]: 1, [FAILED_PRECONDITION]: 60 } as const;
+
+/** The same payment request always gives the same short key; the update ID must stay well under Temporal's limits. */
+function requestKey({ accountId, amount }: PaymentRequest): string {
+  return createHash('sha256').update(JSON.stringify([accountId, amount])).digest('base64url').slice(0, 22);
+}
+
+function answered<T>(answer: Answer<T>): T {
+  if (answer.refusal) throw new PaymentError(answer.refusal.code, answer.refusal.message);
+  return answer.result;
+}
+
+/** The public view, without what the snapshot adds for callers. */
+function viewOf({ paymentId, status, accountId, amount, refunded, expiresAt, expired }: PaymentView): PaymentView {
+  return { paymentId, status, accountId, amount, refunded, expiresAt, expired };
+}
+
+/** Temporal's update limits as a 429, read from the gRPC status code anywhere in the error's causes. */
+function updateLimit(err: unknown): PaymentError | undefined {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    if (!isGrpcServiceError(e)) continue;
+    if (e.code === RESOURCE_EXHAUSTED || e.code === FAILED_PRECONDITION) {
+      const lasting = e.code === FAILED_PRECONDITION;
+      return new PaymentError(
+        ErrorCode.TooManyRequests,
+        lasting
+          ? 'this payment has taken as many requests as Temporal allows one workflow run; retry later'
+          : 'too many requests for this payment are in flight; retry shortly',
+        LIMIT_RETRY_AFTER_SECONDS[e.code],
+      );
+    }
+  }
+  return undefined;
+}
 
 export class Payments {
   constructor(private readonly options: PaymentsOptions) {}
@@ -66,55 +129,103 @@ export class Payments {
   }
 
   /** Charges once per payment-id; answers a duplicate with the first result, `replayed: true`. */
-  makePayment(paymentId: string, request: PaymentRequest): Promise<PaymentResult> {
-    return this.call(paymentId, () =>
-      this.client.workflow.executeUpdateWithStart(makePaymentUpdate, {
-        args: [request],
-        startWorkflowOperation: new WithStartWorkflowOperation(PAYMENT_WORKFLOW, {
-          ...this.startOptions(paymentId),
-          ...ID_POLICIES,
+  async makePayment(paymentId: string, request: PaymentRequest): Promise<PaymentResult> {
+    const record = await this.options.records.recordOf(paymentId);
+    if (record) return answered(makePaymentAfterClose(record, request));
+    return this.withinDeadline(paymentId, request, async () => {
+      const snapshot = await this.snapshot(paymentId);
+      const known = snapshot && makePaymentFromSnapshot(snapshot, request);
+      if (known) return answered(known);
+      const callerId = randomUUID();
+      const outcome = await this.call(paymentId, () =>
+        this.client.workflow.executeUpdateWithStart(makePaymentUpdate, {
+          args: [request, { callerId }],
+          updateId: this.payUpdateId(snapshot, request, callerId),
+          startWorkflowOperation: new WithStartWorkflowOperation(PAYMENT_WORKFLOW, {
+            ...this.startOptions(paymentId),
+            ...ID_POLICIES,
+          }),
         }),
-      }),
-    );
+      );
+      const { callerId: ranFor, ...result } = outcome;
+      // Another caller's identical request ran the update this one joined: for this caller it is a replay.
+      return { ...result, replayed: result.replayed || (ranFor !== undefined && ranFor !== callerId) };
+    });
+  }
+
+  /**
+   * One update ID per charge attempt and request: the attempt in flight, or the next one. A run
+   * of an earlier release does not say which attempt it is on; then the caller's own ID.
+   */
+  private payUpdateId(snapshot: PaymentSnapshot | undefined, request: PaymentRequest, callerId: string): string {
+    if (snapshot && snapshot.attempts === undefined) return callerId;
+    const attempts = snapshot?.attempts ?? 0;
+    const attempt = snapshot?.status === 'PROCESSING' ? attempts : attempts + 1;
+    return `pay:${attempt}:${requestKey(request)}`;
   }
 
   /** Cancels (starting the workflow if it is new) and waits for the outcome: refunded or never charged. */
   async cancelPayment(paymentId: string): Promise<CancelResult> {
-    if (await this.chargedAndForgotten(paymentId)) {
-      // A new run would know nothing to refund and answer "cancelled" over a charge that stands.
-      throw new PaymentError(ErrorCode.PaymentExpired, `payment ${paymentId} expired long ago (Temporal no longer keeps it); its charge stands`);
-    }
-    return this.call(paymentId, async () => {
-      const handle = await this.client.workflow.signalWithStart(PAYMENT_WORKFLOW, {
-        ...this.startOptions(paymentId),
-        workflowIdReusePolicy: ID_POLICIES.workflowIdReusePolicy,
-        signal: cancelPaymentSignal,
-        signalArgs: [],
+    const record = await this.options.records.recordOf(paymentId);
+    if (record) return answered(cancelAfterClose(record));
+    return this.withinDeadline(paymentId, undefined, async () => {
+      const snapshot = await this.snapshot(paymentId);
+      if (!snapshot && (await this.chargedByForgottenRun(paymentId))) {
+        // A new run would know nothing to refund and answer "cancelled" over a charge that stands.
+        throw new PaymentError(ErrorCode.PaymentExpired, `payment ${paymentId} expired long ago (Temporal no longer keeps it); its charge stands`);
+      }
+      const known = snapshot && cancelFromSnapshot(snapshot);
+      if (known) return answered(known);
+      // Concurrent cancels share one update per round; a refused refund opens the next round.
+      const updateId = snapshot && snapshot.refundRefusals === undefined ? randomUUID() : `cancel:${snapshot?.refundRefusals ?? 0}`;
+      return this.call(paymentId, async () => {
+        const handle = await this.client.workflow.signalWithStart(PAYMENT_WORKFLOW, {
+          ...this.startOptions(paymentId),
+          workflowIdReusePolicy: ID_POLICIES.workflowIdReusePolicy,
+          signal: cancelPaymentSignal,
+          signalArgs: [],
+        });
+        return handle.executeUpdate(cancellationUpdate, { updateId });
       });
-      return handle.executeUpdate(cancellationUpdate);
     });
   }
 
-  /** Whether the ledger holds a charge of a payment-id that Temporal has forgotten (retention). */
-  private async chargedAndForgotten(paymentId: string): Promise<boolean> {
+  /**
+   * Whether the ledger holds a charge of a payment-id that Temporal has forgotten and that left
+   * no record: a run closed before this release kept records.
+   */
+  private async chargedByForgottenRun(paymentId: string): Promise<boolean> {
     const entries = (await this.options.ledger?.entriesOf(paymentId)) ?? [];
-    if (!entries.some((entry) => entry.kind === 'charge')) return false;
+    return entries.some((entry) => entry.kind === 'charge');
+  }
+
+  /** The payment's state: recorded, open or closed; undefined for a payment-id never seen. */
+  async getPayment(paymentId: string): Promise<PaymentView | undefined> {
+    const record = await this.options.records.recordOf(paymentId);
+    if (record) return viewOf(record);
+    const handle = this.client.workflow.getHandle<() => Promise<PaymentView>>(workflowIdFor(paymentId));
+    const read = async (): Promise<PaymentView | undefined> => {
+      try {
+        const { status } = await handle.describe();
+        // A closed run's result is its final state, readable without a worker.
+        return viewOf(status.name === 'COMPLETED' ? await handle.result() : await handle.query(getPaymentQuery));
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return undefined;
+        throw err;
+      }
+    };
     try {
-      await this.client.workflow.getHandle(workflowIdFor(paymentId)).describe();
-      return false;
+      return await this.withinDeadline(paymentId, undefined, read);
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return true;
-      throw err;
+      if (!(err instanceof PaymentInFlight)) throw err;
+      throw new PaymentError(ErrorCode.TemporalUnavailable, `no worker answered for payment ${paymentId} in time; retry the request`, 1);
     }
   }
 
-  /** The payment's state, open or closed; undefined for a payment-id Temporal does not know. */
-  async getPayment(paymentId: string): Promise<PaymentView | undefined> {
-    const handle = this.client.workflow.getHandle<() => Promise<PaymentView>>(workflowIdFor(paymentId));
+  /** The open or closed run's snapshot (a query), or undefined when Temporal does not know the payment-id. */
+  private async snapshot(paymentId: string): Promise<PaymentSnapshot | undefined> {
     try {
-      const { status } = await handle.describe();
-      // A closed run's result is its final state, readable without a worker.
-      return status.name === 'COMPLETED' ? await handle.result() : await handle.query(getPaymentQuery);
+      return await this.client.workflow.getHandle(workflowIdFor(paymentId)).query(getPaymentQuery);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return undefined;
       throw err;
@@ -122,9 +233,46 @@ export class Payments {
   }
 
   /**
+   * Runs `work` for at most the request timeout. Past it, the Temporal calls are abandoned
+   * (what they asked for goes on in the workflow) and PaymentInFlight carries a view built
+   * without a worker, since a query needs one.
+   */
+  private async withinDeadline<T>(paymentId: string, request: PaymentRequest | undefined, work: () => Promise<T>): Promise<T> {
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.options.requestTimeoutMs);
+    try {
+      return await this.client.withAbortSignal(deadline.signal, work);
+    } catch (err) {
+      if (deadline.signal.aborted) throw new PaymentInFlight(await this.inFlightView(paymentId, request));
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** PROCESSING, with what Temporal says without a worker: when the run started (for its window). */
+  private async inFlightView(paymentId: string, request: PaymentRequest | undefined): Promise<PaymentView> {
+    let started = new Date();
+    try {
+      started = (await this.client.workflow.getHandle(workflowIdFor(paymentId)).describe()).startTime;
+    } catch {
+      // Not started, or Temporal is slow too: the window counts from now at the earliest.
+    }
+    return {
+      paymentId,
+      status: 'PROCESSING',
+      accountId: request?.accountId ?? null,
+      amount: request?.amount ?? null,
+      refunded: false,
+      expiresAt: new Date(started.getTime() + this.options.expiryMs).toISOString(),
+      expired: false,
+    };
+  }
+
+  /**
    * Runs a start-or-message call and turns its failure into a PaymentError where it is one.
-   * "Already started" means the run is closed (expired) or, when it races another caller's
-   * start of the same id, that the run now exists: then the call is simply made again.
+   * "Already started" means the run is closed or, when it races another caller's start of the
+   * same id, that the run now exists: then the call is simply made again.
    */
   private async call<T>(paymentId: string, attempt: () => Promise<T>): Promise<T> {
     for (let tries = 1; ; tries++) {
@@ -134,14 +282,26 @@ export class Payments {
         if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && isErrorCode(err.cause.type)) {
           throw new PaymentError(err.cause.type, err.cause.message);
         }
+        const limit = updateLimit(err);
+        if (limit) throw limit;
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-        const view = await this.getPayment(paymentId);
-        if (view && !view.expired && tries < 3) continue;
-        throw new PaymentError(
-          ErrorCode.PaymentExpired,
-          view ? `payment ${paymentId} expired at ${view.expiresAt}` : `payment ${paymentId} has expired`,
-        );
+        const closed = await this.closedRefusal(paymentId);
+        if (!closed && tries < 3) continue;
+        throw closed ?? new PaymentError(ErrorCode.PaymentExpired, `payment ${paymentId} has expired`);
       }
     }
+  }
+
+  /** Why a payment whose run has closed takes no more requests; undefined while it runs. */
+  private async closedRefusal(paymentId: string): Promise<PaymentError | undefined> {
+    const record = await this.options.records.recordOf(paymentId);
+    if (record) return new PaymentError(ErrorCode.PaymentExpired, `payment ${paymentId} expired at ${record.expiresAt}`);
+    const { status } = await this.client.workflow.getHandle(workflowIdFor(paymentId)).describe();
+    if (status.name === 'RUNNING') return undefined;
+    if (status.name === 'COMPLETED') return new PaymentError(ErrorCode.PaymentExpired, `payment ${paymentId} has expired`);
+    return new PaymentError(
+      ErrorCode.PaymentAborted,
+      `payment ${paymentId}'s workflow ended ${status.name} (by an operator or a bug) without an outcome; see its history in Temporal`,
+    );
   }
 }

@@ -7,6 +7,7 @@ import { bundleWorkflowCode, DefaultLogger, type LogLevel as TemporalLogLevel, N
 import { createActivities } from './activities';
 import { type LogLevel, loadConfigOrExit } from './config';
 import { openProvider } from './providers';
+import type { PaymentRecords } from './ledger/ledger';
 import type { PaymentProvider } from './providers/provider';
 import { connectWorker, describeTemporal } from './temporal';
 
@@ -17,6 +18,8 @@ export interface PaymentWorkerOptions {
   namespace: string;
   taskQueue: string;
   provider: PaymentProvider;
+  /** Where each payment records its final answer as its workflow closes. */
+  records: PaymentRecords;
   /** From bundleWorkflows(): made once, and shared by every worker of a process or test run. */
   workflowBundle: WorkerOptions['workflowBundle'];
 }
@@ -31,12 +34,12 @@ export async function bundleWorkflows(): Promise<{ code: string }> {
   });
 }
 
-export function createPaymentWorker({ connection, namespace, taskQueue, provider, workflowBundle }: PaymentWorkerOptions): Promise<Worker> {
+export function createPaymentWorker({ connection, namespace, taskQueue, provider, records, workflowBundle }: PaymentWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection,
     namespace,
     taskQueue,
-    activities: createActivities(provider),
+    activities: createActivities(provider, records),
     workflowBundle,
     // A payment's first workflow task, usually its only one, comes from the shared queue; the
     // sticky queue serves only a later cancel or the expiry. So all of the worker's workflow
@@ -65,13 +68,14 @@ async function main(): Promise<void> {
   });
   const log = (line: string) => Runtime.instance().logger.info(line);
   if (config.workerMetricsAddress) log(`worker metrics on http://${config.workerMetricsAddress}/metrics`);
-  const { provider, close, description } = await openProvider(config);
+  const { provider, records, close, description } = await openProvider(config);
   const connection = await connectWorker(config, log);
   const worker = await createPaymentWorker({
     connection,
     namespace: config.temporalNamespace,
     taskQueue: config.taskQueue,
     provider,
+    records,
     workflowBundle: await bundleWorkflows(),
   });
   log(`worker polling ${config.taskQueue} on ${describeTemporal(config)}, money moves in ${description}`);

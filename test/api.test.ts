@@ -119,12 +119,13 @@ describe('expiry', () => {
     await shortLived.app.close();
   });
 
-  test('after the window: makePayment and cancelPayment answer 409 payment_expired; the charge stands', async () => {
+  test('after the window: a replay still answers the charge, cancelPayment answers 409 payment_expired; the charge stands', async () => {
     expect((await pay(shortLived.url, 'x1', payment)).status).toBe(200);
     await new Promise((resolve) => setTimeout(resolve, 2500));
     const again = await pay(shortLived.url, 'x1', payment);
-    expect(again.status).toBe(409);
-    expect(again.body).toEqual(errorOf('payment_expired'));
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(completed('x1', true));
+    expect((await pay(shortLived.url, 'x1', { ...payment, amount: 101 })).body).toEqual(errorOf('idempotency_mismatch'));
     const cancelled = await cancel(shortLived.url, 'x1');
     expect(cancelled.status).toBe(409);
     expect(cancelled.body).toEqual(errorOf('payment_expired'));

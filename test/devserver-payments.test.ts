@@ -1,11 +1,11 @@
 /** Main payment paths end to end on the real dev server, with the SQLite ledger. */
-import { WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { ErrorCode, workflowIdFor } from '../src/domain/payment';
+import { ErrorCode } from '../src/domain/payment';
 import { PaymentError } from '../src/payments';
 import { devServerEnv } from './helpers/servers';
 import { OPENING_BALANCE, entryKinds, withStack } from './helpers/stack';
 import { refusal } from './helpers/refusal';
+import { forget as forgetRun } from './helpers/retention';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -39,20 +39,7 @@ test('cancel before pay: nothing is ever charged', async () => {
 });
 
 describe('after Temporal forgets a payment (retention), the ledger still answers', () => {
-  async function forget(paymentId: string): Promise<void> {
-    const workflowId = workflowIdFor(paymentId);
-    await env.client.workflowService.deleteWorkflowExecution({ namespace: 'default', workflowExecution: { workflowId } });
-    for (let i = 0; i < 100; i++) {
-      try {
-        await env.client.workflow.getHandle(workflowId).describe();
-      } catch (err) {
-        if (err instanceof WorkflowNotFoundError) return;
-        throw err;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error(`${workflowId} was not deleted`);
-  }
+  const forget = (paymentId: string) => forgetRun(env, paymentId);
 
   test('a charged payment is answered as a replay and not charged again', () =>
     withStack(env, {}, async ({ payments, ledger }) => {

@@ -20,15 +20,20 @@ afterEach(async () => {
 const request = { accountId: 'acct-1', amount: 250 };
 const inStack = (body: (stack: Stack) => Promise<void>) => withStack(env, {}, body);
 
-test('an hour after first seen: the payment expires, its state stays readable, Temporal refuses a new run', () =>
-  inStack(async ({ env, payments, taskQueue }) => {
+test('an hour after first seen: the payment expires, its state stays readable, its charge still replays, Temporal refuses a new run', () =>
+  inStack(async ({ env, payments, taskQueue, ledger }) => {
     await payments.makePayment('e1', request);
+    expect(await refusal(payments.makePayment('e1-unpaid', { ...request, amount: 1_000_000 }))).toBe(ErrorCode.InsufficientFunds);
     await env.sleep(HOUR - 60_000);
     expect(await payments.getPayment('e1')).toMatchObject({ status: 'COMPLETED', expired: false });
     await env.sleep(61_000);
     expect(await payments.getPayment('e1')).toMatchObject({ status: 'COMPLETED', expired: true });
-    expect(await refusal(payments.makePayment('e1', request))).toBe(ErrorCode.PaymentExpired);
+    expect(await payments.makePayment('e1', request)).toMatchObject({ status: 'COMPLETED', replayed: true });
     expect(await refusal(payments.cancelPayment('e1'))).toBe(ErrorCode.PaymentExpired);
+    expect(await refusal(payments.makePayment('e1-unpaid', request))).toBe(ErrorCode.PaymentExpired);
+    expect(await refusal(payments.cancelPayment('e1-unpaid'))).toBe(ErrorCode.PaymentExpired);
+    expect(await entryKinds(ledger, 'e1')).toEqual(['charge']);
+    expect(await entryKinds(ledger, 'e1-unpaid')).toEqual([]);
     await expect(
       env.client.workflow.start(PAYMENT_WORKFLOW, {
         workflowId: workflowIdFor('e1'),

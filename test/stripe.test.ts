@@ -34,7 +34,7 @@ afterAll(async () => {
 function inStripeStack(body: (stack: Stack & { gateway: Gateway }) => Promise<void>, apiKey = 'sk_test_123') {
   const provider = new StripeProvider({ apiKey, apiBase: proxy.url, currency: 'usd' });
   return withStack(env, { provider }, async (stack) => {
-    const gateway = await startGateway({ client: env.client, ledger: undefined, taskQueue: stack.taskQueue, expiryMs: HOUR });
+    const gateway = await startGateway({ client: env.client, ledger: undefined, records: stack.ledger, taskQueue: stack.taskQueue, expiryMs: HOUR });
     try {
       await body({ ...stack, gateway });
     } finally {

@@ -1,11 +1,14 @@
 /**
- * Charge and refund: the only places money moves. Built by a factory over a payment
- * provider (the ledger or Stripe) so that tests and the worker wire them alike. A
- * provider's refusal is a non-retryable ApplicationFailure whose type is an ErrorCode;
- * anything else is thrown as it is and retried by Temporal.
+ * Charge, refund and the closing record: the only places money moves or a payment's final
+ * answer is written. Built by a factory over a payment provider (the ledger or Stripe) and
+ * the service's records, so that tests and the worker wire them alike. A refusal is a
+ * non-retryable ApplicationFailure whose type is an ErrorCode; anything else is thrown as
+ * it is and retried by Temporal.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { type Answer, cancelAfterClose, makePaymentAfterClose } from '../domain/answers';
 import type { PaymentRequest } from '../domain/payment';
+import type { PaymentRecord, PaymentRecords } from '../ledger/ledger';
 import { type Charged, type PaymentProvider, ProviderRefusal } from '../providers/provider';
 
 export interface ChargeInput extends PaymentRequest {
@@ -38,14 +41,38 @@ async function refusalsFinal<T>(call: Promise<T>): Promise<T> {
   }
 }
 
-export function createActivities(provider: PaymentProvider) {
+/** Refuses, as a provider would, what a closed payment's record forbids. */
+function refuseWhatTheRecordForbids(answer: Answer<unknown> | undefined): void {
+  if (answer?.refusal) throw new ProviderRefusal(answer.refusal.code, answer.refusal.message);
+}
+
+export function createActivities(provider: PaymentProvider, records: PaymentRecords) {
   return {
     charge(request: ChargeInput): Promise<ChargeResult> {
-      return refusalsFinal(provider.charge({ ...request, ...currentCall() }));
+      return refusalsFinal(
+        (async () => {
+          const record = await records.recordOf(request.paymentId);
+          refuseWhatTheRecordForbids(record && makePaymentAfterClose(record, request));
+          // Charged by a run Temporal has forgotten: the record names the charge (made before its window ended), and the provider is not asked again.
+          if (record?.chargeReference) return { reference: record.chargeReference, fromEarlierRun: true, refunded: false, at: record.expiresAt };
+          return provider.charge({ ...request, ...currentCall() });
+        })(),
+      );
     },
 
     refund(request: RefundInput): Promise<{ at: string }> {
-      return refusalsFinal(provider.refund({ ...request, ...currentCall() }));
+      return refusalsFinal(
+        (async () => {
+          const record = await records.recordOf(request.paymentId);
+          refuseWhatTheRecordForbids(record && cancelAfterClose(record));
+          return provider.refund({ ...request, ...currentCall() });
+        })(),
+      );
+    },
+
+    /** Keeps the payment's final view in the service's database, where it outlives Temporal's retention. */
+    async recordOutcome(record: PaymentRecord): Promise<void> {
+      await records.recordOutcome(record, currentCall().runId);
     },
 
     /** The benchmark's ceiling workflow: an activity that does nothing, to measure Temporal alone. */

@@ -66,6 +66,22 @@ export interface PaymentView {
   expired: boolean;
 }
 
+/**
+ * What the getPayment query answers: the view, and what a caller needs to answer a request
+ * without sending the workflow a message (so duplicates spend none of Temporal's per-workflow
+ * update budget). Runs of an older release answer the view alone.
+ */
+export interface PaymentSnapshot extends PaymentView {
+  /** Charge attempts started: 1 for the first, one more after each decline. */
+  attempts?: number;
+  /** A cancellation is in effect (or waits for the charge in flight). */
+  cancelRequested?: boolean;
+  /** Refunds the provider refused: each one opens a new round of cancellation. */
+  refundRefusals?: number;
+  /** The charge the provider holds came from a run Temporal has forgotten. */
+  chargedByEarlierRun?: boolean;
+}
+
 /** makePayment's answer. */
 export interface PaymentResult {
   paymentId: string;
@@ -73,6 +89,20 @@ export interface PaymentResult {
   accountId: string;
   amount: number;
   replayed: boolean;
+}
+
+/**
+ * Who sent a makePayment update. Identical requests share one update ID, and the server
+ * answers all of them with the first one's result: the caller id tells the first from the
+ * repeats, which are replays.
+ */
+export interface MakePaymentCaller {
+  callerId: string;
+}
+
+/** The makePayment update's result: the answer, and the caller whose update ran. */
+export interface MakePaymentOutcome extends PaymentResult {
+  callerId?: string;
 }
 
 /** cancelPayment's answer. */
@@ -101,6 +131,12 @@ export const ErrorCode = {
   LedgerUnavailable: 'ledger_unavailable',
   /** Balances are kept by the payment provider (Stripe), not by this service. */
   AccountAtProvider: 'account_at_provider',
+  /** Temporal could not be reached, or no worker answered in time; retry the same request. */
+  TemporalUnavailable: 'temporal_unavailable',
+  /** Temporal refused more messages for this payment (its per-workflow update limits); retry later. */
+  TooManyRequests: 'too_many_requests',
+  /** The payment's workflow ended without an outcome (terminated, failed or timed out by an operator). */
+  PaymentAborted: 'payment_aborted',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -116,12 +152,12 @@ export function isDecline(type: unknown): type is ErrorCode {
 }
 
 /** Charges once, or answers the first result as a replay. Update: the caller waits for the outcome. */
-export const makePaymentUpdate = defineUpdate<PaymentResult, [PaymentRequest]>('makePayment');
+export const makePaymentUpdate = defineUpdate<MakePaymentOutcome, [PaymentRequest, MakePaymentCaller]>('makePayment');
 /** Cancels: prevents the charge, or refunds it once. A signal, so `temporal workflow signal` can send it. */
 export const cancelPaymentSignal = defineSignal<[]>('cancelPayment');
 /** Waits until a cancellation has taken effect (no charge or refund in flight) and answers its outcome. */
 export const cancellationUpdate = defineUpdate<CancelResult, []>('cancellation');
-export const getPaymentQuery = defineQuery<PaymentView>('getPayment');
+export const getPaymentQuery = defineQuery<PaymentSnapshot>('getPayment');
 
 /** A request error that names the field, for input the workflow receives from outside the gateway. */
 export function requestProblem(request: unknown): string | undefined {

@@ -6,7 +6,7 @@ import { ServiceError, isGrpcServiceError } from '@temporalio/client';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorCode } from '../domain/payment';
 import { TransientLedgerError } from '../ledger/ledger';
-import { PaymentError } from '../payments';
+import { PaymentError, PaymentInFlight } from '../payments';
 
 const STATUS_OF: Record<ErrorCode, number> = {
   [ErrorCode.InvalidRequest]: 400,
@@ -15,13 +15,15 @@ const STATUS_OF: Record<ErrorCode, number> = {
   [ErrorCode.PaymentNotFound]: 404,
   [ErrorCode.PaymentCancelled]: 409,
   [ErrorCode.PaymentExpired]: 409,
+  [ErrorCode.PaymentAborted]: 409,
   [ErrorCode.IdempotencyMismatch]: 422,
+  [ErrorCode.TooManyRequests]: 429,
   [ErrorCode.AccountAtProvider]: 501,
   [ErrorCode.ProviderError]: 502,
   [ErrorCode.LedgerUnavailable]: 503,
+  [ErrorCode.TemporalUnavailable]: 503,
 };
 
-export const TEMPORAL_UNAVAILABLE = 'temporal_unavailable';
 const RETRY_AFTER_SECONDS = 1;
 
 /** gRPC UNAVAILABLE (14) and DEADLINE_EXCEEDED (4): Temporal could not be reached or did not answer. */
@@ -73,7 +75,16 @@ function requestProblem(err: FastifyError): string | undefined {
 export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const send = (status: number, code: string, message: string) => reply.code(status).send({ error: { code, message } });
 
-  if (err instanceof PaymentError) return send(STATUS_OF[err.code], err.code, err.message);
+  if (err instanceof PaymentInFlight) {
+    // Not an error: the payment goes on, and the same request later answers its outcome.
+    request.log.info('payment still in flight at the request timeout');
+    reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+    return reply.code(202).send(err.view);
+  }
+  if (err instanceof PaymentError) {
+    if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
+    return send(STATUS_OF[err.code], err.code, err.message);
+  }
   // Before Temporal's check, whose message patterns a database's connection error would match too.
   if (err instanceof TransientLedgerError) {
     request.log.warn({ err }, 'ledger unreachable');
@@ -83,7 +94,7 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
   if (temporalUnreachable(err)) {
     request.log.warn({ err }, 'Temporal unreachable');
     reply.header('retry-after', String(RETRY_AFTER_SECONDS));
-    return send(503, TEMPORAL_UNAVAILABLE, 'the payment service cannot reach Temporal right now; retry the same request');
+    return send(503, ErrorCode.TemporalUnavailable, 'the payment service cannot reach Temporal right now; retry the same request');
   }
   const problem = requestProblem(err);
   if (problem) return send(400, ErrorCode.InvalidRequest, problem);

@@ -37,7 +37,7 @@ export const paymentRoutes: FastifyPluginAsync<PaymentRoutesDeps> = async (app, 
         summary: 'Charge the payment once; a repeat with the same body answers the first result',
         params: paymentIdParams,
         body: makePaymentBody,
-        response: { 200: paymentResult, 402: errorRef, 409: errorRef, 422: errorRef, 502: errorRef, ...commonErrors },
+        response: { 200: paymentResult, 202: paymentView, 402: errorRef, 409: errorRef, 422: errorRef, 429: errorRef, 502: errorRef, ...commonErrors },
       },
     },
     async (request, reply) => {
@@ -56,7 +56,7 @@ export const paymentRoutes: FastifyPluginAsync<PaymentRoutesDeps> = async (app, 
       schema: {
         summary: 'Cancel the payment: before the charge it is never charged; after it, refunded once',
         params: paymentIdParams,
-        response: { 200: cancelResult, 409: errorRef, 502: errorRef, ...commonErrors },
+        response: { 200: cancelResult, 202: paymentView, 409: errorRef, 429: errorRef, 502: errorRef, ...commonErrors },
       },
     },
     async (request) => {

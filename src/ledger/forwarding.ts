@@ -16,6 +16,14 @@ export class ForwardingLedger implements Ledger {
     return this.inner.account(...args);
   }
 
+  recordOutcome(...args: Parameters<Ledger['recordOutcome']>) {
+    return this.inner.recordOutcome(...args);
+  }
+
+  recordOf(paymentId: string) {
+    return this.inner.recordOf(paymentId);
+  }
+
   entriesOf(paymentId: string) {
     return this.inner.entriesOf(paymentId);
   }

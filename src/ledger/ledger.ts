@@ -1,7 +1,9 @@
 /**
- * The ledger the activities move money in and the gateway reads accounts from. Async, so
- * a store over the network fits the same interface as the SQLite file.
+ * The service's own database: the ledger the activities move money in and the gateway reads
+ * accounts from, and the record each payment leaves when its workflow closes. Async, so a
+ * store over the network fits the same interface as the SQLite file.
  */
+import type { PaymentView } from '../domain/payment';
 
 export type EntryKind = 'charge' | 'refund';
 
@@ -20,6 +22,12 @@ export interface Account {
   balance: number;
   /** Newest first. */
   entries: LedgerEntry[];
+}
+
+/** A payment's final view, as its workflow recorded it while closing. */
+export interface PaymentRecord extends PaymentView {
+  /** The provider's name for the charge (a PaymentIntent id at Stripe), when there was one. */
+  chargeReference: string | null;
 }
 
 export interface ChargeOutcome {
@@ -44,11 +52,22 @@ export interface Ledger {
   /** Credits the charge back once per payment-id. Throws NoChargeError when there is no charge. */
   refund(paymentId: string, runId: string): Promise<RefundOutcome>;
   account(accountId: string, limit?: number): Promise<Account>;
+  /**
+   * Keeps a payment's final view, written by its workflow as it closes. The first record of
+   * a payment-id stands: a later run (one started after Temporal forgot the first) cannot
+   * change it.
+   */
+  recordOutcome(record: PaymentRecord, runId: string): Promise<void>;
+  /** The record a closed workflow left, or undefined while it runs or for an id never seen. */
+  recordOf(paymentId: string): Promise<PaymentRecord | undefined>;
   entriesOf(paymentId: string): Promise<LedgerEntry[]>;
   /** Cheap round trip for readiness checks. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** The part of the database that keeps closed payments' answers, whichever provider moves the money. */
+export type PaymentRecords = Pick<Ledger, 'recordOutcome' | 'recordOf'>;
 
 export class InsufficientFundsError extends Error {
   constructor(

@@ -21,6 +21,7 @@ import {
   type Ledger,
   type LedgerEntry,
   NoChargeError,
+  type PaymentRecord,
   type RefundOutcome,
   TransientLedgerError,
 } from './ledger';
@@ -52,6 +53,17 @@ const MIGRATIONS: readonly string[] = [
      UNIQUE (payment_id, kind)
    );
    CREATE INDEX entries_by_account ON entries (account_id, id);`,
+  `CREATE TABLE payment_records (
+     payment_id  text PRIMARY KEY,
+     status      text NOT NULL,
+     account_id  text,
+     amount      bigint,
+     refunded    boolean NOT NULL,
+     expires_at  text NOT NULL,
+     charge_reference text,
+     run_id      text NOT NULL,
+     recorded_at timestamptz NOT NULL DEFAULT now()
+   );`,
 ];
 
 /** Advisory lock key held while migrating ("ledger" in ASCII). */
@@ -68,6 +80,10 @@ const SQL = {
   insertEntry: `INSERT INTO entries (payment_id, kind, account_id, amount, run_id) VALUES ($1, $2, $3, $4, $5)
     ON CONFLICT (payment_id, kind) DO NOTHING RETURNING ${ENTRY}`,
   balance: 'SELECT balance FROM accounts WHERE account_id = $1',
+  insertRecord: `INSERT INTO payment_records (payment_id, status, account_id, amount, refunded, expires_at, charge_reference, run_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (payment_id) DO NOTHING`,
+  record: `SELECT payment_id AS "paymentId", status, account_id AS "accountId", amount, refunded, expires_at AS "expiresAt", true AS expired,
+    charge_reference AS "chargeReference" FROM payment_records WHERE payment_id = $1`,
   accountEntries: `SELECT ${ENTRY} FROM entries WHERE account_id = $1 ORDER BY id DESC LIMIT $2`,
 };
 
@@ -172,6 +188,17 @@ export class PostgresLedger implements Ledger {
       ]);
       return { accountId, balance: balance.rows[0]?.balance ?? this.options.openingBalance, entries: entries.rows };
     });
+  }
+
+  recordOutcome(record: PaymentRecord, runId: string): Promise<void> {
+    const { paymentId, status, accountId, amount, refunded, expiresAt, chargeReference } = record;
+    return this.guard(async () => {
+      await this.pool.query(SQL.insertRecord, [paymentId, status, accountId, amount, refunded, expiresAt, chargeReference, runId]);
+    });
+  }
+
+  recordOf(paymentId: string): Promise<PaymentRecord | undefined> {
+    return this.guard(async () => (await this.pool.query<PaymentRecord>(SQL.record, [paymentId])).rows[0]);
   }
 
   entriesOf(paymentId: string): Promise<LedgerEntry[]> {

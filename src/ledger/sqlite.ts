@@ -13,8 +13,10 @@ import {
   type Ledger,
   type LedgerEntry,
   NoChargeError,
+  type PaymentRecord,
   type RefundOutcome,
 } from './ledger';
+import type { PaymentStatus } from '../domain/payment';
 
 export interface SqliteLedgerOptions {
   file: string;
@@ -39,7 +41,28 @@ CREATE TABLE IF NOT EXISTS entries (
   UNIQUE (payment_id, kind)
 );
 CREATE INDEX IF NOT EXISTS entries_by_account ON entries (account_id, id);
+CREATE TABLE IF NOT EXISTS payment_records (
+  payment_id  TEXT PRIMARY KEY,
+  status      TEXT NOT NULL,
+  account_id  TEXT,
+  amount      INTEGER,
+  refunded    INTEGER NOT NULL,
+  expires_at  TEXT NOT NULL,
+  charge_reference TEXT,
+  run_id      TEXT NOT NULL,
+  recorded_at TEXT NOT NULL
+);
 `;
+
+interface RecordRow {
+  payment_id: string;
+  status: PaymentStatus;
+  account_id: string | null;
+  amount: number | null;
+  refunded: number;
+  expires_at: string;
+  charge_reference: string | null;
+}
 
 interface EntryRow {
   payment_id: string;
@@ -98,6 +121,13 @@ export class SqliteLedger implements Ledger {
       insertEntry: db.prepare<[string, string, string, number, string, string]>(
         'INSERT INTO entries (payment_id, kind, account_id, amount, run_id, at) VALUES (?, ?, ?, ?, ?, ?)',
       ),
+      insertRecord: db.prepare<[string, string, string | null, number | null, number, string, string | null, string, string]>(
+        `INSERT INTO payment_records (payment_id, status, account_id, amount, refunded, expires_at, charge_reference, run_id, recorded_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (payment_id) DO NOTHING`,
+      ),
+      record: db.prepare<[string], RecordRow>(
+        'SELECT payment_id, status, account_id, amount, refunded, expires_at, charge_reference FROM payment_records WHERE payment_id = ?',
+      ),
       accountEntries: db.prepare<[string, number], EntryRow>(
         `SELECT ${ENTRY_COLUMNS} FROM entries WHERE account_id = ? ORDER BY id DESC LIMIT ?`,
       ),
@@ -149,6 +179,27 @@ export class SqliteLedger implements Ledger {
       balance: row?.balance ?? this.openingBalance,
       entries: this.statements.accountEntries.all(accountId, limit).map(toEntry),
     };
+  }
+
+  async recordOutcome(record: PaymentRecord, runId: string): Promise<void> {
+    const { paymentId, status, accountId, amount, refunded, expiresAt, chargeReference } = record;
+    this.statements.insertRecord.run(paymentId, status, accountId, amount, refunded ? 1 : 0, expiresAt, chargeReference, runId, this.now().toISOString());
+  }
+
+  async recordOf(paymentId: string): Promise<PaymentRecord | undefined> {
+    const row = this.statements.record.get(paymentId);
+    return (
+      row && {
+        paymentId: row.payment_id,
+        status: row.status,
+        accountId: row.account_id,
+        amount: row.amount,
+        refunded: row.refunded === 1,
+        expiresAt: row.expires_at,
+        expired: true,
+        chargeReference: row.charge_reference,
+      }
+    );
   }
 
   async entriesOf(paymentId: string): Promise<LedgerEntry[]> {

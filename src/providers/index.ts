@@ -1,13 +1,16 @@
-/** The provider a worker process moves money with, chosen by PAYMENT_PROVIDER. */
+/** The provider a worker process moves money with, chosen by PAYMENT_PROVIDER, and the database its records go to. */
 import type { Config } from '../config';
 import { describeLedger, openLedger } from '../ledger/open';
 import { LedgerProvider } from './ledger';
+import type { PaymentRecords } from '../ledger/ledger';
 import type { PaymentProvider } from './provider';
 import { StripeProvider } from './stripe';
 
 export interface OpenProvider {
   provider: PaymentProvider;
-  /** Releases what the provider holds (the ledger's database). */
+  /** The service's database (SQLite under DATA_DIR or LEDGER_URL), which keeps closed payments' answers with either provider. */
+  records: PaymentRecords;
+  /** Releases what the provider holds (the database). */
   close(): Promise<void>;
   /** For the log: where the money moves. */
   description: string;
@@ -15,13 +18,15 @@ export interface OpenProvider {
 
 export async function openProvider(config: Config): Promise<OpenProvider> {
   const settings = config.paymentProvider;
+  const ledger = await openLedger(config);
+  const close = () => ledger.close();
   if (settings.kind === 'stripe') {
     return {
       provider: new StripeProvider(settings),
-      close: async () => undefined,
-      description: `Stripe${settings.apiBase ? ` at ${settings.apiBase}` : ''} in ${settings.currency}`,
+      records: ledger,
+      close,
+      description: `Stripe${settings.apiBase ? ` at ${settings.apiBase}` : ''} in ${settings.currency}, payment records in ${describeLedger(config)}`,
     };
   }
-  const ledger = await openLedger(config);
-  return { provider: new LedgerProvider(ledger), close: () => ledger.close(), description: describeLedger(config) };
+  return { provider: new LedgerProvider(ledger), records: ledger, close, description: describeLedger(config) };
 }

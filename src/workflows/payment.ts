@@ -3,38 +3,52 @@
  * through nextState) and wait; a single driver loop runs the charge or refund that the
  * state asks for, one at a time. So however updates and signals interleave, a run starts
  * at most one charge per attempt and at most one refund, and the ledger's unique keys make
- * each activity's retries move money once.
+ * each activity's retries move money once. As it closes, the run records its final view in
+ * the service's database, where the answer outlives Temporal's retention.
  */
 import {
   ApplicationFailure,
   ActivityFailure,
   allHandlersFinished,
   condition,
+  patched,
+  proxyActivities,
   proxyLocalActivities,
   setHandler,
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { PaymentActivities } from '../activities';
+import { type Answer, type Refusal, makePaymentRefusal } from '../domain/answers';
 import {
-  type CancelResult,
   DEFAULT_EXPIRY,
   ErrorCode,
+  type MakePaymentCaller,
   type PaymentRequest,
-  type PaymentResult,
   type PaymentView,
   type PaymentWorkflowInput,
   cancelPaymentSignal,
   cancellationUpdate,
   getPaymentQuery,
-  isDecline,
   makePaymentUpdate,
   parseExpiry,
   paymentIdFromWorkflowId,
   requestProblem,
-  sameRequest,
 } from '../domain/payment';
-import { type PaymentEvent, type PaymentState, initialState, nextState, pendingWork, statusOf } from './transitions';
+import {
+  type PaymentContext,
+  type PaymentEvent,
+  type PaymentState,
+  cancellationAnswer,
+  chargeRefused,
+  initialState,
+  makePaymentAnswer,
+  nextState,
+  pendingWork,
+  refundRefused,
+  snapshotOf,
+  viewOf,
+} from './transitions';
 
 const { charge, refund } = proxyLocalActivities<PaymentActivities>({
   startToCloseTimeout: '10s',
@@ -42,14 +56,36 @@ const { charge, refund } = proxyLocalActivities<PaymentActivities>({
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '10s' },
 });
 
-function refusal(code: ErrorCode, message: string): ApplicationFailure {
+/** Off the payment's hot path, and retried until the database takes it: the run stays open (and kept by Temporal) until then. */
+const { recordOutcome } = proxyActivities<PaymentActivities>({
+  startToCloseTimeout: '10s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+
+/** Runs of releases before the closing record close without it. */
+export const RECORD_OUTCOME_PATCH = 'record-outcome';
+
+function failure({ code, message }: Refusal): ApplicationFailure {
   return ApplicationFailure.create({ type: code, message, nonRetryable: true });
+}
+
+function answered<T>(answer: Answer<T>): T {
+  if (answer.refusal) throw failure(answer.refusal);
+  return answer.result;
 }
 
 /** The ApplicationFailure an activity raised: wrapped in an ActivityFailure, or as it is (local activities). */
 function applicationFailure(err: unknown): ApplicationFailure | undefined {
   if (err instanceof ApplicationFailure) return err;
   return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+}
+
+/** The event an activity's refusal feeds the state machine; the error itself when it is no answer. */
+function refusalEvent(err: unknown, eventOf: (refusal: { code: unknown; message: string }) => PaymentEvent | undefined): PaymentEvent {
+  const refused = applicationFailure(err);
+  const event = refused && eventOf({ code: refused.type, message: refused.message });
+  if (!event) throw err;
+  return event;
 }
 
 export async function payment(input?: PaymentWorkflowInput | null): Promise<PaymentView> {
@@ -59,136 +95,85 @@ export async function payment(input?: PaymentWorkflowInput | null): Promise<Paym
   const { expiry = DEFAULT_EXPIRY, ...initialRequest } = input ?? {};
   const expiryMs = parseExpiry(expiry);
   if (expiryMs === undefined) {
-    throw refusal(ErrorCode.InvalidRequest, `expiry must be at least 1s, such as 90s, 15m or 1h; got ${JSON.stringify(expiry)}`);
+    throw failure({ code: ErrorCode.InvalidRequest, message: `expiry must be at least 1s, such as 90s, 15m or 1h; got ${JSON.stringify(expiry)}` });
   }
-  const expiresAt = new Date(info.startTime.getTime() + expiryMs).toISOString();
+  const context: PaymentContext = { paymentId, expiresAt: new Date(info.startTime.getTime() + expiryMs).toISOString() };
 
   let state: PaymentState = initialState;
-  /** The charge the ledger holds came from a run Temporal has forgotten: every answer is a replay. */
-  let chargedByEarlierRun = false;
-  let chargeAttempts = 0;
-  /** The provider's name for the charge, which the refund names. */
-  let chargeReference: string | undefined;
-  let declineCode: ErrorCode = ErrorCode.InsufficientFunds;
-  let declineMessage = '';
-  let refundRefusal = '';
   const apply = (event: PaymentEvent): void => {
     state = nextState(state, event);
   };
-  const settled = (): boolean => pendingWork(state) === undefined;
+  /** No charge or refund is in flight or asked for. */
+  const idle = (): boolean => pendingWork(state) === undefined;
 
-  const view = (): PaymentView => ({
-    paymentId,
-    status: statusOf(state),
-    accountId: state.request?.accountId ?? null,
-    amount: state.request?.amount ?? null,
-    refunded: state.refunded,
-    expiresAt,
-    expired: state.expired,
-  });
-
-  const checkMakePayment = (request: PaymentRequest): void => {
-    const problem = requestProblem(request);
-    if (problem) throw refusal(ErrorCode.InvalidRequest, problem);
-    if (state.expired) throw refusal(ErrorCode.PaymentExpired, `payment ${paymentId} expired at ${expiresAt}`);
-    if (state.request && !sameRequest(state.request, request)) {
-      throw refusal(
-        ErrorCode.IdempotencyMismatch,
-        `payment ${paymentId} was requested for ${state.request.amount} from account ${state.request.accountId}`,
-      );
-    }
-    if (state.cancelRequested) throw refusal(ErrorCode.PaymentCancelled, `payment ${paymentId} was cancelled`);
-  };
-
-  const answerMakePayment = (request: PaymentRequest, replayed: boolean): PaymentResult => {
-    switch (state.phase) {
-      case 'charged':
-        return { paymentId, status: 'COMPLETED', ...request, replayed: replayed || chargedByEarlierRun };
-      case 'declined':
-        throw refusal(declineCode, declineMessage);
-      case 'new':
-        // The ledger refused this request as a mismatch with an earlier run's charge.
-        throw refusal(ErrorCode.IdempotencyMismatch, declineMessage);
-      default:
-        throw refusal(ErrorCode.PaymentCancelled, `payment ${paymentId} was cancelled`);
-    }
-  };
-
-  setHandler(getPaymentQuery, view);
+  setHandler(getPaymentQuery, () => snapshotOf(state, context));
 
   setHandler(cancelPaymentSignal, () => apply({ type: 'cancel' }));
 
   setHandler(
     makePaymentUpdate,
-    async (request) => {
+    async (request, caller) => {
       const startsAttempt = state.phase === 'new' || state.phase === 'declined';
       apply({ type: 'pay', request });
-      await condition(settled);
-      return answerMakePayment(request, !startsAttempt);
+      await condition(idle);
+      const result = answered(makePaymentAnswer(state, context, request, !startsAttempt));
+      // Absent when sent by the temporal CLI or by a gateway of an earlier release.
+      const callerId = (caller as MakePaymentCaller | undefined)?.callerId;
+      return typeof callerId === 'string' ? { ...result, callerId } : result;
     },
-    { validator: checkMakePayment },
+    {
+      validator: (request: PaymentRequest, _caller: MakePaymentCaller) => {
+        const refusal = makePaymentRefusal(snapshotOf(state, context), request);
+        if (refusal) throw failure(refusal);
+      },
+    },
   );
-
-  /** Why no cancellation is in effect, for a caller waiting on one. */
-  const notCancelled = (): ApplicationFailure => {
-    if (state.expired) return refusal(ErrorCode.PaymentExpired, `payment ${paymentId} expired at ${expiresAt}`);
-    // The provider refused the refund (perhaps before this caller asked): the charge stands, and a later cancel tries again.
-    if (refundRefusal) return refusal(ErrorCode.ProviderError, refundRefusal);
-    return refusal(ErrorCode.InvalidRequest, `payment ${paymentId} is not cancelled`);
-  };
 
   setHandler(
     cancellationUpdate,
-    async (): Promise<CancelResult> => {
-      await condition(settled);
-      if (!state.cancelRequested) throw notCancelled();
-      return { paymentId, status: 'CANCELLED', refunded: state.refunded };
+    async () => {
+      await condition(idle);
+      return answered(cancellationAnswer(state, context));
     },
     {
       validator: () => {
-        if (!state.cancelRequested) throw notCancelled();
+        if (!state.cancelRequested) answered(cancellationAnswer(state, context));
       },
     },
   );
 
   if (initialRequest.accountId !== undefined || initialRequest.amount !== undefined) {
     const problem = requestProblem(initialRequest);
-    if (problem) throw refusal(ErrorCode.InvalidRequest, problem);
+    if (problem) throw failure({ code: ErrorCode.InvalidRequest, message: problem });
     apply({ type: 'pay', request: initialRequest as PaymentRequest });
   }
 
   const runCharge = async (request: PaymentRequest): Promise<void> => {
     try {
-      const result = await charge({ paymentId, ...request, attempt: ++chargeAttempts });
-      chargedByEarlierRun = result.fromEarlierRun;
-      chargeReference = result.reference;
-      apply({ type: result.refunded ? 'alreadyRefunded' : 'charged' });
+      const result = await charge({ paymentId, ...request, attempt: state.attempts });
+      apply(
+        result.refunded
+          ? { type: 'alreadyRefunded', reference: result.reference }
+          : { type: 'charged', reference: result.reference, fromEarlierRun: result.fromEarlierRun },
+      );
     } catch (err) {
-      const failure = applicationFailure(err);
-      const type = failure?.type;
-      if (!isDecline(type) && type !== ErrorCode.IdempotencyMismatch) throw err;
-      declineMessage = failure!.message;
-      if (isDecline(type)) declineCode = type;
-      apply({ type: isDecline(type) ? 'declined' : 'mismatched' });
+      apply(refusalEvent(err, chargeRefused));
     }
   };
 
   const runRefund = async (): Promise<void> => {
     try {
-      await refund({ paymentId, reference: chargeReference });
+      await refund({ paymentId, reference: state.chargeReference });
       apply({ type: 'refunded' });
     } catch (err) {
-      const failure = applicationFailure(err);
-      if (failure?.type !== ErrorCode.ProviderError) throw err;
-      refundRefusal = failure.message;
-      apply({ type: 'refundRefused' });
+      apply(refusalEvent(err, refundRefused));
     }
   };
 
   const expiryTimer = sleep(expiryMs).then(() => apply({ type: 'expire' }));
 
   for (;;) {
-    await condition(() => !settled() || state.expired);
+    await condition(() => !idle() || state.expired);
     const work = pendingWork(state);
     if (work === 'charge') await runCharge(state.request!);
     else if (work === 'refund') await runRefund();
@@ -196,5 +181,7 @@ export async function payment(input?: PaymentWorkflowInput | null): Promise<Paym
   }
   await expiryTimer;
   await condition(allHandlersFinished);
-  return view();
+  const final = viewOf(state, context);
+  if (patched(RECORD_OUTCOME_PATCH)) await recordOutcome({ ...final, chargeReference: state.chargeReference ?? null });
+  return final;
 }

@@ -2,7 +2,7 @@
 import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/http/app';
-import type { Ledger } from '../../src/ledger/ledger';
+import type { Ledger, PaymentRecords } from '../../src/ledger/ledger';
 import { Payments } from '../../src/payments';
 import { temporalReachable } from '../../src/temporal';
 
@@ -11,8 +11,28 @@ export interface Gateway {
   url: string;
 }
 
-export async function startGateway(options: { client: Client; ledger: Ledger | undefined; taskQueue: string; expiryMs: number }): Promise<Gateway> {
-  const payments = new Payments({ client: options.client, taskQueue: options.taskQueue, expiryMs: options.expiryMs, ledger: options.ledger });
+export interface GatewayOptions {
+  client: Client;
+  /** The accounts' ledger; undefined when Stripe moves the money. */
+  ledger: Ledger | undefined;
+  /** Where closed payments' records are read: the ledger's database unless given. */
+  records?: PaymentRecords;
+  taskQueue: string;
+  expiryMs: number;
+  requestTimeoutMs?: number;
+}
+
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const records = options.records ?? options.ledger;
+  if (!records) throw new Error('a gateway needs the database of payment records');
+  const payments = new Payments({
+    client: options.client,
+    taskQueue: options.taskQueue,
+    expiryMs: options.expiryMs,
+    requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+    records,
+    ledger: options.ledger,
+  });
   const app = await buildApp({
     payments,
     ledger: options.ledger,

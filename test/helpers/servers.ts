@@ -7,9 +7,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { TEMPORAL_CLI, TEST_SERVER_LAUNCHER, TEST_SERVER_LIB, TOOLS_DIR } from '../../tools/paths';
+import { TEMPORAL_CLI, TEST_SERVER_LAUNCHER, TEST_SERVER_LIB } from '../../tools/paths';
 
-export const WORKFLOW_BUNDLE_FILE = path.join(TOOLS_DIR, 'test-cache', 'workflow-bundle.js');
+/**
+ * Names the workflow bundle of this test run, for every test file: set by the global setup,
+ * which writes the bundle into a folder of its own, so a test run of another checkout sharing
+ * .tools/ never swaps workflow code under this one.
+ */
+const BUNDLE_VARIABLE = 'PAYMENTS_TEST_WORKFLOW_BUNDLE';
 
 export function requireTools(): void {
   for (const [what, file] of [
@@ -20,9 +25,18 @@ export function requireTools(): void {
   }
 }
 
+/** Writes the bundled workflow code where this process and its children find it. */
+export function keepWorkflowBundle(code: string): void {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'payments-bundle-')), 'workflow-bundle.js');
+  fs.writeFileSync(file, code);
+  process.env[BUNDLE_VARIABLE] = file;
+}
+
 /** The workflow bundle made once by the global setup. */
 export function workflowBundle(): { codePath: string } {
-  return { codePath: WORKFLOW_BUNDLE_FILE };
+  const codePath = process.env[BUNDLE_VARIABLE];
+  if (!codePath) throw new Error(`${BUNDLE_VARIABLE} is not set: the workflow bundle is made by jest's global setup`);
+  return { codePath };
 }
 
 let runtimeInstalled = false;
@@ -42,17 +56,30 @@ export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   });
 }
 
-export async function devServerEnv(options: { dbFilename?: string } = {}): Promise<TestWorkflowEnvironment> {
+export interface DevServerOptions {
+  dbFilename?: string;
+  /** Dynamic config values, as JSON: `{ 'history.maxTotalUpdates': '5' }`. */
+  dynamicConfig?: Record<string, string>;
+}
+
+export async function devServerEnv({ dynamicConfig = {}, ...options }: DevServerOptions = {}): Promise<TestWorkflowEnvironment> {
   quietRuntime();
   return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: TEMPORAL_CLI },
       ip: '127.0.0.1',
       log: { format: 'pretty', level: 'error' },
+      extraArgs: Object.entries(dynamicConfig).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${value}`]),
       ...options,
     },
   });
 }
+
+/**
+ * A closed run is deleted only once its close has been acknowledged by the history queues,
+ * which the server records every 30 s by default: retention tests would wait that long.
+ */
+export const PROMPT_DELETION = { 'history.transferProcessorUpdateAckInterval': '"500ms"', 'history.visibilityProcessorUpdateAckInterval': '"500ms"' };
 
 /** A fresh directory for one test's files (ledger, dev server database). */
 export function tempDir(prefix: string): string {

@@ -24,6 +24,7 @@ export interface StackOptions {
   openingBalance?: number;
   expiryMs?: number;
   faultRate?: number;
+  requestTimeoutMs?: number;
   /** Moves money instead of the stack's ledger (which then stays empty). */
   provider?: PaymentProvider;
 }
@@ -45,9 +46,17 @@ export async function startStack(env: TestWorkflowEnvironment, options: StackOpt
     namespace: env.namespace ?? 'default',
     taskQueue,
     provider: options.provider ?? new LedgerProvider(ledger),
+    records: ledger,
     workflowBundle: workflowBundle(),
   });
-  const payments = new Payments({ client: env.client, taskQueue, expiryMs: options.expiryMs ?? HOUR, ledger });
+  const payments = new Payments({
+    client: env.client,
+    taskQueue,
+    expiryMs: options.expiryMs ?? HOUR,
+    requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+    records: ledger,
+    ledger,
+  });
   const running = worker.run();
   return {
     env,

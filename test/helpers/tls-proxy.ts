@@ -72,9 +72,11 @@ export async function startTlsProxy(target: string, certificates: Certificates):
     delete forwarded[':authority'];
     const call = upstream.request(forwarded);
     let trailers: http2.OutgoingHttpHeaders = {};
-    call.on('response', (responseHeaders) => {
+    call.on('response', (responseHeaders, flags) => {
       const { ':status': status, ...rest } = responseHeaders;
-      stream.respond({ ':status': status, ...rest }, { waitForTrailers: true });
+      // A trailers-only answer (an error such as NOT_FOUND) carries its grpc-status in the headers and ends there.
+      if (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) stream.respond({ ':status': status, ...rest }, { endStream: true });
+      else stream.respond({ ':status': status, ...rest }, { waitForTrailers: true });
     });
     call.on('trailers', (received) => (trailers = received));
     stream.on('wantTrailers', () => stream.sendTrailers(trailers));

@@ -10,7 +10,7 @@ import { workflowIdFor } from '../../src/domain/payment';
 import { TEMPORAL_CLI } from '../../tools/paths';
 import { historyFile } from './files';
 import { bundleWorkflows } from '../../src/worker';
-import { WORKFLOW_BUNDLE_FILE, timeSkippingEnv } from '../helpers/servers';
+import { keepWorkflowBundle, timeSkippingEnv } from '../helpers/servers';
 import { HOUR, type Stack, withStack } from '../helpers/stack';
 
 const request = { accountId: 'acct', amount: 300 };
@@ -54,9 +54,7 @@ const scenarios: [name: string, paymentId: string, run: (stack: Stack) => Promis
 ];
 
 async function main(): Promise<void> {
-  const { code } = await bundleWorkflows();
-  fs.mkdirSync(path.dirname(WORKFLOW_BUNDLE_FILE), { recursive: true });
-  fs.writeFileSync(WORKFLOW_BUNDLE_FILE, code);
+  keepWorkflowBundle((await bundleWorkflows()).code);
   for (const [name, paymentId, scenario] of scenarios) {
     const env = await timeSkippingEnv();
     try {
