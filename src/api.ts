@@ -1,6 +1,6 @@
 /** `npm run api`: the HTTP gateway on HOST:PORT. */
 import { type Config, loadConfigOrExit } from './config';
-import { buildApp } from './http/app';
+import { buildApp, httpTimeouts } from './http/app';
 import { describeLedger, openLedger } from './ledger/open';
 import { Payments } from './payments';
 import { createClient, describeTemporal, temporalReachable } from './temporal';
@@ -15,6 +15,7 @@ export async function createGateway(config: Config) {
     ledger,
     temporalReachable: () => temporalReachable(client),
     logger: { level: config.logLevel },
+    timeouts: httpTimeouts(config.requestTimeoutMs),
     ...(config.benchRoutes ? { bench: { client, taskQueue: config.taskQueue } } : {}),
   });
   app.addHook('onClose', async () => {

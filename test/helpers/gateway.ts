@@ -1,7 +1,7 @@
 /** The real gateway, listening on a free port of 127.0.0.1. */
 import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/http/app';
+import { type HttpTimeouts, buildApp } from '../../src/http/app';
 import type { Ledger } from '../../src/ledger/ledger';
 import { Payments } from '../../src/payments';
 import { temporalReachable } from '../../src/temporal';
@@ -11,13 +11,20 @@ export interface Gateway {
   url: string;
 }
 
-export async function startGateway(options: { client: Client; ledger: Ledger | undefined; taskQueue: string; expiryMs: number }): Promise<Gateway> {
+export async function startGateway(options: {
+  client: Client;
+  ledger: Ledger | undefined;
+  taskQueue: string;
+  expiryMs: number;
+  timeouts?: Partial<HttpTimeouts>;
+}): Promise<Gateway> {
   const payments = new Payments({ client: options.client, taskQueue: options.taskQueue, expiryMs: options.expiryMs, ledger: options.ledger });
   const app = await buildApp({
     payments,
     ledger: options.ledger,
     temporalReachable: () => temporalReachable(options.client),
     logger: false,
+    timeouts: options.timeouts,
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as { port: number };
