@@ -5,6 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -12,6 +13,7 @@ import { loadConfig } from '../src/config';
 import { FaultInjectingLedger } from '../src/ledger/faults';
 import { InsufficientFundsError, type Ledger, NoChargeError, TransientLedgerError } from '../src/ledger/ledger';
 import { openLedger } from '../src/ledger/open';
+import { PostgresLedger } from '../src/ledger/postgres';
 import { PROJECT_ROOT } from '../tools/paths';
 import { ThrowawayPostgres } from '../tools/postgres';
 import { tempDir } from './helpers/servers';
@@ -292,6 +294,37 @@ describe('PostgreSQL ledger under contention and outages', () => {
     expect(answers.every((a) => typeof a === 'object' && a.charge.amount === 500)).toBe(true);
     expect(await other).toBe('InsufficientFundsError');
     expect((await ledger.account('a')).balance).toBe(400);
+  });
+
+  test.each([
+    { limit: 'lock timeout', timeouts: { lockMs: 500 } },
+    // No lock timeout: the statement timeout cuts the wait instead.
+    { limit: 'statement timeout', timeouts: { lockMs: 0, statementMs: 500 } },
+  ])('a charge waiting on a row lock held elsewhere fails as transient at the $limit, then succeeds once the lock is gone', async ({ limit, timeouts }) => {
+    const short = await PostgresLedger.open({ url: location.LEDGER_URL!, openingBalance: OPENING, timeouts });
+    opened.push(short);
+    const account = `held-${limit.split(' ')[0]}`;
+    await short.charge(`${account}-0`, account, 100, 'r'); // the account exists
+    const holder = new pg.Client({ connectionString: location.LEDGER_URL });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT balance FROM accounts WHERE account_id = $1 FOR UPDATE', [account]);
+      const start = performance.now();
+      const refused = await short.charge(`${account}-1`, account, 100, 'r').catch((err: Error) => err);
+      const waited = performance.now() - start;
+      expect(refused).toBeInstanceOf(TransientLedgerError);
+      expect((refused as Error).message).toContain(`canceling statement due to ${limit}`);
+      // Cut at the limit, not waiting for the lock's holder (which never lets go here).
+      expect(waited).toBeGreaterThanOrEqual(500);
+      expect(waited).toBeLessThan(3000);
+      expect(await short.entriesOf(`${account}-1`)).toEqual([]);
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+    }
+    expect((await short.charge(`${account}-1`, account, 100, 'r')).existing).toBe(false);
+    expect((await short.account(account)).balance).toBe(OPENING - 200);
   });
 
   test('the server going away is a transient fault; when it is back the same ledger carries on', async () => {
