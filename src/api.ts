@@ -3,7 +3,7 @@ import { type Config, loadConfigOrExit } from './config';
 import { buildApp, httpTimeouts } from './http/app';
 import { describeLedger, openLedger } from './ledger/open';
 import { Payments } from './payments';
-import { createClient, describeTemporal, temporalReachable } from './temporal';
+import { createClient, describeTemporal, temporalProblem } from './temporal';
 
 /** The gateway of a process: ledger, lazy Temporal client and app, ready to listen. */
 export async function createGateway(config: Config) {
@@ -13,7 +13,7 @@ export async function createGateway(config: Config) {
   const app = await buildApp({
     payments,
     ledger,
-    temporalReachable: () => temporalReachable(client),
+    temporalProblem: () => temporalProblem(client),
     logger: { level: config.logLevel },
     timeouts: httpTimeouts(config.requestTimeoutMs),
     ...(config.benchRoutes ? { bench: { client, taskQueue: config.taskQueue } } : {}),

@@ -20,8 +20,8 @@ export interface AppDeps {
   payments: Payments;
   /** The ledger the accounts are read from; absent when Stripe is the provider. */
   ledger: Ledger | undefined;
-  /** Whether Temporal answers right now (for /readyz). */
-  temporalReachable: () => Promise<boolean>;
+  /** Why Temporal does not answer right now, undefined when it does (for /readyz). */
+  temporalProblem: () => Promise<string | undefined>;
   logger: FastifyServerOptions['logger'];
   /** With these, the gateway also serves the benchmark's ceiling route. */
   bench?: BenchDeps;
@@ -120,7 +120,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(paymentRoutes, { payments: deps.payments, metrics });
   await app.register(accountRoutes, { ledger: deps.ledger });
-  await app.register(opsRoutes, { ledger: deps.ledger, temporalReachable: deps.temporalReachable, metrics });
+  await app.register(opsRoutes, { ledger: deps.ledger, temporalProblem: deps.temporalProblem, metrics });
   if (deps.bench) await app.register(benchRoutes, deps.bench);
   return app;
 }

@@ -1,10 +1,10 @@
 /** The real gateway, listening on a free port of 127.0.0.1. */
 import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
-import { type HttpTimeouts, buildApp } from '../../src/http/app';
+import { type AppDeps, type HttpTimeouts, buildApp } from '../../src/http/app';
 import type { Ledger } from '../../src/ledger/ledger';
 import { Payments } from '../../src/payments';
-import { temporalReachable } from '../../src/temporal';
+import { temporalProblem } from '../../src/temporal';
 
 export interface Gateway {
   app: FastifyInstance;
@@ -17,13 +17,14 @@ export async function startGateway(options: {
   taskQueue: string;
   expiryMs: number;
   timeouts?: Partial<HttpTimeouts>;
+  logger?: AppDeps['logger'];
 }): Promise<Gateway> {
   const payments = new Payments({ client: options.client, taskQueue: options.taskQueue, expiryMs: options.expiryMs, ledger: options.ledger });
   const app = await buildApp({
     payments,
     ledger: options.ledger,
-    temporalReachable: () => temporalReachable(options.client),
-    logger: false,
+    temporalProblem: () => temporalProblem(options.client),
+    logger: options.logger ?? false,
     timeouts: options.timeouts,
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
