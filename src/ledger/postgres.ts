@@ -34,9 +34,9 @@ export interface PostgresLedgerOptions {
 }
 
 /**
- * How long the ledger lets PostgreSQL take, set on every connection of the pool. Each is
- * shorter than an activity attempt (10 s), so a stuck ledger call fails as a transient fault
- * and is retried, rather than hanging until the attempt is abandoned. 0: none set here.
+ * How long the ledger lets PostgreSQL take, set on every connection of the pool. The waits
+ * are shorter than an activity attempt (10 s), so a stuck ledger call fails as a transient
+ * fault and is retried, rather than hanging until the attempt is abandoned. 0: none set here.
  */
 export interface PostgresTimeouts {
   /** The server cancels a statement that runs longer (statement_timeout, SQLSTATE 57014). */
