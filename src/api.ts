@@ -1,9 +1,9 @@
 /** `npm run api`: the HTTP gateway on HOST:PORT. */
 import { type Config, loadConfigOrExit } from './config';
-import { buildApp } from './http/app';
+import { buildApp, httpTimeouts } from './http/app';
 import { describeLedger, openLedger } from './ledger/open';
 import { Payments } from './payments';
-import { createClient, describeTemporal, temporalReachable } from './temporal';
+import { createClient, describeTemporal, temporalProblem } from './temporal';
 
 /** The gateway of a process: ledger, lazy Temporal client and app, ready to listen. */
 export async function createGateway(config: Config) {
@@ -22,8 +22,9 @@ export async function createGateway(config: Config) {
   const app = await buildApp({
     payments,
     ledger,
-    temporalReachable: () => temporalReachable(client),
+    temporalProblem: () => temporalProblem(client),
     logger: { level: config.logLevel },
+    timeouts: httpTimeouts(config.requestTimeoutMs),
     ...(config.benchRoutes ? { bench: { client, taskQueue: config.taskQueue } } : {}),
   });
   app.addHook('onClose', async () => {

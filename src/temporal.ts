@@ -40,13 +40,13 @@ export function createClient(config: Config): Client {
   return new Client({ connection, namespace: config.temporalNamespace });
 }
 
-/** Whether Temporal answers a health check within a second. */
-export async function temporalReachable(client: Client): Promise<boolean> {
+/** Why Temporal does not answer a health check within a second; undefined when it does. */
+export async function temporalProblem(client: Client): Promise<string | undefined> {
   try {
     const connection = client.connection as Connection;
     await connection.withDeadline(Date.now() + 1000, () => connection.healthService.check({}));
-    return true;
-  } catch {
-    return false;
+    return undefined;
+  } catch (err) {
+    return String((err as Error)?.message || err);
   }
 }

@@ -1,9 +1,11 @@
 /**
  * The PostgreSQL ledger going away under a running gateway: account reads answer 503
- * ledger_unavailable with Retry-After and readiness fails, then both recover when the
- * server is back, with no restart of the gateway.
+ * ledger_unavailable with Retry-After and readiness fails, saying why, then both recover
+ * when the server is back, with no restart of the gateway.
  */
 import { loadConfig } from '../src/config';
+import { ForwardingLedger } from '../src/ledger/forwarding';
+import { TransientLedgerError } from '../src/ledger/ledger';
 import { PostgresLedger } from '../src/ledger/postgres';
 import { freePort } from '../src/net';
 import { createClient } from '../src/temporal';
@@ -13,15 +15,22 @@ import { HOUR } from './helpers/stack';
 
 jest.setTimeout(120_000);
 
+// The throwaway server trusts every local connection, so the password is only carried, as in production.
+const PASSWORD = 'hunter2-secret';
 let server: ThrowawayPostgres;
 let ledger: PostgresLedger;
 let gateway: Gateway;
+/** What the gateway logged at warn and above, one JSON line each. */
+const logged: string[] = [];
+const logger = { level: 'warn', stream: { write: (line: string) => logged.push(line) } };
 beforeAll(async () => {
   server = await ThrowawayPostgres.create();
-  ledger = await PostgresLedger.open({ url: await server.createDatabase('outage'), openingBalance: 500 });
+  const url = new URL(await server.createDatabase('outage'));
+  url.password = PASSWORD;
+  ledger = await PostgresLedger.open({ url: url.toString(), openingBalance: 500 });
   // Temporal plays no part in account reads; the client points nowhere.
   const client = createClient(loadConfig({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` }));
-  gateway = await startGateway({ client, ledger, taskQueue: 'outage', expiryMs: HOUR });
+  gateway = await startGateway({ client, ledger, taskQueue: 'outage', expiryMs: HOUR, logger });
 });
 afterAll(async () => {
   await gateway?.app.close();
@@ -38,10 +47,49 @@ test('account reads answer 503 ledger_unavailable while PostgreSQL is down, and 
   expect(down.status).toBe(503);
   expect(down.body.error.code).toBe('ledger_unavailable');
   expect(down.headers.get('retry-after')).toBe('1');
-  expect(await call(gateway.url, 'GET', '/readyz')).toMatchObject({ status: 503, body: { ledger: false } });
+  const notReady = await call(gateway.url, 'GET', '/readyz');
+  // Both dependencies named, each with its reason.
+  expect(notReady).toMatchObject({
+    status: 503,
+    body: {
+      status: 'unavailable',
+      temporal: false,
+      ledger: false,
+      problems: [expect.stringMatching(/^temporal: ./), expect.stringMatching(/^ledger: ledger database unreachable: .*ECONNREFUSED/)],
+    },
+  });
+  const warning = logged.map((line) => JSON.parse(line)).find((entry) => entry.msg === 'not ready' && entry.problems.length === 2);
+  expect(warning).toMatchObject({ level: 40, problems: notReady.body.problems });
+  expect(logged.join('') + JSON.stringify(notReady.body)).not.toContain(PASSWORD);
 
   await server.start();
   expect(await call(gateway.url, 'GET', '/accounts/acct-1')).toMatchObject({ status: 200, body: { balance: 500 } });
   // Still 503 (Temporal plays no part here and is absent), but the ledger is back.
-  expect(await call(gateway.url, 'GET', '/readyz')).toMatchObject({ status: 503, body: { ledger: true } });
+  expect(await call(gateway.url, 'GET', '/readyz')).toMatchObject({ status: 503, body: { ledger: true, problems: [expect.stringMatching(/^temporal: /)] } });
+});
+
+/** A ledger whose error names its database URL, password and all, as a driver might. */
+class Unreachable extends ForwardingLedger {
+  override async ping(): Promise<void> {
+    throw new TransientLedgerError(`ledger database unreachable: no answer from postgres://payments:${PASSWORD}@db.internal:5432/ledger?sslpassword=${PASSWORD}`);
+  }
+}
+
+test('a reason that holds a URL loses its passwords, in the body and in the log', async () => {
+  logged.length = 0;
+  const client = createClient(loadConfig({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` }));
+  const unreachable = await startGateway({ client, ledger: new Unreachable(ledger), taskQueue: 'outage', expiryMs: HOUR, logger });
+  try {
+    const answer = await call(unreachable.url, 'GET', '/readyz');
+    expect(answer.status).toBe(503);
+    expect(answer.body.problems).toEqual([
+      expect.stringMatching(/^temporal: /),
+      'ledger: ledger database unreachable: no answer from postgres://payments:***@db.internal:5432/ledger?sslpassword=***',
+    ]);
+    expect(logged.filter((line) => line.includes('not ready'))).toHaveLength(1);
+    expect(logged.join('')).not.toContain(PASSWORD);
+  } finally {
+    await unreachable.app.close();
+    await client.connection.close();
+  }
 });

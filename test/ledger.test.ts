@@ -5,6 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -12,6 +13,8 @@ import { loadConfig } from '../src/config';
 import { FaultInjectingLedger } from '../src/ledger/faults';
 import { InsufficientFundsError, type Ledger, NoChargeError, TransientLedgerError } from '../src/ledger/ledger';
 import { openLedger } from '../src/ledger/open';
+import { PostgresLedger } from '../src/ledger/postgres';
+import { SqliteLedger } from '../src/ledger/sqlite';
 import { PROJECT_ROOT } from '../tools/paths';
 import { ThrowawayPostgres } from '../tools/postgres';
 import { tempDir } from './helpers/servers';
@@ -294,6 +297,37 @@ describe('PostgreSQL ledger under contention and outages', () => {
     expect((await ledger.account('a')).balance).toBe(400);
   });
 
+  test.each([
+    { limit: 'lock timeout', timeouts: { lockMs: 500 } },
+    // No lock timeout: the statement timeout cuts the wait instead.
+    { limit: 'statement timeout', timeouts: { lockMs: 0, statementMs: 500 } },
+  ])('a charge waiting on a row lock held elsewhere fails as transient at the $limit, then succeeds once the lock is gone', async ({ limit, timeouts }) => {
+    const short = await PostgresLedger.open({ url: location.LEDGER_URL!, openingBalance: OPENING, timeouts });
+    opened.push(short);
+    const account = `held-${limit.split(' ')[0]}`;
+    await short.charge(`${account}-0`, account, 100, 'r'); // the account exists
+    const holder = new pg.Client({ connectionString: location.LEDGER_URL });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT balance FROM accounts WHERE account_id = $1 FOR UPDATE', [account]);
+      const start = performance.now();
+      const refused = await short.charge(`${account}-1`, account, 100, 'r').catch((err: Error) => err);
+      const waited = performance.now() - start;
+      expect(refused).toBeInstanceOf(TransientLedgerError);
+      expect((refused as Error).message).toContain(`canceling statement due to ${limit}`);
+      // Cut at the limit, not waiting for the lock's holder (which never lets go here).
+      expect(waited).toBeGreaterThanOrEqual(500);
+      expect(waited).toBeLessThan(3000);
+      expect(await short.entriesOf(`${account}-1`)).toEqual([]);
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+    }
+    expect((await short.charge(`${account}-1`, account, 100, 'r')).existing).toBe(false);
+    expect((await short.account(account)).balance).toBe(OPENING - 200);
+  });
+
   test('the server going away is a transient fault; when it is back the same ledger carries on', async () => {
     await ledger.charge('before', 'b', 100, 'r');
     await server!.stop();
@@ -303,5 +337,66 @@ describe('PostgreSQL ledger under contention and outages', () => {
     expect((await ledger.charge('after', 'b', 100, 'r')).existing).toBe(false);
     expect((await ledger.charge('before', 'b', 100, 'r')).existing).toBe(true);
     expect((await ledger.account('b')).balance).toBe(OPENING - 200);
+  });
+});
+
+describe('SQLite ledger while another connection holds the write lock', () => {
+  let file: string;
+  let holder: Database.Database;
+  beforeEach(async () => {
+    file = path.join(tempDir('ledger'), 'ledger.db');
+    await new SqliteLedger({ file, openingBalance: OPENING }).close(); // the schema, before the lock is taken
+    holder = new Database(file);
+    holder.exec('BEGIN IMMEDIATE');
+  });
+  afterEach(() => holder.close());
+
+  /** Resolves after `count` ticks of a 10 ms timer, with the longest gap between two ticks (ms). */
+  function ticks(count: number): Promise<number> {
+    return new Promise((resolve) => {
+      let seen = 0;
+      let last = performance.now();
+      let longest = 0;
+      const timer = setInterval(() => {
+        const now = performance.now();
+        longest = Math.max(longest, now - last);
+        last = now;
+        if (++seen === count) {
+          clearInterval(timer);
+          resolve(longest);
+        }
+      }, 10);
+    });
+  }
+
+  test('a charge waits with the event loop free, and completes once the lock is released', async () => {
+    const ledger = new SqliteLedger({ file, openingBalance: OPENING });
+    try {
+      const ticking = ticks(20);
+      let settled = false;
+      const charge = ledger.charge('p1', 'a', 100, 'r').finally(() => (settled = true));
+      const longestGap = await ticking;
+      // 20 ticks fired while the charge waited: SQLite did not hold the event loop for its wait
+      // (with busy_timeout = 5000 the first tick would come only after the charge had failed).
+      expect(settled).toBe(false);
+      expect(longestGap).toBeLessThan(1000);
+      holder.exec('COMMIT');
+      expect((await charge).existing).toBe(false);
+      expect((await ledger.account('a')).balance).toBe(OPENING - 100);
+    } finally {
+      await ledger.close();
+    }
+  });
+
+  test('a lock held past the wait fails the charge as a transient fault that moved nothing; a retry charges', async () => {
+    const ledger = new SqliteLedger({ file, openingBalance: OPENING, lockWaitMs: 300 });
+    try {
+      await expect(ledger.charge('p1', 'a', 100, 'r')).rejects.toBeInstanceOf(TransientLedgerError);
+      holder.exec('COMMIT');
+      expect(await ledger.entriesOf('p1')).toEqual([]);
+      expect((await ledger.charge('p1', 'a', 100, 'r')).existing).toBe(false);
+    } finally {
+      await ledger.close();
+    }
   });
 });

@@ -8,7 +8,7 @@ import { type Config, loadConfig } from '../src/config';
 import { createGateway } from '../src/api';
 import { openLedger } from '../src/ledger/open';
 import { LedgerProvider } from '../src/providers/ledger';
-import { createClient, connectWorker, temporalReachable } from '../src/temporal';
+import { createClient, connectWorker, temporalProblem } from '../src/temporal';
 import { createPaymentWorker } from '../src/worker';
 import { call } from './helpers/gateway';
 import { devServerEnv, tempDir, workflowBundle } from './helpers/servers';
@@ -73,7 +73,7 @@ test('without a client certificate the handshake is refused and the gateway repo
   const refusedBefore = proxy.refusedHandshakes;
   const client = createClient(configFor({}));
   try {
-    expect(await temporalReachable(client)).toBe(false);
+    expect(await temporalProblem(client)).toEqual(expect.any(String));
   } finally {
     await client.connection.close();
   }
@@ -85,7 +85,7 @@ test('a server certificate from another CA is not trusted', async () => {
   const other = makeCertificates(tempDir('tls-other'), SERVER_NAME);
   const client = createClient(configFor({ TEMPORAL_TLS_CA: other.ca, TEMPORAL_TLS_CERT: certificates.clientCert, TEMPORAL_TLS_KEY: certificates.clientKey }));
   try {
-    expect(await temporalReachable(client)).toBe(false);
+    expect(await temporalProblem(client)).toEqual(expect.any(String));
   } finally {
     await client.connection.close();
   }

@@ -20,11 +20,34 @@ export interface AppDeps {
   payments: Payments;
   /** The ledger the accounts are read from; absent when Stripe is the provider. */
   ledger: Ledger | undefined;
-  /** Whether Temporal answers right now (for /readyz). */
-  temporalReachable: () => Promise<boolean>;
+  /** Why Temporal does not answer right now, undefined when it does (for /readyz). */
+  temporalProblem: () => Promise<string | undefined>;
   logger: FastifyServerOptions['logger'];
   /** With these, the gateway also serves the benchmark's ceiling route. */
   bench?: BenchDeps;
+  /** How long a client may take; httpTimeouts() when absent. */
+  timeouts?: Partial<HttpTimeouts>;
+}
+
+/** Limits on what a client, or a request in flight at shutdown, may hold. */
+export interface HttpTimeouts {
+  /**
+   * The whole request must arrive within this (Node's requestTimeout), and a socket with a
+   * request open may stay silent no longer (connectionTimeout): longer than REQUEST_TIMEOUT,
+   * at which the gateway answers 202.
+   */
+  requestMs: number;
+  /** The request line and headers must arrive within this (Node's headersTimeout); else 408 and the connection is closed. */
+  headersMs: number;
+  /** An idle keep-alive connection is closed after this: longer than a load balancer's usual 60 s idle timeout. */
+  keepAliveMs: number;
+  /** app.close() lets requests in flight finish for this long, then cuts their connections. */
+  closeGraceMs: number;
+}
+
+/** The gateway's limits for a REQUEST_TIMEOUT of `requestTimeoutMs`. */
+export function httpTimeouts(requestTimeoutMs = 30_000): HttpTimeouts {
+  return { requestMs: requestTimeoutMs + 10_000, headersMs: 10_000, keepAliveMs: 72_000, closeGraceMs: 10_000 };
 }
 
 export const BODY_LIMIT = 16 * 1024;
@@ -41,10 +64,16 @@ function validators() {
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const timeouts = { ...httpTimeouts(), ...deps.timeouts };
   const app = Fastify({
     logger: deps.logger,
     bodyLimit: BODY_LIMIT,
     return503OnClosing: true,
+    requestTimeout: timeouts.requestMs,
+    connectionTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    // Node looks for late headers every connectionsCheckingInterval (30 s by default).
+    http: { headersTimeout: timeouts.headersMs, connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(timeouts.headersMs / 4))) },
     // Fastify's default (100) would refuse valid 200-character ids with a bare 414; the schema names the problem instead.
     routerOptions: { maxParamLength: 1000 },
   });
@@ -57,11 +86,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addSchema(errorBody);
 
   // Once shutdown starts, a response in flight also closes its keep-alive connection, so
-  // close() ends when the last request does, not when idle sockets time out.
+  // close() ends when the last request does, not when idle sockets time out; and a request
+  // still in flight after the grace period has its connection cut.
   let closing = false;
+  let cut: NodeJS.Timeout | undefined;
   app.addHook('preClose', async () => {
     closing = true;
+    cut = setTimeout(() => app.server.closeAllConnections(), timeouts.closeGraceMs).unref();
   });
+  app.addHook('onClose', async () => clearTimeout(cut));
   app.addHook('onSend', async (_request, reply) => {
     if (closing) reply.header('connection', 'close');
   });
@@ -87,7 +120,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(paymentRoutes, { payments: deps.payments, metrics });
   await app.register(accountRoutes, { ledger: deps.ledger });
-  await app.register(opsRoutes, { ledger: deps.ledger, temporalReachable: deps.temporalReachable, metrics });
+  await app.register(opsRoutes, { ledger: deps.ledger, temporalProblem: deps.temporalProblem, metrics });
   if (deps.bench) await app.register(benchRoutes, deps.bench);
   return app;
 }

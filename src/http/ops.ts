@@ -6,8 +6,16 @@ import type { GatewayMetrics } from './metrics';
 export interface OpsDeps {
   /** Absent when Stripe is the provider: then readiness does not depend on a ledger. */
   ledger: Ledger | undefined;
-  temporalReachable: () => Promise<boolean>;
+  /** Why Temporal does not answer right now; undefined when it does. */
+  temporalProblem: () => Promise<string | undefined>;
   metrics: GatewayMetrics;
+}
+
+/** A reason for a person or a log: any URL in it loses its password, as redactUrl does for one URL. */
+function withoutSecrets(text: string): string {
+  return text
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s/:@]*:)[^\s/@]*@/gi, '$1***@')
+    .replace(/([?&][^\s=&]*(?:pass|secret|key|token)[^\s=&]*=)[^\s&]*/gi, '$1***');
 }
 
 const statusSchema = {
@@ -16,12 +24,13 @@ const statusSchema = {
     status: { type: 'string', enum: ['ok', 'unavailable'] },
     temporal: { type: 'boolean', description: 'Temporal answered a health check' },
     ledger: { type: 'boolean', description: 'the ledger database answered (absent with PAYMENT_PROVIDER=stripe)' },
+    problems: { type: 'array', items: { type: 'string' }, description: 'when unavailable: what failed and why, one per dependency ("temporal: ...", "ledger: ...")' },
   },
   required: ['status'],
   additionalProperties: false,
 } as const;
 
-export const opsRoutes: FastifyPluginAsync<OpsDeps> = async (app, { ledger, temporalReachable, metrics }) => {
+export const opsRoutes: FastifyPluginAsync<OpsDeps> = async (app, { ledger, temporalProblem, metrics }) => {
   app.get('/healthz', { schema: { summary: 'Liveness: the gateway process answers', response: { 200: statusSchema } } }, async () => ({
     status: 'ok' as const,
   }));
@@ -29,16 +38,25 @@ export const opsRoutes: FastifyPluginAsync<OpsDeps> = async (app, { ledger, temp
   app.get(
     '/readyz',
     { schema: { summary: 'Readiness: Temporal and the ledger are reachable', response: { 200: statusSchema, 503: statusSchema } } },
-    async (_request, reply) => {
-      const [temporal, ledgerUp] = await Promise.all([
-        temporalReachable(),
+    async (request, reply) => {
+      const [temporal, ledgerProblem] = await Promise.all([
+        temporalProblem(),
         ledger?.ping().then(
-          () => true,
-          () => false,
+          () => undefined,
+          (err: unknown) => String((err as Error)?.message || err),
         ),
       ]);
-      const ready = temporal && ledgerUp !== false;
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'unavailable', temporal, ...(ledger && { ledger: ledgerUp }) });
+      const problems: string[] = [];
+      if (temporal !== undefined) problems.push(withoutSecrets(`temporal: ${temporal}`));
+      if (ledgerProblem !== undefined) problems.push(withoutSecrets(`ledger: ${ledgerProblem}`));
+      const ready = problems.length === 0;
+      if (!ready) request.log.warn({ problems }, 'not ready');
+      return reply.code(ready ? 200 : 503).send({
+        status: ready ? 'ok' : 'unavailable',
+        temporal: temporal === undefined,
+        ...(ledger && { ledger: ledgerProblem === undefined }),
+        ...(!ready && { problems }),
+      });
     },
   );
 

@@ -30,11 +30,32 @@ export interface PostgresLedgerOptions {
   /** postgres:// or postgresql:// URL */
   url: string;
   openingBalance: number;
+  /** POSTGRES_TIMEOUTS when absent. */
+  timeouts?: Partial<PostgresTimeouts>;
 }
 
 /**
+ * How long the ledger lets PostgreSQL take, set on every connection of the pool. The waits
+ * are shorter than an activity attempt (10 s), so a stuck ledger call fails as a transient
+ * fault and is retried, rather than hanging until the attempt is abandoned. 0: none set here.
+ */
+export interface PostgresTimeouts {
+  /** The server cancels a statement that runs longer (statement_timeout, SQLSTATE 57014). */
+  statementMs: number;
+  /** The server gives up waiting for a lock, such as an account's row lock, after this (lock_timeout, 55P03). */
+  lockMs: number;
+  /** The server ends a session left idle inside a transaction this long, releasing its locks. */
+  idleInTransactionMs: number;
+  /** Waiting for a connection from the pool, or for a new one to open. */
+  connectMs: number;
+}
+
+export const POSTGRES_TIMEOUTS: PostgresTimeouts = { statementMs: 5000, lockMs: 3000, idleInTransactionMs: 10_000, connectMs: 5000 };
+
+/**
  * Schema versions, applied in order once each; an applied one is never edited, a change is
- * a new one at the end.
+ * a new one at the end. They run under the pool's timeouts, so each statement must fit in
+ * the statement timeout.
  */
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE accounts (
@@ -93,8 +114,11 @@ const TYPES = {
     oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
-/** SQLSTATEs that say the server could not do it now, not that the request was wrong. */
-const RETRYABLE_SQLSTATE = /^(08|53|57P0[1-3]|40001|40P01)/;
+/**
+ * SQLSTATEs that say the server could not do it now, not that the request was wrong: among
+ * them a statement or lock timeout (57014, 55P03) and a session ended idle in a transaction (25P03).
+ */
+const RETRYABLE_SQLSTATE = /^(08|53|57P0[1-3]|57014|55P03|25P03|40001|40P01)/;
 
 /**
  * A failure to reach the database, or one it says is passing, as a TransientLedgerError.
@@ -131,12 +155,18 @@ export class PostgresLedger implements Ledger {
   }
 
   private constructor(private readonly options: PostgresLedgerOptions) {
+    const timeouts = { ...POSTGRES_TIMEOUTS, ...options.timeouts };
     this.pool = new pg.Pool({
       connectionString: options.url,
       types: TYPES,
       application_name: 'payments-ledger',
-      connectionTimeoutMillis: 5000,
+      connectionTimeoutMillis: timeouts.connectMs,
       keepAlive: true,
+      statement_timeout: timeouts.statementMs,
+      lock_timeout: timeouts.lockMs,
+      idle_in_transaction_session_timeout: timeouts.idleInTransactionMs,
+      // For a server that stops answering altogether: a second after it should have cancelled the statement.
+      ...(timeouts.statementMs > 0 && { query_timeout: timeouts.statementMs + 1000 }),
     });
     // An idle connection the server dropped (a restart, a failover) is discarded by the pool
     // and replaced on the next query; without a listener its error would end the process.
@@ -233,6 +263,10 @@ export class PostgresLedger implements Ledger {
   private async transaction<T>(body: (db: pg.PoolClient) => Promise<T | undefined>): Promise<T | undefined> {
     const db = await this.pool.connect();
     let broken: Error | undefined;
+    // The server may end the session between two statements (idle_in_transaction_session_timeout,
+    // a restart); unheard, that error event would end the process. The next query fails instead.
+    const ended = (err: Error) => (broken = err);
+    db.on('error', ended);
     try {
       await db.query('BEGIN');
       const result = await body(db);
@@ -243,6 +277,7 @@ export class PostgresLedger implements Ledger {
       throw err;
     } finally {
       // A connection that could not even roll back is closed rather than reused.
+      db.off('error', ended);
       db.release(broken);
     }
   }

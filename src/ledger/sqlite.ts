@@ -15,6 +15,7 @@ import {
   NoChargeError,
   type PaymentRecord,
   type RefundOutcome,
+  TransientLedgerError,
 } from './ledger';
 import type { PaymentStatus } from '../domain/payment';
 
@@ -22,7 +23,15 @@ export interface SqliteLedgerOptions {
   file: string;
   openingBalance: number;
   now?: () => Date;
+  /** How long a call waits in all for another connection's lock before it fails as transient (5 s). */
+  lockWaitMs?: number;
 }
+
+/**
+ * SQLite waits for a lock inside the call, blocking the event loop, so it waits only this
+ * long at a time; between tries the call pauses as long again with the event loop free.
+ */
+const BUSY_WAIT_MS = 20;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS accounts (
@@ -90,6 +99,7 @@ export class SqliteLedger implements Ledger {
   private readonly db: Database.Database;
   private readonly openingBalance: number;
   private readonly now: () => Date;
+  private readonly lockWaitMs: number;
   private readonly statements;
   private readonly chargeTx;
   private readonly refundTx;
@@ -97,14 +107,17 @@ export class SqliteLedger implements Ledger {
   constructor(options: SqliteLedgerOptions) {
     fs.mkdirSync(path.dirname(options.file), { recursive: true });
     this.db = new Database(options.file);
+    // At start, before anything else runs here, the schema may wait for another process as long as it must.
+    this.db.pragma('busy_timeout = 5000');
     this.db.pragma('journal_mode = WAL');
     // FULL: a commit the activity reported is on disk before Temporal records it.
     this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
     this.db.pragma('foreign_keys = ON');
     this.db.exec(SCHEMA);
+    this.db.pragma(`busy_timeout = ${BUSY_WAIT_MS}`);
     this.openingBalance = options.openingBalance;
     this.now = options.now ?? (() => new Date());
+    this.lockWaitMs = options.lockWaitMs ?? 5000;
 
     const db = this.db;
     this.statements = {
@@ -164,53 +177,79 @@ export class SqliteLedger implements Ledger {
     });
   }
 
-  async charge(paymentId: string, accountId: string, amount: number, runId: string): Promise<ChargeOutcome> {
-    return this.chargeTx.immediate(paymentId, accountId, amount, runId);
+  charge(paymentId: string, accountId: string, amount: number, runId: string): Promise<ChargeOutcome> {
+    return this.unlocked(() => this.chargeTx.immediate(paymentId, accountId, amount, runId));
   }
 
-  async refund(paymentId: string, runId: string): Promise<RefundOutcome> {
-    return this.refundTx.immediate(paymentId, runId);
+  refund(paymentId: string, runId: string): Promise<RefundOutcome> {
+    return this.unlocked(() => this.refundTx.immediate(paymentId, runId));
   }
 
-  async account(accountId: string, limit = 100): Promise<Account> {
-    const row = this.statements.balance.get(accountId);
-    return {
+  account(accountId: string, limit = 100): Promise<Account> {
+    return this.unlocked(() => ({
       accountId,
-      balance: row?.balance ?? this.openingBalance,
+      balance: this.statements.balance.get(accountId)?.balance ?? this.openingBalance,
       entries: this.statements.accountEntries.all(accountId, limit).map(toEntry),
-    };
+    }));
   }
 
-  async recordOutcome(record: PaymentRecord, runId: string): Promise<void> {
+  recordOutcome(record: PaymentRecord, runId: string): Promise<void> {
     const { paymentId, status, accountId, amount, refunded, expiresAt, chargeReference } = record;
-    this.statements.insertRecord.run(paymentId, status, accountId, amount, refunded ? 1 : 0, expiresAt, chargeReference, runId, this.now().toISOString());
+    return this.unlocked(() => {
+      this.statements.insertRecord.run(paymentId, status, accountId, amount, refunded ? 1 : 0, expiresAt, chargeReference, runId, this.now().toISOString());
+    });
   }
 
-  async recordOf(paymentId: string): Promise<PaymentRecord | undefined> {
-    const row = this.statements.record.get(paymentId);
-    return (
-      row && {
-        paymentId: row.payment_id,
-        status: row.status,
-        accountId: row.account_id,
-        amount: row.amount,
-        refunded: row.refunded === 1,
-        expiresAt: row.expires_at,
-        expired: true,
-        chargeReference: row.charge_reference,
-      }
-    );
+  recordOf(paymentId: string): Promise<PaymentRecord | undefined> {
+    return this.unlocked(() => {
+      const row = this.statements.record.get(paymentId);
+      return (
+        row && {
+          paymentId: row.payment_id,
+          status: row.status,
+          accountId: row.account_id,
+          amount: row.amount,
+          refunded: row.refunded === 1,
+          expiresAt: row.expires_at,
+          expired: true,
+          chargeReference: row.charge_reference,
+        }
+      );
+    });
   }
 
-  async entriesOf(paymentId: string): Promise<LedgerEntry[]> {
-    return this.statements.entriesOf.all(paymentId).map(toEntry);
+  entriesOf(paymentId: string): Promise<LedgerEntry[]> {
+    return this.unlocked(() => this.statements.entriesOf.all(paymentId).map(toEntry));
   }
 
-  async ping(): Promise<void> {
-    this.db.prepare('SELECT 1').get();
+  ping(): Promise<void> {
+    return this.unlocked(() => {
+      this.db.prepare('SELECT 1').get();
+    });
   }
 
   async close(): Promise<void> {
     this.db.close();
+  }
+
+  /**
+   * Runs `call` (a whole transaction, or reads); while another connection holds the lock it
+   * needs, tries again after a pause, for up to lockWaitMs, then fails as a transient fault
+   * for the activity to retry. A failed try has changed nothing: its transaction rolled back.
+   */
+  private async unlocked<T>(call: () => T): Promise<T> {
+    const deadline = Date.now() + this.lockWaitMs;
+    for (;;) {
+      try {
+        return call();
+      } catch (err) {
+        // Read by shape: better-sqlite3's error class may belong to another realm (see the ledger test).
+        if (!/^SQLITE_BUSY/.test(String((err as { code?: unknown }).code))) throw err;
+        if (Date.now() >= deadline) {
+          throw new TransientLedgerError(`ledger database locked by another connection for over ${this.lockWaitMs} ms: ${(err as Error).message}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, BUSY_WAIT_MS));
+      }
+    }
   }
 }

@@ -1,10 +1,10 @@
 /** The real gateway, listening on a free port of 127.0.0.1. */
 import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/http/app';
+import { type AppDeps, type HttpTimeouts, buildApp } from '../../src/http/app';
 import type { Ledger, PaymentRecords } from '../../src/ledger/ledger';
 import { Payments } from '../../src/payments';
-import { temporalReachable } from '../../src/temporal';
+import { temporalProblem } from '../../src/temporal';
 
 export interface Gateway {
   app: FastifyInstance;
@@ -20,6 +20,8 @@ export interface GatewayOptions {
   taskQueue: string;
   expiryMs: number;
   requestTimeoutMs?: number;
+  timeouts?: Partial<HttpTimeouts>;
+  logger?: AppDeps['logger'];
 }
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
@@ -36,8 +38,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const app = await buildApp({
     payments,
     ledger: options.ledger,
-    temporalReachable: () => temporalReachable(options.client),
-    logger: false,
+    temporalProblem: () => temporalProblem(options.client),
+    logger: options.logger ?? false,
+    timeouts: options.timeouts,
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as { port: number };
