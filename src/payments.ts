@@ -185,7 +185,13 @@ export class Payments {
           signal: cancelPaymentSignal,
           signalArgs: [],
         });
-        return handle.executeUpdate(cancellationUpdate, { updateId });
+        try {
+          return await handle.executeUpdate(cancellationUpdate, { updateId });
+        } catch (err) {
+          // The signal has recorded the cancellation; Temporal only refused the wait for its outcome.
+          if (updateLimit(err)) throw new PaymentInFlight(await this.inFlightView(paymentId, undefined));
+          throw err;
+        }
       });
     });
   }
@@ -235,19 +241,30 @@ export class Payments {
   /**
    * Runs `work` for at most the request timeout. Past it, the Temporal calls are abandoned
    * (what they asked for goes on in the workflow) and PaymentInFlight carries a view built
-   * without a worker, since a query needs one.
+   * without a worker, since a query needs one. Abandoned, not only aborted: the client's own
+   * retries of a refused call wait out their backoff before they see the abort.
    */
   private async withinDeadline<T>(paymentId: string, request: PaymentRequest | undefined, work: () => Promise<T>): Promise<T> {
     const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), this.options.requestTimeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        deadline.abort();
+        resolve();
+      }, this.options.requestTimeoutMs);
+    });
+    const working = this.client.withAbortSignal(deadline.signal, work);
+    // Settles after the deadline when abandoned: its outcome is no longer anyone's.
+    working.catch(() => undefined);
     try {
-      return await this.client.withAbortSignal(deadline.signal, work);
+      const first = await Promise.race([working.then((result) => ({ result })), timedOut]);
+      if (first) return first.result;
     } catch (err) {
-      if (deadline.signal.aborted) throw new PaymentInFlight(await this.inFlightView(paymentId, request));
-      throw err;
+      if (!deadline.signal.aborted) throw err;
     } finally {
       clearTimeout(timer);
     }
+    throw new PaymentInFlight(await this.inFlightView(paymentId, request));
   }
 
   /** PROCESSING, with what Temporal says without a worker: when the run started (for its window). */

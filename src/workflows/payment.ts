@@ -11,6 +11,7 @@ import {
   ActivityFailure,
   allHandlersFinished,
   condition,
+  continueAsNew,
   patched,
   proxyActivities,
   proxyLocalActivities,
@@ -64,6 +65,19 @@ const { recordOutcome } = proxyActivities<PaymentActivities>({
 
 /** Runs of releases before the closing record close without it. */
 export const RECORD_OUTCOME_PATCH = 'record-outcome';
+/** Runs of releases before it never continued as new. */
+export const CONTINUE_AS_NEW_PATCH = 'continue-as-new';
+
+/** What a run hands the next one when it continues as new: the payment as it stands, and its window. */
+export interface ContinuedPayment {
+  state: PaymentState;
+  expiresAt: string;
+}
+
+export interface PaymentRunInput extends PaymentWorkflowInput {
+  /** Set by the run before, when the payment continued as new. */
+  continued?: ContinuedPayment;
+}
 
 function failure({ code, message }: Refusal): ApplicationFailure {
   return ApplicationFailure.create({ type: code, message, nonRetryable: true });
@@ -88,18 +102,19 @@ function refusalEvent(err: unknown, eventOf: (refusal: { code: unknown; message:
   return event;
 }
 
-export async function payment(input?: PaymentWorkflowInput | null): Promise<PaymentView> {
+export async function payment(input?: PaymentRunInput | null): Promise<PaymentView> {
   const info = workflowInfo();
   const paymentId = paymentIdFromWorkflowId(info.workflowId);
   // `temporal workflow start --input null` arrives as null, not as a missing argument.
-  const { expiry = DEFAULT_EXPIRY, ...initialRequest } = input ?? {};
+  const { expiry = DEFAULT_EXPIRY, continued, ...initialRequest } = input ?? {};
   const expiryMs = parseExpiry(expiry);
   if (expiryMs === undefined) {
     throw failure({ code: ErrorCode.InvalidRequest, message: `expiry must be at least 1s, such as 90s, 15m or 1h; got ${JSON.stringify(expiry)}` });
   }
-  const context: PaymentContext = { paymentId, expiresAt: new Date(info.startTime.getTime() + expiryMs).toISOString() };
+  // The window counts from the first run of the payment-id, whichever run this is.
+  const context: PaymentContext = { paymentId, expiresAt: continued?.expiresAt ?? new Date(info.startTime.getTime() + expiryMs).toISOString() };
 
-  let state: PaymentState = initialState;
+  let state: PaymentState = continued?.state ?? initialState;
   const apply = (event: PaymentEvent): void => {
     state = nextState(state, event);
   };
@@ -170,14 +185,26 @@ export async function payment(input?: PaymentWorkflowInput | null): Promise<Paym
     }
   };
 
-  const expiryTimer = sleep(expiryMs).then(() => apply({ type: 'expire' }));
+  const expiryTimer = sleep(continued ? Math.max(1, Date.parse(context.expiresAt) - Date.now()) : expiryMs).then(() => apply({ type: 'expire' }));
+
+  /**
+   * Temporal suggests it once a run has taken most of the updates it allows (2,000) or grown
+   * long: a payment retried after many declines then goes on in a new run. Only between
+   * messages, so that nothing in flight is lost.
+   */
+  let mayContinueAsNew = true;
+  const continueAsNewDue = (): boolean =>
+    mayContinueAsNew && !state.expired && workflowInfo().continueAsNewSuggested && idle() && allHandlersFinished();
 
   for (;;) {
-    await condition(() => !idle() || state.expired);
+    await condition(() => !idle() || state.expired || continueAsNewDue());
     const work = pendingWork(state);
     if (work === 'charge') await runCharge(state.request!);
     else if (work === 'refund') await runRefund();
-    else break;
+    else if (!state.expired) {
+      if (patched(CONTINUE_AS_NEW_PATCH)) await continueAsNew<typeof payment>({ expiry, continued: { state, expiresAt: context.expiresAt } });
+      mayContinueAsNew = false;
+    } else break;
   }
   await expiryTimer;
   await condition(allHandlersFinished);

@@ -1,0 +1,123 @@
+/**
+ * Duplicates are free (SPEC "What must hold"): through the real gateway on the dev server,
+ * thousands of identical requests for one payment-id are answered without spending Temporal's
+ * per-workflow update budget (10 in flight, 2,000 per run), and the payment stays cancellable.
+ * And every request ends: with no worker running, a payment answers 202 at REQUEST_TIMEOUT and
+ * goes on once a worker starts.
+ */
+import * as path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { workflowIdFor } from '../src/domain/payment';
+import { SqliteLedger } from '../src/ledger/sqlite';
+import { LedgerProvider } from '../src/providers/ledger';
+import { createPaymentWorker } from '../src/worker';
+import { type Answer, type Gateway, cancel, pay, startGateway } from './helpers/gateway';
+import { devServerEnv, tempDir, workflowBundle } from './helpers/servers';
+import { HOUR, OPENING_BALANCE, type Stack, startStack } from './helpers/stack';
+
+jest.setTimeout(300_000);
+
+let env: TestWorkflowEnvironment;
+let stack: Stack & { stop: () => Promise<void> };
+let gateway: Gateway;
+beforeAll(async () => {
+  env = await devServerEnv();
+  stack = await startStack(env);
+  gateway = await startGateway({ client: env.client, ledger: stack.ledger, taskQueue: stack.taskQueue, expiryMs: HOUR });
+});
+afterAll(async () => {
+  await gateway?.app.close();
+  await stack?.stop();
+  await env?.teardown();
+});
+
+const payment = { accountId: 'acct-dup', amount: 100 };
+
+/** `count` calls, at most `width` at a time. */
+async function inWaves(count: number, width: number, call: () => Promise<Answer>): Promise<Answer[]> {
+  const answers: Answer[] = [];
+  for (let done = 0; done < count; done += width) {
+    answers.push(...(await Promise.all(Array.from({ length: Math.min(width, count - done) }, call))));
+  }
+  return answers;
+}
+
+/** Updates the payment's workflow has accepted (each one counts against Temporal's 2,000 per run). */
+async function acceptedUpdates(paymentId: string): Promise<number> {
+  const history = await env.client.workflow.getHandle(workflowIdFor(paymentId)).fetchHistory();
+  return history.events!.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length;
+}
+
+const statuses = (answers: Answer[]) => [...new Set(answers.map((a) => a.status))];
+
+test('100 concurrent and 5,000 more identical makePayments, then cancels: one charge, one refund, every answer 200', async () => {
+  const id = 'dup-1';
+  const first = await Promise.all(Array.from({ length: 100 }, () => pay(gateway.url, id, payment)));
+  expect(statuses(first)).toEqual([200]);
+  expect(first.filter((a) => !a.body.replayed)).toHaveLength(1);
+
+  const repeats = await inWaves(5000, 25, () => pay(gateway.url, id, payment));
+  expect(statuses(repeats)).toEqual([200]);
+  expect(repeats.every((a) => a.body.replayed === true && a.body.status === 'COMPLETED')).toBe(true);
+
+  const cancels = await Promise.all(Array.from({ length: 100 }, () => cancel(gateway.url, id)));
+  expect(statuses(cancels)).toEqual([200]);
+  expect(cancels.every((a) => a.body.refunded === true)).toBe(true);
+  const later = await inWaves(500, 25, () => cancel(gateway.url, id));
+  expect(statuses(later)).toEqual([200]);
+  const refused = await pay(gateway.url, id, payment);
+  expect(refused.status).toBe(409);
+  expect(refused.body.error.code).toBe('payment_cancelled');
+
+  expect((await stack.ledger.entriesOf(id)).map((e) => e.kind)).toEqual(['charge', 'refund']);
+  expect((await stack.ledger.account(payment.accountId)).balance).toBe(OPENING_BALANCE);
+  // One makePayment and one cancellation reached the workflow as updates: the budget is untouched.
+  expect(await acceptedUpdates(id)).toBeLessThanOrEqual(2);
+});
+
+test('retries after a decline each try again, and a repeat of the same try shares its update', async () => {
+  const id = 'dup-2';
+  const tooMuch = { accountId: 'acct-dup-poor', amount: OPENING_BALANCE + 1 };
+  for (let i = 0; i < 5; i++) {
+    const answers = await Promise.all(Array.from({ length: 10 }, () => pay(gateway.url, id, tooMuch)));
+    expect(answers.map((a) => a.body.error?.code)).toEqual(Array(10).fill('insufficient_funds'));
+  }
+  expect(await acceptedUpdates(id)).toBeLessThanOrEqual(5);
+  expect((await cancel(gateway.url, id)).body).toEqual({ paymentId: id, status: 'CANCELLED', refunded: false });
+  expect(await stack.ledger.entriesOf(id)).toEqual([]);
+});
+
+test('with no worker running, makePayment answers 202 at REQUEST_TIMEOUT; once a worker starts, the same request answers the charge', async () => {
+  const ledger = new SqliteLedger({ file: path.join(tempDir('no-worker'), 'ledger.db'), openingBalance: OPENING_BALANCE });
+  const taskQueue = `no-worker-${randomUUID()}`;
+  const impatient = await startGateway({ client: env.client, ledger, taskQueue, expiryMs: HOUR, requestTimeoutMs: 1500 });
+  try {
+    const started = Date.now();
+    const waiting = await pay(impatient.url, 'nw-1', payment);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(waiting.status).toBe(202);
+    expect(waiting.headers.get('retry-after')).toBe('1');
+    expect(waiting.body).toMatchObject({ paymentId: 'nw-1', status: 'PROCESSING', ...payment, refunded: false, expired: false });
+    expect((await pay(impatient.url, 'nw-1', payment)).status).toBe(202);
+    expect(await ledger.entriesOf('nw-1')).toEqual([]);
+
+    const worker = await createPaymentWorker({
+      connection: env.nativeConnection,
+      namespace: 'default',
+      taskQueue,
+      provider: new LedgerProvider(ledger),
+      records: ledger,
+      workflowBundle: workflowBundle(),
+    });
+    await worker.runUntil(async () => {
+      const answered = await pay(impatient.url, 'nw-1', payment);
+      expect(answered.status).toBe(200);
+      expect(answered.body).toMatchObject({ paymentId: 'nw-1', status: 'COMPLETED', replayed: true });
+    });
+    expect((await ledger.entriesOf('nw-1')).map((e) => e.kind)).toEqual(['charge']);
+  } finally {
+    await impatient.app.close();
+    await ledger.close();
+  }
+});
