@@ -31,7 +31,7 @@ async function gateway(timeouts: Partial<HttpTimeouts>, ledger?: Ledger): Promis
   const client = createClient(loadConfig({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` }));
   const started = await startGateway({
     client,
-    ledger,
+    ledger: ledger ?? new SqliteLedger({ file: path.join(tempDir('timeouts'), 'ledger.db'), openingBalance: 100 }),
     taskQueue: 'timeouts',
     expiryMs: HOUR,
     timeouts: { requestMs: LONG, headersMs: LONG, keepAliveMs: LONG, closeGraceMs: LONG, ...timeouts },

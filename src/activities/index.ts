@@ -11,7 +11,12 @@ import type { PaymentRequest } from '../domain/payment';
 import type { PaymentRecord, PaymentRecords } from '../ledger/ledger';
 import { type Charged, type PaymentProvider, ProviderRefusal } from '../providers/provider';
 
-export interface ChargeInput extends PaymentRequest {
+/** Set on a call that goes on as a regular activity after its local tries failed: one of them may have reached the provider. */
+interface AfterTries {
+  afterTries?: boolean;
+}
+
+export interface ChargeInput extends PaymentRequest, AfterTries {
   paymentId: string;
   /** The payment's charge attempt: 1, then one more after each decline. */
   attempt: number;
@@ -19,17 +24,17 @@ export interface ChargeInput extends PaymentRequest {
 
 export type ChargeResult = Charged;
 
-export interface RefundInput {
+export interface RefundInput extends AfterTries {
   paymentId: string;
   /** ChargeResult.reference of the charge being refunded. */
   reference?: string;
 }
 
 /** The workflow run the activity works for (the ledger records it, Stripe sees it in metadata), and whether this is a retry. */
-function currentCall(): { runId: string; retry: boolean } {
+function currentCall(afterTries = false): { runId: string; retry: boolean } {
   const { workflowExecution, attempt } = Context.current().info;
   if (!workflowExecution) throw ApplicationFailure.nonRetryable('charge and refund run only for a payment workflow', 'NoWorkflow');
-  return { runId: workflowExecution.runId, retry: attempt > 1 };
+  return { runId: workflowExecution.runId, retry: afterTries || attempt > 1 };
 }
 
 async function refusalsFinal<T>(call: Promise<T>): Promise<T> {
@@ -55,7 +60,8 @@ export function createActivities(provider: PaymentProvider, records: PaymentReco
           refuseWhatTheRecordForbids(record && makePaymentAfterClose(record, request));
           // Charged by a run Temporal has forgotten: the record names the charge (made before its window ended), and the provider is not asked again.
           if (record?.chargeReference) return { reference: record.chargeReference, fromEarlierRun: true, refunded: false, at: record.expiresAt };
-          return provider.charge({ ...request, ...currentCall() });
+          const { afterTries, ...charge } = request;
+          return provider.charge({ ...charge, ...currentCall(afterTries) });
         })(),
       );
     },
@@ -65,7 +71,8 @@ export function createActivities(provider: PaymentProvider, records: PaymentReco
         (async () => {
           const record = await records.recordOf(request.paymentId);
           refuseWhatTheRecordForbids(record && cancelAfterClose(record));
-          return provider.refund({ ...request, ...currentCall() });
+          const { afterTries, ...refund } = request;
+          return provider.refund({ ...refund, ...currentCall(afterTries) });
         })(),
       );
     },

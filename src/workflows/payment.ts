@@ -51,22 +51,33 @@ import {
   viewOf,
 } from './transitions';
 
-const { charge, refund } = proxyLocalActivities<PaymentActivities>({
+/**
+ * Charge and refund run first as local activities: in the workflow task, with no round trip
+ * through Temporal, for the common case where the provider answers. A local activity that keeps
+ * failing holds the workflow task and writes a heartbeat of events every few seconds, so after
+ * a few tries (seconds) the same call goes on as a regular activity, retried with backoff up to
+ * five minutes for as long as the provider is down: a three-day outage costs a handful of
+ * events, not tens of thousands. Declines come back as non-retryable types either way.
+ */
+const local = proxyLocalActivities<PaymentActivities>({
   startToCloseTimeout: '10s',
-  // No attempt limit: a payment in flight must land; declines come back as non-retryable types.
-  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '10s' },
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '2s', maximumAttempts: 5 },
+});
+const durable = proxyActivities<PaymentActivities>({
+  startToCloseTimeout: '10s',
+  // No attempt limit: a payment in flight must land.
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5m' },
 });
 
 /** Off the payment's hot path, and retried until the database takes it: the run stays open (and kept by Temporal) until then. */
-const { recordOutcome } = proxyActivities<PaymentActivities>({
-  startToCloseTimeout: '10s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
-});
+const { recordOutcome } = durable;
 
 /** Runs of releases before the closing record close without it. */
 export const RECORD_OUTCOME_PATCH = 'record-outcome';
 /** Runs of releases before it never continued as new. */
 export const CONTINUE_AS_NEW_PATCH = 'continue-as-new';
+/** Runs of releases before it retried a local activity for ever. */
+export const DURABLE_RETRY_PATCH = 'durable-retry';
 
 /** What a run hands the next one when it continues as new: the payment as it stands, and its window. */
 export interface ContinuedPayment {
@@ -92,6 +103,24 @@ function answered<T>(answer: Answer<T>): T {
 function applicationFailure(err: unknown): ApplicationFailure | undefined {
   if (err instanceof ApplicationFailure) return err;
   return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+}
+
+/** A refusal: the provider's answer (or a bug's), which no retry changes. */
+function isRefusal(err: unknown): boolean {
+  return applicationFailure(err)?.nonRetryable === true;
+}
+
+/**
+ * The local activity's call, then, once its few tries have failed, the same call as a regular
+ * activity, told that earlier tries may have reached the provider.
+ */
+async function withDurableRetry<T>(call: (activities: typeof local, afterTries: boolean) => Promise<T>): Promise<T> {
+  try {
+    return await call(local, false);
+  } catch (err) {
+    if (isRefusal(err) || !patched(DURABLE_RETRY_PATCH)) throw err;
+    return call(durable, true);
+  }
 }
 
 /** The event an activity's refusal feeds the state machine; the error itself when it is no answer. */
@@ -165,7 +194,9 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
 
   const runCharge = async (request: PaymentRequest): Promise<void> => {
     try {
-      const result = await charge({ paymentId, ...request, attempt: state.attempts });
+      const result = await withDurableRetry(({ charge }, afterTries) =>
+        charge({ paymentId, ...request, attempt: state.attempts, ...(afterTries && { afterTries }) }),
+      );
       apply(
         result.refunded
           ? { type: 'alreadyRefunded', reference: result.reference }
@@ -178,7 +209,7 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
 
   const runRefund = async (): Promise<void> => {
     try {
-      await refund({ paymentId, reference: state.chargeReference });
+      await withDurableRetry(({ refund }, afterTries) => refund({ paymentId, reference: state.chargeReference, ...(afterTries && { afterTries }) }));
       apply({ type: 'refunded' });
     } catch (err) {
       apply(refusalEvent(err, refundRefused));

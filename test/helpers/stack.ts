@@ -25,8 +25,8 @@ export interface StackOptions {
   expiryMs?: number;
   faultRate?: number;
   requestTimeoutMs?: number;
-  /** Moves money instead of the stack's ledger (which then stays empty). */
-  provider?: PaymentProvider;
+  /** Moves money instead of the stack's ledger (which then stays empty), or wraps the provider over it. */
+  provider?: PaymentProvider | ((ledger: GatedLedger) => PaymentProvider);
 }
 
 export const OPENING_BALANCE = 10_000;
@@ -45,7 +45,7 @@ export async function startStack(env: TestWorkflowEnvironment, options: StackOpt
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
     taskQueue,
-    provider: options.provider ?? new LedgerProvider(ledger),
+    provider: typeof options.provider === 'function' ? options.provider(ledger) : (options.provider ?? new LedgerProvider(ledger)),
     records: ledger,
     workflowBundle: workflowBundle(),
   });
