@@ -20,6 +20,8 @@ export interface PaymentWorkerOptions {
   provider: PaymentProvider;
   /** Where each payment records its final answer as its workflow closes. */
   records: PaymentRecords;
+  /** PAYMENT_EXPIRY: the window of a payment whose start named none. */
+  expiryMs: number;
   /** From bundleWorkflows(): made once, and shared by every worker of a process or test run. */
   workflowBundle: WorkerOptions['workflowBundle'];
 }
@@ -34,12 +36,12 @@ export async function bundleWorkflows(): Promise<{ code: string }> {
   });
 }
 
-export function createPaymentWorker({ connection, namespace, taskQueue, provider, records, workflowBundle }: PaymentWorkerOptions): Promise<Worker> {
+export function createPaymentWorker({ connection, namespace, taskQueue, provider, records, expiryMs, workflowBundle }: PaymentWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection,
     namespace,
     taskQueue,
-    activities: createActivities(provider, records),
+    activities: createActivities({ provider, records, expiryMs }),
     workflowBundle,
     // A payment's first workflow task, usually its only one, comes from the shared queue; the
     // sticky queue serves only a later cancel or the expiry. So all of the worker's workflow
@@ -76,6 +78,7 @@ async function main(): Promise<void> {
     taskQueue: config.taskQueue,
     provider,
     records,
+    expiryMs: config.paymentExpiryMs,
     workflowBundle: await bundleWorkflows(),
   });
   log(`worker polling ${config.taskQueue} on ${describeTemporal(config)}, money moves in ${description}`);

@@ -9,7 +9,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { PAYMENT_WORKFLOW, type PaymentView, cancelPaymentSignal, getPaymentQuery, workflowIdFor } from '../src/domain/payment';
 import { TEMPORAL_CLI } from '../tools/paths';
 import { devServerEnv } from './helpers/servers';
-import { OPENING_BALANCE, entryKinds, withStack } from './helpers/stack';
+import { HOUR, OPENING_BALANCE, entryKinds, withStack } from './helpers/stack';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -74,4 +74,13 @@ test('a second start of the same payment-id gets the running payment back, not a
     await until(workflowId, (v) => v.status === 'COMPLETED');
     expect(runId(await temporal(...args))).toBe(first);
     expect(await entryKinds(ledger, 'cli-twice')).toEqual(['charge']);
+  }));
+
+test("a payment started without a window gets the worker's PAYMENT_EXPIRY, as the gateway's do", () =>
+  withStack(env, { expiryMs: 2 * HOUR }, async ({ taskQueue }) => {
+    const workflowId = workflowIdFor('cli-window');
+    await temporal('workflow', 'start', '--type', PAYMENT_WORKFLOW, '--task-queue', taskQueue, '--workflow-id', workflowId, '--input', '{"accountId": "abc", "amount": 7}');
+    const view = await until(workflowId, (v) => v.status === 'COMPLETED');
+    const { startTime } = await env.client.workflow.getHandle(workflowId).describe();
+    expect(Date.parse(view.expiresAt) - startTime.getTime()).toBe(2 * HOUR);
   }));

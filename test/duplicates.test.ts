@@ -108,6 +108,7 @@ test('with no worker running, makePayment answers 202 at REQUEST_TIMEOUT; once a
       taskQueue,
       provider: new LedgerProvider(ledger),
       records: ledger,
+      expiryMs: HOUR,
       workflowBundle: workflowBundle(),
     });
     await worker.runUntil(async () => {

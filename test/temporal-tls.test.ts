@@ -49,7 +49,7 @@ test('a payment goes through worker and gateway over mutual TLS, every call carr
   let worker: Worker | undefined;
   const gateway = await createGateway(config);
   try {
-    worker = await createPaymentWorker({ connection, namespace: config.temporalNamespace, taskQueue: config.taskQueue, provider: new LedgerProvider(ledger), records: ledger, workflowBundle: workflowBundle() });
+    worker = await createPaymentWorker({ connection, namespace: config.temporalNamespace, taskQueue: config.taskQueue, provider: new LedgerProvider(ledger), records: ledger, expiryMs: config.paymentExpiryMs, workflowBundle: workflowBundle() });
     await gateway.listen({ host: '127.0.0.1', port: 0 });
     const url = `http://127.0.0.1:${(gateway.server.address() as { port: number }).port}`;
     await worker.runUntil(async () => {

@@ -3,7 +3,8 @@
  * every transition, interleavings and injected faults. Nothing here skips time, so the
  * tests share one server; expiry.test.ts skips it.
  */
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ErrorCode, PAYMENT_WORKFLOW, type PaymentResult, getPaymentQuery, workflowIdFor } from '../src/domain/payment';
 import { PaymentError } from '../src/payments';
@@ -202,5 +203,17 @@ describe('workflow ID policy', () => {
       }
       expect(view).toMatchObject({ paymentId: 'w2', status: 'COMPLETED', ...request });
       expect(await entryKinds(ledger, 'w2')).toEqual(['charge']);
+    }));
+
+  test('started under a workflow ID that names no payment, the workflow fails at once with invalid_request and charges nothing', () =>
+    inStack(async ({ env, ledger, taskQueue }) => {
+      const handle = await env.client.workflow.start(PAYMENT_WORKFLOW, { workflowId: 'w3', taskQueue, args: [request] });
+      const failure = await handle.result().then(
+        () => undefined,
+        (err: WorkflowFailedError) => err.cause,
+      );
+      expect(failure).toBeInstanceOf(ApplicationFailure);
+      expect(failure).toMatchObject({ type: ErrorCode.InvalidRequest, message: expect.stringContaining('does not start with') });
+      expect(await entryKinds(ledger, 'w3')).toEqual([]);
     }));
 });

@@ -51,7 +51,14 @@ function refuseWhatTheRecordForbids(answer: Answer<unknown> | undefined): void {
   if (answer?.refusal) throw new ProviderRefusal(answer.refusal.code, answer.refusal.message);
 }
 
-export function createActivities(provider: PaymentProvider, records: PaymentRecords) {
+export interface ActivityDeps {
+  provider: PaymentProvider;
+  records: PaymentRecords;
+  /** The worker's PAYMENT_EXPIRY, for payments started without one (by the temporal CLI). */
+  expiryMs: number;
+}
+
+export function createActivities({ provider, records, expiryMs }: ActivityDeps) {
   return {
     charge(request: ChargeInput): Promise<ChargeResult> {
       return refusalsFinal(
@@ -80,6 +87,11 @@ export function createActivities(provider: PaymentProvider, records: PaymentReco
     /** Keeps the payment's final view in the service's database, where it outlives Temporal's retention. */
     async recordOutcome(record: PaymentRecord): Promise<void> {
       await records.recordOutcome(record, currentCall().runId);
+    },
+
+    /** The window a payment gets when its start named none. */
+    async paymentExpiry(): Promise<number> {
+      return expiryMs;
     },
 
     /** The benchmark's ceiling workflow: an activity that does nothing, to measure Temporal alone. */

@@ -76,6 +76,8 @@ const { recordOutcome } = durable;
 export const RECORD_OUTCOME_PATCH = 'record-outcome';
 /** Runs of releases before it never continued as new. */
 export const CONTINUE_AS_NEW_PATCH = 'continue-as-new';
+/** Runs of releases before it took a window of an hour when their start named none. */
+export const WORKER_EXPIRY_PATCH = 'worker-expiry';
 /** Runs of releases before it retried a local activity for ever. */
 export const DURABLE_RETRY_PATCH = 'durable-retry';
 
@@ -103,6 +105,23 @@ function answered<T>(answer: Answer<T>): T {
 function applicationFailure(err: unknown): ApplicationFailure | undefined {
   if (err instanceof ApplicationFailure) return err;
   return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+}
+
+/** The payment-id in the workflow ID; a workflow started under another ID fails at once, rather than retrying its first task for ever. */
+function paymentIdOf(workflowId: string): string {
+  try {
+    return paymentIdFromWorkflowId(workflowId);
+  } catch (err) {
+    throw failure({ code: ErrorCode.InvalidRequest, message: (err as Error).message });
+  }
+}
+
+/**
+ * The window of a payment whose start named none (`temporal workflow start` with the payment
+ * alone): the worker's PAYMENT_EXPIRY, as for payments the gateway starts.
+ */
+async function workerExpiry(): Promise<number> {
+  return patched(WORKER_EXPIRY_PATCH) ? local.paymentExpiry() : parseExpiry(DEFAULT_EXPIRY)!;
 }
 
 /** A refusal: the provider's answer (or a bug's), which no retry changes. */
@@ -133,10 +152,10 @@ function refusalEvent(err: unknown, eventOf: (refusal: { code: unknown; message:
 
 export async function payment(input?: PaymentRunInput | null): Promise<PaymentView> {
   const info = workflowInfo();
-  const paymentId = paymentIdFromWorkflowId(info.workflowId);
+  const paymentId = paymentIdOf(info.workflowId);
   // `temporal workflow start --input null` arrives as null, not as a missing argument.
-  const { expiry = DEFAULT_EXPIRY, continued, ...initialRequest } = input ?? {};
-  const expiryMs = parseExpiry(expiry);
+  const { expiry, continued, ...initialRequest } = input ?? {};
+  const expiryMs = expiry !== undefined || continued ? parseExpiry(expiry ?? DEFAULT_EXPIRY) : await workerExpiry();
   if (expiryMs === undefined) {
     throw failure({ code: ErrorCode.InvalidRequest, message: `expiry must be at least 1s, such as 90s, 15m or 1h; got ${JSON.stringify(expiry)}` });
   }

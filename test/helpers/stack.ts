@@ -47,6 +47,7 @@ export async function startStack(env: TestWorkflowEnvironment, options: StackOpt
     taskQueue,
     provider: typeof options.provider === 'function' ? options.provider(ledger) : (options.provider ?? new LedgerProvider(ledger)),
     records: ledger,
+    expiryMs: options.expiryMs ?? HOUR,
     workflowBundle: workflowBundle(),
   });
   const payments = new Payments({
