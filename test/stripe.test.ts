@@ -7,12 +7,13 @@
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ErrorCode, type PaymentRequest } from '../src/domain/payment';
+import { ProviderRefusal } from '../src/providers/provider';
 import { StripeProvider } from '../src/providers/stripe';
 import { type Gateway, cancel, call, pay, startGateway } from './helpers/gateway';
 import { refusal } from './helpers/refusal';
 import { timeSkippingEnv } from './helpers/servers';
 import { HOUR, type Stack, withStack } from './helpers/stack';
-import { type Canned, RecordingProxy, type StripeMock, cardDecline, dropped, rateLimited, serverError, startStripeMock } from './helpers/stripe-mock';
+import { type Canned, RecordingProxy, type StripeMock, cardDecline, dropped, hung, rateLimited, serverError, startStripeMock } from './helpers/stripe-mock';
 
 const CUSTOMER = 'cus_test1';
 const request: PaymentRequest = { accountId: CUSTOMER, amount: 250 };
@@ -264,4 +265,35 @@ describe('a payment-id whose workflow Temporal has forgotten (retention) is answ
       expect(searches('s-new')).toHaveLength(1);
       expect(keysAndStatuses(intents('s-new'))).toEqual([['payment:s-new:charge', 200]]);
     }));
+});
+
+describe('no Stripe request outlives its activity attempt, so none runs beside the retry', () => {
+  const provider = () => new StripeProvider({ apiKey: 'sk_test_123', apiBase: proxy.url, currency: 'usd' });
+  const attempt = (deadline: number, signal = new AbortController().signal) => ({
+    paymentId: 'limits-1',
+    ...request,
+    attempt: 1,
+    runId: 'run-1',
+    retry: false,
+    deadline,
+    signal,
+  });
+
+  test('a request Stripe does not answer is given up at the attempt\'s end, as a fault to retry', async () => {
+    proxy.answer('GET', '/v1/payment_intents/search', hung);
+    const started = Date.now();
+    const failure = await provider().charge(attempt(Date.now() + 500)).catch((err: Error) => err);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(failure).toBeInstanceOf(Error);
+    expect(failure).not.toBeInstanceOf(ProviderRefusal);
+  });
+
+  test('an attempt cancelled or out of time makes no request', async () => {
+    const before = proxy.requests.length;
+    const cancelled = new AbortController();
+    cancelled.abort();
+    await expect(provider().charge(attempt(Date.now() + 10_000, cancelled.signal))).rejects.toThrow(/attempt ended/);
+    await expect(provider().charge(attempt(Date.now() - 1))).rejects.toThrow(/attempt ended/);
+    expect(proxy.requests.length).toBe(before);
+  });
 });

@@ -9,7 +9,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { type Answer, cancelAfterClose, makePaymentAfterClose } from '../domain/answers';
 import type { PaymentRequest } from '../domain/payment';
 import type { PaymentRecord, PaymentRecords } from '../ledger/ledger';
-import { type Charged, type PaymentProvider, ProviderRefusal } from '../providers/provider';
+import { type AttemptLimits, type Charged, type PaymentProvider, ProviderRefusal } from '../providers/provider';
 
 /** Set on a call that goes on as a regular activity after its local tries failed: one of them may have reached the provider. */
 interface AfterTries {
@@ -30,12 +30,23 @@ export interface RefundInput extends AfterTries {
   reference?: string;
 }
 
-/** The workflow run the activity works for (the ledger records it, Stripe sees it in metadata), and whether this is a retry. */
-function currentCall(afterTries = false): { runId: string; retry: boolean } {
-  const { workflowExecution, attempt } = Context.current().info;
-  if (!workflowExecution) throw ApplicationFailure.nonRetryable('charge and refund run only for a payment workflow', 'NoWorkflow');
-  return { runId: workflowExecution.runId, retry: afterTries || attempt > 1 };
+/**
+ * The workflow run the activity works for (the ledger records it, Stripe sees it in metadata),
+ * whether this is a retry, and the attempt's limits.
+ */
+function currentCall(afterTries = false): { runId: string; retry: boolean } & AttemptLimits {
+  const { info, cancellationSignal } = Context.current();
+  if (!info.workflowExecution) throw ApplicationFailure.nonRetryable('charge and refund run only for a payment workflow', 'NoWorkflow');
+  return {
+    runId: info.workflowExecution.runId,
+    retry: afterTries || info.attempt > 1,
+    // Counted from now, a little after the attempt started: the margin keeps the last request inside it.
+    deadline: Date.now() + info.startToCloseTimeoutMs - ATTEMPT_MARGIN_MS,
+    signal: cancellationSignal,
+  };
 }
+
+const ATTEMPT_MARGIN_MS = 500;
 
 async function refusalsFinal<T>(call: Promise<T>): Promise<T> {
   try {

@@ -5,7 +5,18 @@
  */
 import type { PaymentRequest } from '../domain/payment';
 
-export interface ChargeRequest extends PaymentRequest {
+/**
+ * The activity attempt a provider call runs in. No request of it may outlive the attempt:
+ * Temporal retries a timed-out attempt, and the retry must not run beside it.
+ */
+export interface AttemptLimits {
+  /** When the attempt's start-to-close timeout ends (ms since the epoch). */
+  deadline: number;
+  /** Aborted when Temporal cancels the attempt. */
+  signal: AbortSignal;
+}
+
+export interface ChargeRequest extends PaymentRequest, AttemptLimits {
   paymentId: string;
   /**
    * Which charge attempt of the payment this is (1, then 2 after a decline...): each
@@ -28,7 +39,7 @@ export interface Charged {
   at: string;
 }
 
-export interface RefundRequest {
+export interface RefundRequest extends AttemptLimits {
   paymentId: string;
   /** Charged.reference of the charge to refund; absent in histories recorded before providers. */
   reference?: string;

@@ -10,7 +10,7 @@
  */
 import Stripe from 'stripe';
 import { ErrorCode } from '../domain/payment';
-import { type ChargeRequest, type Charged, NO_CHARGE, type PaymentProvider, ProviderRefusal, type RefundRequest } from './provider';
+import { type AttemptLimits, type ChargeRequest, type Charged, NO_CHARGE, type PaymentProvider, ProviderRefusal, type RefundRequest } from './provider';
 
 export interface StripeProviderOptions {
   apiKey: string;
@@ -20,7 +20,7 @@ export interface StripeProviderOptions {
   currency: string;
 }
 
-/** A retried activity must see its answer before its own attempt times out (10 s). */
+/** One request's longest wait; within an attempt, no longer than the attempt has left. */
 const REQUEST_TIMEOUT_MS = 8000;
 
 /** First attempt `payment:<id>:charge`; after a decline, `payment:<id>:charge:2` and so on, since Stripe keeps the decline under the first key. */
@@ -88,9 +88,17 @@ function asTaken(refusal: ProviderRefusal, retry: boolean): Error {
   return new Error(`${refusal.message} (on a retry, after a try whose outcome is unknown: retried, not taken as final)`);
 }
 
-async function answered<T>(operation: string, retry: boolean, call: () => Promise<T>): Promise<T> {
+/**
+ * One Stripe call of an activity attempt: its request ends with the attempt (or is not made
+ * once the attempt is over), and a failure is taken as the payment should take it.
+ */
+async function answered<T>(operation: string, { retry, deadline, signal }: Pick<ChargeRequest, 'retry' | keyof AttemptLimits>, call: (options: Stripe.RequestOptions) => Promise<T>): Promise<T> {
+  const remaining = deadline - Date.now();
+  if (signal.aborted || remaining <= 0) {
+    throw new Error(`the activity attempt ended (cancelled or out of time) before Stripe's ${operation} call; the next attempt makes it`);
+  }
   try {
-    return await call();
+    return await call({ timeout: Math.min(REQUEST_TIMEOUT_MS, remaining) });
   } catch (err) {
     const refusal = err instanceof ProviderRefusal ? err : refusalOf(err, operation);
     throw refusal ? asTaken(refusal, retry) : err;
@@ -103,7 +111,7 @@ const isoTime = (unixSeconds: number) => new Date(unixSeconds * 1000).toISOStrin
 function chargedBefore(
   intent: Stripe.PaymentIntent,
   currency: string,
-  { paymentId, accountId, amount, runId }: Omit<ChargeRequest, 'attempt' | 'retry'>,
+  { paymentId, accountId, amount, runId }: Pick<ChargeRequest, 'paymentId' | 'accountId' | 'amount' | 'runId'>,
 ): Charged {
   const customer = typeof intent.customer === 'string' ? intent.customer : intent.customer?.id;
   if (intent.amount !== amount || customer !== accountId || intent.currency !== currency) {
@@ -129,11 +137,12 @@ export class StripeProvider implements PaymentProvider {
     this.stripe = stripeClient(options);
   }
 
-  async charge({ paymentId, accountId, amount, attempt, runId, retry }: ChargeRequest): Promise<Charged> {
-    const earlier = await answered('charge', retry, () => this.earlierCharge(paymentId));
+  async charge(request: ChargeRequest): Promise<Charged> {
+    const { paymentId, accountId, amount, attempt, runId } = request;
+    const earlier = await answered('charge', request, (options) => this.earlierCharge(paymentId, options));
     if (earlier) return chargedBefore(earlier, this.options.currency, { paymentId, accountId, amount, runId });
-    const paymentMethod = await answered('charge', retry, () => this.defaultPaymentMethod(accountId));
-    const intent = await answered('charge', retry, () =>
+    const paymentMethod = await answered('charge', request, (options) => this.defaultPaymentMethod(accountId, options));
+    const intent = await answered('charge', request, (options) =>
       this.stripe.paymentIntents.create(
         {
           amount,
@@ -144,24 +153,28 @@ export class StripeProvider implements PaymentProvider {
           off_session: true,
           metadata: { paymentId, attempt: String(attempt), runId },
         },
-        { idempotencyKey: chargeKey(paymentId, attempt) },
+        { ...options, idempotencyKey: chargeKey(paymentId, attempt) },
       ),
     );
     if (!CHARGED_STATUSES.has(intent.status)) {
       // Off-session, Stripe answers a failed confirmation with an error; any other state (such as
       // requires_action) still means no money moved, and the next attempt gets a new key. Cancelled,
       // so that nobody can complete it later beside a charge the next attempt makes.
-      if (intent.status !== 'canceled') await answered('charge', retry, () => this.stripe.paymentIntents.cancel(intent.id));
+      if (intent.status !== 'canceled') await answered('charge', request, (options) => this.stripe.paymentIntents.cancel(intent.id, {}, options));
       throw new ProviderRefusal(ErrorCode.CardDeclined, `Stripe left PaymentIntent ${intent.id} in status ${intent.status}`);
     }
     return { reference: intent.id, fromEarlierRun: false, refunded: false, at: isoTime(intent.created) };
   }
 
-  async refund({ paymentId, reference, retry }: RefundRequest): Promise<{ at: string }> {
+  async refund(request: RefundRequest): Promise<{ at: string }> {
+    const { paymentId, reference } = request;
     if (!reference) throw new ProviderRefusal(NO_CHARGE, `payment ${paymentId} has no PaymentIntent to refund`);
-    const refund = await answered('refund', retry, async () => {
+    const refund = await answered('refund', request, async (options) => {
       try {
-        return await this.stripe.refunds.create({ payment_intent: reference, metadata: { paymentId } }, { idempotencyKey: refundKey(paymentId) });
+        return await this.stripe.refunds.create(
+          { payment_intent: reference, metadata: { paymentId } },
+          { ...options, idempotencyKey: refundKey(paymentId) },
+        );
       } catch (err) {
         // Refunded already, say from the Stripe dashboard: the money is back, which is what was asked.
         if (err instanceof Stripe.errors.StripeInvalidRequestError && err.code === 'charge_already_refunded') return undefined;
@@ -180,18 +193,21 @@ export class StripeProvider implements PaymentProvider {
    * carries. Needed where Stripe has forgotten the idempotency key (after 24 h): a run Temporal
    * no longer knows (retention), or an attempt retried after a day of Stripe being unreachable.
    */
-  private async earlierCharge(paymentId: string): Promise<Stripe.PaymentIntent | undefined> {
-    const found = await this.stripe.paymentIntents.search({
-      query: `metadata['paymentId']:'${paymentId}'`,
-      expand: ['data.latest_charge'],
-      limit: 100,
-    });
+  private async earlierCharge(paymentId: string, options: Stripe.RequestOptions): Promise<Stripe.PaymentIntent | undefined> {
+    const found = await this.stripe.paymentIntents.search(
+      {
+        query: `metadata['paymentId']:'${paymentId}'`,
+        expand: ['data.latest_charge'],
+        limit: 100,
+      },
+      options,
+    );
     return found.data.find((intent) => intent.metadata?.paymentId === paymentId && CHARGED_STATUSES.has(intent.status));
   }
 
   /** The customer's default payment method; undefined lets Stripe fall back to a legacy default source. */
-  private async defaultPaymentMethod(customerId: string): Promise<string | undefined> {
-    const customer = await this.stripe.customers.retrieve(customerId);
+  private async defaultPaymentMethod(customerId: string, options: Stripe.RequestOptions): Promise<string | undefined> {
+    const customer = await this.stripe.customers.retrieve(customerId, {}, options);
     if (customer.deleted) throw new ProviderRefusal(ErrorCode.ProviderError, `Stripe customer ${customerId} is deleted`);
     const method = customer.invoice_settings?.default_payment_method;
     return typeof method === 'string' ? method : method?.id;

@@ -79,7 +79,7 @@ export interface RecordedRequest {
   answer: any;
 }
 
-/** A made-up answer; status 0 closes the connection without one. */
+/** A made-up answer; status 0 closes the connection without one, -1 never answers. */
 export interface Canned {
   status: number;
   body: unknown;
@@ -98,6 +98,7 @@ export function cardDecline(declineCode: string, message: string): Canned {
 
 export const rateLimited: Canned = { status: 429, body: { error: { type: 'rate_limit_error', message: 'Too many requests hit the API too quickly.' } } };
 export const dropped: Canned = { status: 0, body: null };
+export const hung: Canned = { status: -1, body: null };
 export const serverError: Canned = { status: 500, body: { error: { type: 'api_error', message: 'Something went wrong on our end.' } } };
 
 export class RecordingProxy {
@@ -170,6 +171,7 @@ export class RecordingProxy {
       request.socket.destroy();
       return;
     }
+    if (status === -1) return;
     response.writeHead(status, { 'content-type': 'application/json' });
     response.end(text);
   }
