@@ -1,7 +1,9 @@
 /**
- * Records the histories that replay.test.ts replays: run once, after a deliberate change
- * to the workflow's behaviour, with `npm run record-histories`, and commit the files. A
- * change that breaks determinism then fails replay.test.ts instead of live payments.
+ * Records the histories that replay.test.ts replays: run once per release that changes the
+ * workflow's commands, with `npm run record-histories`, and commit the new files beside the
+ * earlier releases' (which are never re-recorded: they are what payments in flight during a
+ * deploy look like). A change that breaks determinism then fails replay.test.ts instead of
+ * live payments.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -11,12 +13,31 @@ import { TEMPORAL_CLI } from '../../tools/paths';
 import { historyFile } from './files';
 import { bundleWorkflows } from '../../src/worker';
 import { keepWorkflowBundle, timeSkippingEnv } from '../helpers/servers';
-import { HOUR, type Stack, withStack } from '../helpers/stack';
+import { HOUR, type Stack, type StackOptions, withStack } from '../helpers/stack';
+import type { GatedLedger } from '../helpers/gated-ledger';
+import { LedgerProvider } from '../../src/providers/ledger';
+import type { PaymentProvider } from '../../src/providers/provider';
+import { Context } from '@temporalio/activity';
 
 const request = { accountId: 'acct', amount: 300 };
 
+/** The release whose workflow code records: name the next one when the workflow's commands change again. */
+const RELEASE = 'records';
+
+/** A provider that fails until the activity runs as a regular one: the local tries, then the durable retry. */
+function downForLocalTries(ledger: GatedLedger): PaymentProvider {
+  const provider = new LedgerProvider(ledger);
+  return {
+    charge: async (call) => {
+      if (Context.current().info.isLocal) throw new Error('provider unreachable');
+      return provider.charge(call);
+    },
+    refund: (call) => provider.refund(call),
+  };
+}
+
 /** Each scenario ends with its payment's workflow expired and closed, so its whole life is recorded. */
-const scenarios: [name: string, paymentId: string, run: (stack: Stack) => Promise<void>][] = [
+const scenarios: [name: string, paymentId: string, run: (stack: Stack) => Promise<void>, options?: StackOptions][] = [
   ['paid-replayed-refunded', 'h1', async ({ payments }) => {
     await payments.makePayment('h1', request);
     await payments.makePayment('h1', request);
@@ -51,21 +72,27 @@ const scenarios: [name: string, paymentId: string, run: (stack: Stack) => Promis
       payments.makePayment('h5', request),
     ]);
   }],
+  ['charged-after-an-outage', 'h6', async ({ payments }) => {
+    await payments.makePayment('h6', request);
+    await payments.cancelPayment('h6');
+  }, { provider: downForLocalTries }],
 ];
 
 async function main(): Promise<void> {
   keepWorkflowBundle((await bundleWorkflows()).code);
-  for (const [name, paymentId, scenario] of scenarios) {
+  for (const [name, paymentId, scenario, options] of scenarios) {
+    const file = path.join(__dirname, historyFile(paymentId, name, RELEASE));
+    if (fs.existsSync(file)) throw new Error(`${file} exists: a release's histories are recorded once; name a new RELEASE`);
     const env = await timeSkippingEnv();
     try {
-      await withStack(env, { openingBalance: 10_000 }, async (stack) => {
+      await withStack(env, { openingBalance: 10_000, ...options }, async (stack) => {
         await scenario(stack);
         await env.sleep(HOUR + 1000);
         const handle = env.client.workflow.getHandle(workflowIdFor(paymentId));
         await handle.result();
         // The CLI writes the history in the JSON form Temporal's tools read and replay.
         const history = execFileSync(TEMPORAL_CLI, ['workflow', 'show', '--workflow-id', handle.workflowId, '--address', env.address, '--output', 'json']);
-        fs.writeFileSync(path.join(__dirname, historyFile(paymentId, name)), history);
+        fs.writeFileSync(file, history);
         process.stdout.write(`recorded ${name}\n`);
       });
     } finally {
