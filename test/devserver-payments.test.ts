@@ -1,6 +1,6 @@
 /** Main payment paths end to end on the real dev server, with the SQLite ledger. */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { ErrorCode } from '../src/domain/payment';
+import { ErrorCode, workflowIdFor } from '../src/domain/payment';
 import { PaymentError } from '../src/payments';
 import { devServerEnv } from './helpers/servers';
 import { OPENING_BALANCE, entryKinds, withStack } from './helpers/stack';
@@ -77,6 +77,16 @@ describe('after Temporal forgets a payment (retention), the ledger still answers
       expect(await entryKinds(ledger, 'gone-3')).toEqual(['charge']);
     }));
 });
+
+test('a run an operator terminated takes no more requests: payment_aborted, not expired', () =>
+  withStack(env, {}, async ({ payments, ledger }) => {
+    expect(await refusal(payments.makePayment('dev-aborted', { ...request, amount: OPENING_BALANCE + 1 }))).toBe(ErrorCode.InsufficientFunds);
+    await env.client.workflow.getHandle(workflowIdFor('dev-aborted')).terminate('an operator');
+    expect(await refusal(payments.makePayment('dev-aborted', { ...request, amount: OPENING_BALANCE + 1 }))).toBe(ErrorCode.PaymentAborted);
+    expect(await refusal(payments.cancelPayment('dev-aborted'))).toBe(ErrorCode.PaymentAborted);
+    expect(await payments.getPayment('dev-aborted')).toMatchObject({ status: 'DECLINED' });
+    expect(await entryKinds(ledger, 'dev-aborted')).toEqual([]);
+  }));
 
 test('a storm on the dev server: at most one charge and one refund per payment-id', () =>
   withStack(env, {}, async ({ payments, ledger }) => {
