@@ -81,3 +81,22 @@ test('a payment left PROCESSING, and a retry answered differently, are caught', 
   forgetful.resent[paidNeverCancelled(forgetful)]!.makePayment = { status: 200, body: { replayed: false } };
   expect(invariantsBroken(forgetful)).toEqual(['a retried request gets the same answer']);
 });
+
+test('after retention: an answer that changed, a GET that lost the payment, or a new run started, is caught', () => {
+  const kept = (r: ChaosRecord): NonNullable<ChaosRecord['afterRetention']> => ({ resent: r.resent, finals: r.finals, restarted: [] });
+  const forgotten = copy();
+  forgotten.afterRetention = kept(forgotten);
+  expect(checkInvariants(forgotten)).toEqual([]);
+
+  const recharged = copy();
+  const cancelled = ackedCancels(recharged)[0]!;
+  recharged.afterRetention = kept(copy());
+  recharged.afterRetention.resent[cancelled]!.cancelPayment = { status: 409, body: { error: { code: 'payment_expired' } } };
+  expect(invariantsBroken(recharged)).toEqual(['after Temporal forgets a payment, its answers stand and no run starts']);
+
+  const lost = copy();
+  lost.afterRetention = kept(copy());
+  lost.afterRetention.finals[paidNeverCancelled(lost)] = null;
+  lost.afterRetention.restarted.push(cancelled);
+  expect(checkInvariants(lost).map((v) => v.detail).sort()).toEqual(['GET showed COMPLETED, then nothing', 'a new run was started for it']);
+});

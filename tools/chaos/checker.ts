@@ -48,6 +48,16 @@ export interface ChaosRecord {
   finals: Record<string, PaymentState | null>;
   /** The same requests sent once more after settling. */
   resent: Record<string, { makePayment?: Answer; cancelPayment?: Answer }>;
+  /**
+   * Once every payment's window had ended and Temporal had deleted its workflow (as its
+   * retention does): the same requests again, GET /payments/:id, and the payment-ids Temporal
+   * knew again afterwards (a new run started for them).
+   */
+  afterRetention?: {
+    resent: Record<string, { makePayment?: Answer; cancelPayment?: Answer }>;
+    finals: Record<string, PaymentState | null>;
+    restarted: string[];
+  };
 }
 
 export interface Violation {
@@ -67,6 +77,7 @@ export const INVARIANTS = [
   'no balance ever went negative',
   'no payment stuck in PROCESSING',
   'a retried request gets the same answer',
+  'after Temporal forgets a payment, its answers stand and no run starts',
 ] as const;
 export type Invariant = (typeof INVARIANTS)[number];
 
@@ -77,6 +88,11 @@ function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
     groups.set(k, [...(groups.get(k) ?? []), item]);
   }
   return groups;
+}
+
+/** What an answer says, for comparing two: status, and the outcome or error code. */
+function answerOf({ status, body }: Answer): string {
+  return status === 200 ? `200 ${body.status}${body.refunded ? ' refunded' : ''}` : `${status} ${body?.error?.code}`;
 }
 
 export function checkInvariants(record: ChaosRecord): Violation[] {
@@ -143,6 +159,21 @@ export function checkInvariants(record: ChaosRecord): Violation[] {
     if (resent?.cancelPayment && cancelAcks.length > 0) {
       const { status, body } = resent.cancelPayment;
       if (status !== 200 || !refundedAnswers.has(body.refunded)) sameAnswer(`cancelPayment sent again answered ${status} ${JSON.stringify(body)}`);
+    }
+
+    if (record.afterRetention) {
+      const forgotten = (detail: string) => fail('after Temporal forgets a payment, its answers stand and no run starts', detail, { paymentId: id });
+      const { resent: later, finals: laterFinals, restarted } = record.afterRetention;
+      if (restarted.includes(id)) forgotten('a new run was started for it');
+      for (const op of ['makePayment', 'cancelPayment'] as const) {
+        const before = resent?.[op];
+        const after = later[id]?.[op];
+        if (before && after && answerOf(before) !== answerOf(after)) forgotten(`${op} answered ${answerOf(before)}, then ${answerOf(after)}`);
+      }
+      const after = laterFinals[id];
+      if (final && (after?.status !== final.status || after.refunded !== final.refunded)) {
+        forgotten(`GET showed ${final.status}${final.refunded ? ' refunded' : ''}, then ${after ? after.status : 'nothing'}`);
+      }
     }
   }
 

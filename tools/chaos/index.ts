@@ -23,6 +23,7 @@ function options(): ChaosOptions {
       seed: { type: 'string', default: '1' },
       'opening-balance': { type: 'string', default: '1500' },
       postgres: { type: 'boolean', default: false },
+      'skip-retention': { type: 'boolean', default: false },
       workers: { type: 'string' },
       gateways: { type: 'string' },
       dir: { type: 'string' },
@@ -48,6 +49,7 @@ function options(): ChaosOptions {
     workers: number('workers', 1, postgres ? '3' : '2'),
     gateways: number('gateways', 1, postgres ? '2' : '1'),
     postgres,
+    retention: !values['skip-retention'],
     dir: values.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'payments-chaos-')),
   };
 }

@@ -66,7 +66,7 @@ async function attempt(url: string, spec: PaymentSpec, op: RequestRecord['op']):
   }
 }
 
-/** Sends one request until it gets a definitive answer or the run gives up on it. */
+/** Sends one request until it gets a definitive answer or the run gives up on it, as a real integration retries. */
 export async function send(url: (attempt: number) => string, spec: PaymentSpec, op: RequestRecord['op'], client: number, giveUpAt: () => number, random: Random): Promise<RequestRecord> {
   const record: RequestRecord = {
     client,
@@ -78,7 +78,8 @@ export async function send(url: (attempt: number) => string, spec: PaymentSpec, 
   for (let n = 0; ; n++) {
     const { answer, retryAfterMs } = await attempt(url(n), spec, op);
     record.attempts.push({ at: Date.now(), outcome: answer?.status ?? 'network' });
-    if (answer && answer.status < 500) {
+    // 202 (still in flight at the gateway's deadline) and 429 (Temporal's limits) say: ask again later.
+    if (answer && answer.status < 500 && answer.status !== 202 && answer.status !== 429) {
       record.answer = answer;
       return record;
     }

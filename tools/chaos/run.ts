@@ -3,7 +3,10 @@
  * while the fault injector kills its processes, then everything settled and checked. Used by
  * `npm run chaos` and by the scale-out test.
  */
+import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { loadConfig } from '../../src/config';
+import { workflowIdFor } from '../../src/domain/payment';
+import { createClient } from '../../src/temporal';
 import type { Ledger } from '../../src/ledger/ledger';
 import { openLedger } from '../../src/ledger/open';
 import { ThrowawayPostgres } from '../postgres';
@@ -30,6 +33,16 @@ export interface ChaosOptions {
   postgres: boolean;
   /** Which faults to inject (default: all a stack of these processes can suffer). */
   faults?: (kind: FaultKind) => boolean;
+  /**
+   * After settling, wait out every payment's window, delete its workflow as Temporal's
+   * retention would, and ask again (the window is then the storm's length + 15 s).
+   */
+  retention: boolean;
+}
+
+/** The window of a run's payments when it ends with the retention phase: none ends during the storm. */
+function expiryOf(o: ChaosOptions): string {
+  return `${Math.ceil(o.durationMs / 1000) + 15}s`;
 }
 
 export interface ChaosResult {
@@ -95,7 +108,14 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
   const postgres = o.postgres ? await ThrowawayPostgres.create() : undefined;
   try {
     const ledgerUrl = await postgres?.createDatabase('ledger');
-    const stack = new LocalStack({ dir: o.dir, openingBalance: o.openingBalance, workers: o.workers, gateways: o.gateways, ledgerUrl });
+    const stack = new LocalStack({
+      dir: o.dir,
+      openingBalance: o.openingBalance,
+      workers: o.workers,
+      gateways: o.gateways,
+      ledgerUrl,
+      ...(o.retention ? { env: { PAYMENT_EXPIRY: expiryOf(o) } } : {}),
+    });
     try {
       return await storm(o, stack, ledgerUrl, say);
     } finally {
@@ -132,17 +152,31 @@ async function storm(o: ChaosOptions, stack: LocalStack, ledgerUrl: string | und
   const settleMs = Date.now() - loadEndedAt;
 
   // The same requests once more, now that everything has settled: they must answer as before.
-  const resent: ChaosRecord['resent'] = {};
   const random = seeded(o.seed);
-  for (const [i, spec] of pool.entries()) {
-    const mine = requests.filter((r) => r.paymentId === spec.paymentId);
-    const entry: ChaosRecord['resent'][string] = {};
-    for (const op of ['makePayment', 'cancelPayment'] as const) {
-      if (mine.some((r) => r.op === op && r.answer?.status === 200)) {
-        entry[op] = (await send((n) => gatewayOf(i, n), spec, op, -1, () => Date.now() + 30_000, random)).answer;
+  const resendAcknowledged = async (): Promise<ChaosRecord['resent']> => {
+    const resent: ChaosRecord['resent'] = {};
+    for (const [i, spec] of pool.entries()) {
+      const mine = requests.filter((r) => r.paymentId === spec.paymentId);
+      const entry: ChaosRecord['resent'][string] = {};
+      for (const op of ['makePayment', 'cancelPayment'] as const) {
+        if (mine.some((r) => r.op === op && r.answer?.status === 200)) {
+          entry[op] = (await send((n) => gatewayOf(i, n), spec, op, -1, () => Date.now() + 30_000, random)).answer;
+        }
       }
+      resent[spec.paymentId] = entry;
     }
-    resent[spec.paymentId] = entry;
+    return resent;
+  };
+  const resent = await resendAcknowledged();
+
+  let afterRetention: ChaosRecord['afterRetention'];
+  if (o.retention) {
+    say('retention: waiting out every window, then deleting each closed workflow as retention would');
+    const forgotten = await forgetAll(stack, pool.map((spec) => spec.paymentId));
+    say(`retention: ${forgotten.length} workflows deleted; asking again`);
+    const later = await resendAcknowledged();
+    const laterFinals = await settle(stack.apiUrl, pool);
+    afterRetention = { resent: later, finals: laterFinals, restarted: await knownTo(stack, pool.map((spec) => spec.paymentId)) };
   }
 
   const ledger = await openLedger(
@@ -154,9 +188,63 @@ async function storm(o: ChaosOptions, stack: LocalStack, ledgerUrl: string | und
   } finally {
     await ledger.close();
   }
-  const record: ChaosRecord = { openingBalance: o.openingBalance, requests, ...read, finals, resent };
+  const record: ChaosRecord = { openingBalance: o.openingBalance, requests, ...read, finals, resent, ...(afterRetention && { afterRetention }) };
   const answersByGateway: Record<string, number> = Object.fromEntries(gateways.map((url) => [url, 0]));
   for (const r of requests) if (r.answer) answersByGateway[gatewayOf(r.client, r.attempts.length - 1)]!++;
   return { startedAt, requests, faults, crashes: stack.crashes, settleMs, answersByGateway, record, violations: checkInvariants(record) };
 }
 
+
+const RETENTION_LIMIT_MS = 300_000;
+
+function temporalClient(stack: LocalStack): Client {
+  return createClient(loadConfig({ TEMPORAL_ADDRESS: stack.temporalAddress }));
+}
+
+/** The payment-ids whose workflow Temporal knows. */
+async function knownTo(stack: LocalStack, paymentIds: string[]): Promise<string[]> {
+  const client = temporalClient(stack);
+  try {
+    const known: string[] = [];
+    for (const id of paymentIds) {
+      try {
+        await client.workflow.getHandle(workflowIdFor(id)).describe();
+        known.push(id);
+      } catch (err) {
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+      }
+    }
+    return known;
+  } finally {
+    await client.connection.close();
+  }
+}
+
+/**
+ * Waits until every payment's run has closed (its window ended), deletes each one as the
+ * namespace's retention would, and waits until Temporal no longer knows any of them.
+ * Deletion is asynchronous: the dev server acknowledges a closed run every 30 s or so.
+ */
+async function forgetAll(stack: LocalStack, paymentIds: string[]): Promise<string[]> {
+  const client = temporalClient(stack);
+  const deadline = Date.now() + RETENTION_LIMIT_MS;
+  const pause = () => new Promise((resolve) => setTimeout(resolve, 1000));
+  try {
+    const seen = await knownTo(stack, paymentIds);
+    for (const id of seen) {
+      const handle = client.workflow.getHandle(workflowIdFor(id));
+      while ((await handle.describe()).status.name === 'RUNNING') {
+        if (Date.now() > deadline) throw new Error(`payment ${id} still running after its window`);
+        await pause();
+      }
+      await client.workflowService.deleteWorkflowExecution({ namespace: 'default', workflowExecution: { workflowId: handle.workflowId } });
+    }
+    while ((await knownTo(stack, seen)).length > 0) {
+      if (Date.now() > deadline) throw new Error('Temporal did not delete the closed workflows in time');
+      await pause();
+    }
+    return seen;
+  } finally {
+    await client.connection.close();
+  }
+}
