@@ -328,6 +328,28 @@ describe('PostgreSQL ledger under contention and outages', () => {
     expect((await short.account(account)).balance).toBe(OPENING - 200);
   });
 
+  test('a charge given its activity attempt\'s deadline gives up at it behind a held row lock, and commits nothing after it', async () => {
+    const account = 'held-deadline';
+    await ledger.charge(`${account}-0`, account, 100, 'r');
+    const holder = new pg.Client({ connectionString: location.LEDGER_URL });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT balance FROM accounts WHERE account_id = $1 FOR UPDATE', [account]);
+      const start = performance.now();
+      const refused = await ledger.charge(`${account}-1`, account, 100, 'r', Date.now() + 400).catch((err: Error) => err);
+      // Cut at the deadline, well before the pool's own lock timeout (3 s).
+      expect(performance.now() - start).toBeLessThan(1500);
+      expect(refused).toBeInstanceOf(TransientLedgerError);
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+    }
+    await expect(ledger.charge(`${account}-1`, account, 100, 'r', Date.now() - 1)).rejects.toThrow(/attempt ended/);
+    expect(await ledger.entriesOf(`${account}-1`)).toEqual([]);
+    expect((await ledger.charge(`${account}-1`, account, 100, 'r', Date.now() + 5000)).existing).toBe(false);
+  });
+
   test('the server going away is a transient fault; when it is back the same ledger carries on', async () => {
     await ledger.charge('before', 'b', 100, 'r');
     await server!.stop();

@@ -47,10 +47,12 @@ export interface Ledger {
   /**
    * Debits the account once per payment-id. A repeated call returns the first charge and
    * moves nothing. Throws InsufficientFundsError when the balance would go below zero.
+   * With a `deadline` (ms since the epoch: the end of the activity attempt), a store over the
+   * network commits nothing after it, so no transaction runs beside the attempt's retry.
    */
-  charge(paymentId: string, accountId: string, amount: number, runId: string): Promise<ChargeOutcome>;
+  charge(paymentId: string, accountId: string, amount: number, runId: string, deadline?: number): Promise<ChargeOutcome>;
   /** Credits the charge back once per payment-id. Throws NoChargeError when there is no charge. */
-  refund(paymentId: string, runId: string): Promise<RefundOutcome>;
+  refund(paymentId: string, runId: string, deadline?: number): Promise<RefundOutcome>;
   account(accountId: string, limit?: number): Promise<Account>;
   /**
    * Keeps a payment's final view, written by its workflow as it closes. The first record of

@@ -154,8 +154,10 @@ export class PostgresLedger implements Ledger {
     return ledger;
   }
 
+  private readonly timeouts: PostgresTimeouts;
+
   private constructor(private readonly options: PostgresLedgerOptions) {
-    const timeouts = { ...POSTGRES_TIMEOUTS, ...options.timeouts };
+    const timeouts = (this.timeouts = { ...POSTGRES_TIMEOUTS, ...options.timeouts });
     this.pool = new pg.Pool({
       connectionString: options.url,
       types: TYPES,
@@ -173,7 +175,7 @@ export class PostgresLedger implements Ledger {
     this.pool.on('error', () => undefined);
   }
 
-  charge(paymentId: string, accountId: string, amount: number, runId: string): Promise<ChargeOutcome> {
+  charge(paymentId: string, accountId: string, amount: number, runId: string, deadline?: number): Promise<ChargeOutcome> {
     return this.guard(async () => {
       const earlier = await this.chargeOf(paymentId);
       if (earlier) return earlier;
@@ -181,7 +183,7 @@ export class PostgresLedger implements Ledger {
         await db.query(SQL.openAccount, [accountId, this.options.openingBalance]);
         if ((await db.query(SQL.debit, [amount, accountId])).rowCount === 0) return undefined;
         return (await db.query<LedgerEntry>(SQL.insertEntry, [paymentId, 'charge', accountId, amount, runId])).rows[0];
-      });
+      }, deadline);
       if (charge) return { charge, existing: false, refunded: false };
       // Rolled back: either a concurrent call charged this payment-id first (its entry took
       // the key, and perhaps the money this call waited for), or the account lacks the money.
@@ -193,7 +195,7 @@ export class PostgresLedger implements Ledger {
     });
   }
 
-  refund(paymentId: string, runId: string): Promise<RefundOutcome> {
+  refund(paymentId: string, runId: string, deadline?: number): Promise<RefundOutcome> {
     return this.guard(async () => {
       const entries = await this.entries(paymentId);
       const earlier = entries.find((e) => e.kind === 'refund');
@@ -203,7 +205,7 @@ export class PostgresLedger implements Ledger {
       const refund = await this.transaction(async (db) => {
         await db.query(SQL.credit, [charge.amount, charge.accountId]);
         return (await db.query<LedgerEntry>(SQL.insertEntry, [paymentId, 'refund', charge.accountId, charge.amount, runId])).rows[0];
-      });
+      }, deadline);
       if (refund) return { refund, existing: false };
       // The insert found the key taken, which happens only once the other refund committed.
       return { refund: (await this.entry(paymentId, 'refund'))!, existing: true };
@@ -259,17 +261,29 @@ export class PostgresLedger implements Ledger {
     return charge && { charge, existing: true, refunded: entries.some((e) => e.kind === 'refund') };
   }
 
-  /** Runs `body` in a transaction: commits what it returns, rolls back when it returns undefined. */
-  private async transaction<T>(body: (db: pg.PoolClient) => Promise<T | undefined>): Promise<T | undefined> {
+  /**
+   * Runs `body` in a transaction: commits what it returns, rolls back when it returns undefined.
+   * With a deadline, its statements may not run past it, and it is rolled back rather than
+   * committed once the deadline has passed.
+   */
+  private async transaction<T>(body: (db: pg.PoolClient) => Promise<T | undefined>, deadline?: number): Promise<T | undefined> {
     const db = await this.pool.connect();
     let broken: Error | undefined;
     // The server may end the session between two statements (idle_in_transaction_session_timeout,
     // a restart); unheard, that error event would end the process. The next query fails instead.
     const ended = (err: Error) => (broken = err);
     db.on('error', ended);
+    const overdue = () => new TransientLedgerError('the activity attempt ended before the transaction could commit; rolled back');
     try {
       await db.query('BEGIN');
+      if (deadline !== undefined) {
+        const left = Math.floor(deadline - Date.now());
+        if (left <= 0) throw overdue();
+        // SET takes no parameters; `left` is an integer computed here.
+        await db.query(`SET LOCAL statement_timeout = ${Math.min(left, this.timeouts.statementMs || left)}`);
+      }
       const result = await body(db);
+      if (result !== undefined && deadline !== undefined && Date.now() >= deadline) throw overdue();
       await db.query(result === undefined ? 'ROLLBACK' : 'COMMIT');
       return result;
     } catch (err) {

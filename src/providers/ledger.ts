@@ -10,10 +10,10 @@ import { type ChargeRequest, type Charged, NO_CHARGE, type PaymentProvider, Prov
 export class LedgerProvider implements PaymentProvider {
   constructor(private readonly ledger: Ledger) {}
 
-  async charge({ paymentId, accountId, amount, runId }: ChargeRequest): Promise<Charged> {
+  async charge({ paymentId, accountId, amount, runId, deadline }: ChargeRequest): Promise<Charged> {
     let outcome;
     try {
-      outcome = await this.ledger.charge(paymentId, accountId, amount, runId);
+      outcome = await this.ledger.charge(paymentId, accountId, amount, runId, deadline);
     } catch (err) {
       if (err instanceof InsufficientFundsError) throw new ProviderRefusal(ErrorCode.InsufficientFunds, err.message);
       throw err;
@@ -28,9 +28,9 @@ export class LedgerProvider implements PaymentProvider {
     return { reference: paymentId, fromEarlierRun: existing && charge.runId !== runId, refunded, at: charge.at };
   }
 
-  async refund({ paymentId, runId }: RefundRequest): Promise<{ at: string }> {
+  async refund({ paymentId, runId, deadline }: RefundRequest): Promise<{ at: string }> {
     try {
-      return { at: (await this.ledger.refund(paymentId, runId)).refund.at };
+      return { at: (await this.ledger.refund(paymentId, runId, deadline)).refund.at };
     } catch (err) {
       // The workflow refunds only after a charge it saw succeed: a missing charge is a bug, not a blip.
       if (err instanceof NoChargeError) throw new ProviderRefusal(NO_CHARGE, err.message);
