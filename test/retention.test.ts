@@ -145,7 +145,7 @@ describe.each([ledgerProvider, stripeProvider])('after Temporal forgets it, a pa
         env.client.workflow.start(PAYMENT_WORKFLOW, { workflowId: workflowIdFor(paymentId), taskQueue, args: [{ ...request(), expiry: '1h' }] });
 
       const cancelledRun = await start(cancelledId);
-      await waitForStatus(cancelledRun, 'CANCELLED');
+      await waitForStatus(cancelledRun, 'CANCELLED', 'PROCESSING');
       const chargedRun = await start(chargedId);
       await waitForStatus(chargedRun, 'COMPLETED', 'PROCESSING');
       await chargedRun.signal('cancelPayment');
