@@ -53,8 +53,11 @@ describe('makePayment', () => {
     stack.ledger.hold();
     const first = pay(url, 'm2', payment);
     await stack.ledger.chargeArrived;
-    const second = pay(url, 'm2', payment);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    let answered = false;
+    const second = pay(url, 'm2', payment).finally(() => (answered = true));
+    // The duplicate has reached the gateway while the charge is held, and waits for it.
+    await stack.ledger.requestsReached('m2', 2);
+    expect(answered).toBe(false);
     stack.ledger.release();
     expect((await first).body).toEqual(completed('m2', false));
     expect((await second).body).toEqual(completed('m2', true));

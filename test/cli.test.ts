@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { PAYMENT_WORKFLOW, type PaymentView, cancelPaymentSignal, getPaymentQuery, workflowIdFor } from '../src/domain/payment';
 import { TEMPORAL_CLI } from '../tools/paths';
+import { eventually } from './helpers/eventually';
 import { devServerEnv } from './helpers/servers';
 import { HOUR, OPENING_BALANCE, entryKinds, withStack } from './helpers/stack';
 
@@ -29,13 +30,11 @@ async function queryView(workflowId: string): Promise<PaymentView> {
   return JSON.parse(out).queryResult[0] as PaymentView;
 }
 
-async function until(workflowId: string, done: (view: PaymentView) => boolean): Promise<PaymentView> {
-  for (let i = 0; i < 100; i++) {
+function until(workflowId: string, done: (view: PaymentView) => boolean): Promise<PaymentView> {
+  return eventually(`${workflowId} settled`, async () => {
     const view = await queryView(workflowId);
-    if (done(view)) return view;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${workflowId} did not settle`);
+    return done(view) ? view : undefined;
+  });
 }
 
 test('start pays, signal cancels and refunds, query shows each state', () =>

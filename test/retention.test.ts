@@ -6,8 +6,9 @@
  * the ledger, and Stripe (stripe-mock behind the recording proxy).
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { ErrorCode, PAYMENT_WORKFLOW, type PaymentRequest, workflowIdFor } from '../src/domain/payment';
+import { ErrorCode, PAYMENT_WORKFLOW, type PaymentRequest, getPaymentQuery, workflowIdFor } from '../src/domain/payment';
 import { StripeProvider } from '../src/providers/stripe';
+import { eventually } from './helpers/eventually';
 import { refusal } from './helpers/refusal';
 import { closed, forget, temporalKnows } from './helpers/retention';
 import { PROMPT_DELETION, devServerEnv } from './helpers/servers';
@@ -149,7 +150,7 @@ describe.each([ledgerProvider, stripeProvider])('after Temporal forgets it, a pa
       const chargedRun = await start(chargedId);
       await waitForStatus(chargedRun, 'COMPLETED', 'PROCESSING');
       await chargedRun.signal('cancelPayment');
-      await waitFor(async () => (await chargedRun.query('getPayment')) as { status: string; expired: boolean }, (view) => view.expired);
+      await eventually('the refund refused by the record', async () => ((await chargedRun.query(getPaymentQuery)).expired ? true : undefined));
 
       expect(await provider.moves(stack, cancelledId)).toEqual([]);
       expect((await provider.moves(stack, chargedId)).filter((move) => move === 'refund')).toEqual([]);
@@ -160,16 +161,10 @@ describe.each([ledgerProvider, stripeProvider])('after Temporal forgets it, a pa
 
 type Handle = Awaited<ReturnType<TestWorkflowEnvironment['client']['workflow']['start']>>;
 
-async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const value = await read();
-    if (done(value)) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error('condition not reached in 10 s');
-}
-
 async function waitForStatus(handle: Handle, status: string, ...passing: string[]): Promise<void> {
-  const view = await waitFor(async () => (await handle.query('getPayment')) as { status: string }, (v) => !['NEW', ...passing].includes(v.status));
+  const view = await eventually(`${handle.workflowId} past ${['NEW', ...passing].join(', ')}`, async () => {
+    const current = (await handle.query('getPayment')) as { status: string };
+    return ['NEW', ...passing].includes(current.status) ? undefined : current;
+  });
   expect(view.status).toBe(status);
 }

@@ -21,6 +21,28 @@ export class GatedLedger extends ForwardingLedger {
     this.held = undefined;
   }
 
+  private readonly reads = new Map<string, number>();
+  private readonly readWaiters: { paymentId: string; count: number; resolve: () => void }[] = [];
+
+  /**
+   * Resolves once `count` requests for the payment-id have reached the service: each
+   * makePayment, cancelPayment and GET first reads the payment's record.
+   */
+  requestsReached(paymentId: string, count: number): Promise<void> {
+    if ((this.reads.get(paymentId) ?? 0) >= count) return Promise.resolve();
+    return new Promise((resolve) => this.readWaiters.push({ paymentId, count, resolve }));
+  }
+
+  override recordOf(paymentId: string) {
+    const reads = (this.reads.get(paymentId) ?? 0) + 1;
+    this.reads.set(paymentId, reads);
+    for (const waiter of this.readWaiters.filter((w) => w.paymentId === paymentId && w.count <= reads)) {
+      this.readWaiters.splice(this.readWaiters.indexOf(waiter), 1);
+      waiter.resolve();
+    }
+    return super.recordOf(paymentId);
+  }
+
   override async charge(...args: Parameters<Ledger['charge']>) {
     this.charges++;
     this.arrived?.();

@@ -2,6 +2,7 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { workflowIdFor } from '../../src/domain/payment';
+import { eventually } from './eventually';
 
 /** Whether Temporal knows any run of the payment-id. */
 export async function temporalKnows(env: TestWorkflowEnvironment, paymentId: string): Promise<boolean> {
@@ -26,9 +27,5 @@ export async function closed(env: TestWorkflowEnvironment, paymentId: string): P
 export async function forget(env: TestWorkflowEnvironment, paymentId: string): Promise<void> {
   const workflowId = workflowIdFor(paymentId);
   await env.client.workflowService.deleteWorkflowExecution({ namespace: env.namespace ?? 'default', workflowExecution: { workflowId } });
-  for (let i = 0; i < 300; i++) {
-    if (!(await temporalKnows(env, paymentId))) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${workflowId} was not deleted`);
+  await eventually(`${workflowId} deleted`, async () => ((await temporalKnows(env, paymentId)) ? undefined : true), { timeoutMs: 30_000 });
 }

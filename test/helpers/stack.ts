@@ -9,6 +9,7 @@ import { SqliteLedger } from '../../src/ledger/sqlite';
 import { Payments } from '../../src/payments';
 import { LedgerProvider } from '../../src/providers/ledger';
 import { createPaymentWorker } from '../../src/worker';
+import { seeded } from '../../tools/chaos/random';
 import { GatedLedger } from './gated-ledger';
 import { tempDir, workflowBundle } from './servers';
 
@@ -24,6 +25,8 @@ export interface StackOptions {
   openingBalance?: number;
   expiryMs?: number;
   faultRate?: number;
+  /** Seeds the injected faults, so that the same tries fail on every run. */
+  faultSeed?: number;
   requestTimeoutMs?: number;
   /** Moves money instead of the stack's ledger (which then stays empty), or wraps the provider over it. */
   provider?: PaymentProvider | ((ledger: GatedLedger) => PaymentProvider);
@@ -37,7 +40,7 @@ export async function startStack(env: TestWorkflowEnvironment, options: StackOpt
   const ledger = new GatedLedger(
     new FaultInjectingLedger(
       new SqliteLedger({ file: path.join(tempDir('ledger'), 'ledger.db'), openingBalance: options.openingBalance ?? OPENING_BALANCE }),
-      { faultRate: options.faultRate ?? 0, writeDelayMs: 0 },
+      { faultRate: options.faultRate ?? 0, writeDelayMs: 0, random: seeded(options.faultSeed ?? 1) },
     ),
   );
   const taskQueue = `payments-${randomUUID()}`;

@@ -59,7 +59,7 @@ const scenarios: [name: string, paymentId: string, run: (stack: Stack) => Promis
     const paying = payments.makePayment('h4', request).catch(() => undefined);
     await ledger.chargeArrived;
     const cancelling = payments.cancelPayment('h4');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await ledger.requestsReached('h4', 2);
     ledger.release();
     await Promise.all([paying, cancelling]);
   }],
