@@ -23,7 +23,6 @@ import { ApplicationFailure } from '@temporalio/common';
 import { type Answer, cancelAfterClose, cancelFromSnapshot, makePaymentAfterClose, makePaymentFromSnapshot } from './domain/answers';
 import {
   type CancelResult,
-  ErrorCode,
   PAYMENT_WORKFLOW,
   type PaymentRequest,
   type PaymentResult,
@@ -33,23 +32,11 @@ import {
   cancelPaymentSignal,
   cancellationUpdate,
   getPaymentQuery,
-  isErrorCode,
   makePaymentUpdate,
   workflowIdFor,
 } from './domain/payment';
+import { ErrorCode, PaymentError, isErrorCode } from './domain/errors';
 import type { Ledger, PaymentRecords } from './ledger/ledger';
-
-export class PaymentError extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    /** Seconds after which the same request may succeed, for refusals that are not final. */
-    readonly retryAfterSeconds?: number,
-  ) {
-    super(message);
-    this.name = 'PaymentError';
-  }
-}
 
 /** The request timeout came before the payment settled: its view now; the payment goes on. */
 export class PaymentInFlight extends Error {

@@ -1,7 +1,7 @@
 /** Main payment paths end to end on the real dev server, with the SQLite ledger. */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { ErrorCode, workflowIdFor } from '../src/domain/payment';
-import { PaymentError } from '../src/payments';
+import { workflowIdFor } from '../src/domain/payment';
+import { ErrorCode, PaymentError } from '../src/domain/errors';
 import { devServerEnv } from './helpers/servers';
 import { OPENING_BALANCE, entryKinds, withStack } from './helpers/stack';
 import { refusal } from './helpers/refusal';

@@ -4,7 +4,8 @@
  */
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { ErrorCode, PAYMENT_WORKFLOW, workflowIdFor } from '../src/domain/payment';
+import { PAYMENT_WORKFLOW, workflowIdFor } from '../src/domain/payment';
+import { ErrorCode } from '../src/domain/errors';
 import { refusal } from './helpers/refusal';
 import { timeSkippingEnv } from './helpers/servers';
 import { HOUR, type Stack, entryKinds, withStack } from './helpers/stack';

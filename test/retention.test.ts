@@ -6,7 +6,8 @@
  * the ledger, and Stripe (stripe-mock behind the recording proxy).
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { ErrorCode, PAYMENT_WORKFLOW, type PaymentRequest, getPaymentQuery, workflowIdFor } from '../src/domain/payment';
+import { PAYMENT_WORKFLOW, type PaymentRequest, getPaymentQuery, workflowIdFor } from '../src/domain/payment';
+import { ErrorCode } from '../src/domain/errors';
 import { StripeProvider } from '../src/providers/stripe';
 import { eventually } from './helpers/eventually';
 import { refusal } from './helpers/refusal';

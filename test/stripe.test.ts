@@ -6,7 +6,8 @@
  * the failures stripe-mock cannot give.
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { ErrorCode, type PaymentRequest } from '../src/domain/payment';
+import type { PaymentRequest } from '../src/domain/payment';
+import { ErrorCode } from '../src/domain/errors';
 import { ProviderRefusal } from '../src/providers/provider';
 import { StripeProvider } from '../src/providers/stripe';
 import { type Gateway, cancel, call, pay, startGateway } from './helpers/gateway';

@@ -6,8 +6,8 @@
 import { WorkflowExecutionAlreadyStartedError, type WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { ErrorCode, PAYMENT_WORKFLOW, type PaymentResult, getPaymentQuery, workflowIdFor } from '../src/domain/payment';
-import { PaymentError } from '../src/payments';
+import { PAYMENT_WORKFLOW, type PaymentResult, getPaymentQuery, workflowIdFor } from '../src/domain/payment';
+import { ErrorCode, PaymentError } from '../src/domain/errors';
 import { eventually } from './helpers/eventually';
 import { refusal } from './helpers/refusal';
 import { timeSkippingEnv } from './helpers/servers';

@@ -11,9 +11,9 @@
  * are answered without an update, and never reach Temporal's per-workflow update limits. The
  * workflow's own validator applies the same rule.
  */
+import { ErrorCode } from './errors';
 import {
   type CancelResult,
-  ErrorCode,
   type PaymentRequest,
   type PaymentResult,
   type PaymentSnapshot,

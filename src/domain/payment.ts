@@ -112,45 +112,6 @@ export interface CancelResult {
   refunded: boolean;
 }
 
-/**
- * Error codes: the HTTP API's `error.code` and the `type` of the ApplicationFailure the
- * workflow and activities raise, so one name travels from ledger to client.
- */
-export const ErrorCode = {
-  InvalidRequest: 'invalid_request',
-  IdempotencyMismatch: 'idempotency_mismatch',
-  InsufficientFunds: 'insufficient_funds',
-  /** The payment provider declined the card for another reason than funds; a later makePayment tries again. */
-  CardDeclined: 'card_declined',
-  /** The payment provider refused the call itself (an invalid key or request): nothing moved. */
-  ProviderError: 'provider_error',
-  PaymentCancelled: 'payment_cancelled',
-  PaymentExpired: 'payment_expired',
-  PaymentNotFound: 'payment_not_found',
-  /** The ledger could not be reached or failed for a moment; retried. */
-  LedgerUnavailable: 'ledger_unavailable',
-  /** Balances are kept by the payment provider (Stripe), not by this service. */
-  AccountAtProvider: 'account_at_provider',
-  /** Temporal could not be reached, or no worker answered in time; retry the same request. */
-  TemporalUnavailable: 'temporal_unavailable',
-  /** Temporal refused more messages for this payment (its per-workflow update limits); retry later. */
-  TooManyRequests: 'too_many_requests',
-  /** The payment's workflow ended without an outcome (terminated, failed or timed out by an operator). */
-  PaymentAborted: 'payment_aborted',
-} as const;
-export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
-
-const ERROR_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
-export function isErrorCode(value: unknown): value is ErrorCode {
-  return typeof value === 'string' && ERROR_CODES.has(value);
-}
-
-/** A charge attempt's refusals that leave the payment DECLINED: nothing moved, and makePayment may try again. */
-const DECLINES: ReadonlySet<string> = new Set([ErrorCode.InsufficientFunds, ErrorCode.CardDeclined, ErrorCode.ProviderError]);
-export function isDecline(type: unknown): type is ErrorCode {
-  return typeof type === 'string' && DECLINES.has(type);
-}
-
 /** Charges once, or answers the first result as a replay. Update: the caller waits for the outcome. */
 export const makePaymentUpdate = defineUpdate<MakePaymentOutcome, [PaymentRequest, MakePaymentCaller]>('makePayment');
 /** Cancels: prevents the charge, or refunds it once. A signal, so `temporal workflow signal` can send it. */

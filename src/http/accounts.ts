@@ -3,9 +3,8 @@
  * ledger: the account is a Stripe customer, and this service keeps no balance to show.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { ErrorCode } from '../domain/payment';
+import { ErrorCode, PaymentError } from '../domain/errors';
 import type { Ledger } from '../ledger/ledger';
-import { PaymentError } from '../payments';
 import { account, accountIdParams, accountQuery, commonErrors, errorRef } from './schemas';
 
 export const accountRoutes: FastifyPluginAsync<{ ledger: Ledger | undefined }> = async (app, { ledger }) => {

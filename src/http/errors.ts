@@ -4,25 +4,9 @@
  */
 import { ServiceError, isGrpcServiceError } from '@temporalio/client';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { ErrorCode } from '../domain/payment';
+import { ERRORS, ErrorCode, PaymentError } from '../domain/errors';
 import { TransientLedgerError } from '../ledger/ledger';
-import { PaymentError, PaymentInFlight } from '../payments';
-
-const STATUS_OF: Record<ErrorCode, number> = {
-  [ErrorCode.InvalidRequest]: 400,
-  [ErrorCode.InsufficientFunds]: 402,
-  [ErrorCode.CardDeclined]: 402,
-  [ErrorCode.PaymentNotFound]: 404,
-  [ErrorCode.PaymentCancelled]: 409,
-  [ErrorCode.PaymentExpired]: 409,
-  [ErrorCode.PaymentAborted]: 409,
-  [ErrorCode.IdempotencyMismatch]: 422,
-  [ErrorCode.TooManyRequests]: 429,
-  [ErrorCode.AccountAtProvider]: 501,
-  [ErrorCode.ProviderError]: 502,
-  [ErrorCode.LedgerUnavailable]: 503,
-  [ErrorCode.TemporalUnavailable]: 503,
-};
+import { PaymentInFlight } from '../payments';
 
 const RETRY_AFTER_SECONDS = 1;
 
@@ -73,7 +57,12 @@ function requestProblem(err: FastifyError): string | undefined {
 }
 
 export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const send = (status: number, code: string, message: string) => reply.code(status).send({ error: { code, message } });
+  const send = (code: ErrorCode, message: string) => reply.code(ERRORS[code].status).send({ error: { code, message } });
+  /** A refusal the same request may get past later: with Retry-After. */
+  const sendRetryable = (code: ErrorCode, message: string, seconds = RETRY_AFTER_SECONDS) => {
+    reply.header('retry-after', String(seconds));
+    return send(code, message);
+  };
 
   if (err instanceof PaymentInFlight) {
     // Not an error: the payment goes on, and the same request later answers its outcome.
@@ -82,27 +71,25 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
     return reply.code(202).send(err.view);
   }
   if (err instanceof PaymentError) {
-    if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
-    return send(STATUS_OF[err.code], err.code, err.message);
+    if (ERRORS[err.code].kind === 'retry') return sendRetryable(err.code, err.message, err.retryAfterSeconds);
+    return send(err.code, err.message);
   }
   // Before Temporal's check, whose message patterns a database's connection error would match too.
   if (err instanceof TransientLedgerError) {
     request.log.warn({ err }, 'ledger unreachable');
-    reply.header('retry-after', String(RETRY_AFTER_SECONDS));
-    return send(503, ErrorCode.LedgerUnavailable, 'the ledger cannot be reached right now; retry the request');
+    return sendRetryable(ErrorCode.LedgerUnavailable, 'the ledger cannot be reached right now; retry the request');
   }
   if (temporalUnreachable(err)) {
     request.log.warn({ err }, 'Temporal unreachable');
-    reply.header('retry-after', String(RETRY_AFTER_SECONDS));
-    return send(503, ErrorCode.TemporalUnavailable, 'the payment service cannot reach Temporal right now; retry the same request');
+    return sendRetryable(ErrorCode.TemporalUnavailable, 'the payment service cannot reach Temporal right now; retry the same request');
   }
   const problem = requestProblem(err);
-  if (problem) return send(400, ErrorCode.InvalidRequest, problem);
+  if (problem) return send(ErrorCode.InvalidRequest, problem);
 
   request.log.error({ err }, 'request failed');
-  return send(500, 'internal_error', 'the request failed unexpectedly; retrying the same request is safe');
+  return send(ErrorCode.InternalError, 'the request failed unexpectedly; retrying the same request is safe');
 }
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  return reply.code(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
+  return reply.code(ERRORS.not_found.status).send({ error: { code: ErrorCode.NotFound, message: `no route ${request.method} ${request.url.split('?')[0]}` } });
 }

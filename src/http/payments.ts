@@ -1,7 +1,8 @@
 /** /payments routes: makePayment, cancelPayment and the payment's state. */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { ErrorCode, type PaymentRequest } from '../domain/payment';
-import { PaymentError, type Payments } from '../payments';
+import { type PaymentRequest } from '../domain/payment';
+import { ErrorCode, PaymentError } from '../domain/errors';
+import type { Payments } from '../payments';
 import type { GatewayMetrics } from './metrics';
 import { cancelResult, commonErrors, errorRef, makePaymentBody, paymentIdParams, paymentResult, paymentView } from './schemas';
 

@@ -9,7 +9,7 @@
  * backoff, and the idempotency key makes that safe.
  */
 import Stripe from 'stripe';
-import { ErrorCode } from '../domain/payment';
+import { ErrorCode } from '../domain/errors';
 import { type AttemptLimits, type ChargeRequest, type Charged, NO_CHARGE, type PaymentProvider, ProviderRefusal, type RefundRequest } from './provider';
 
 export interface StripeProviderOptions {

@@ -23,7 +23,6 @@ import type { PaymentActivities } from '../activities';
 import { type Answer, type Refusal, makePaymentRefusal } from '../domain/answers';
 import {
   DEFAULT_EXPIRY,
-  ErrorCode,
   type MakePaymentCaller,
   type PaymentRequest,
   type PaymentView,
@@ -36,6 +35,7 @@ import {
   paymentIdFromWorkflowId,
   requestProblem,
 } from '../domain/payment';
+import { ErrorCode } from '../domain/errors';
 import {
   type PaymentContext,
   type PaymentEvent,

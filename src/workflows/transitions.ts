@@ -5,16 +5,8 @@
  * cannot both start a charge or a refund.
  */
 import type { Answer, Refusal } from '../domain/answers';
-import {
-  type CancelResult,
-  ErrorCode,
-  type PaymentRequest,
-  type PaymentResult,
-  type PaymentSnapshot,
-  type PaymentStatus,
-  type PaymentView,
-  isDecline,
-} from '../domain/payment';
+import { type CancelResult, type PaymentRequest, type PaymentResult, type PaymentSnapshot, type PaymentStatus, type PaymentView } from '../domain/payment';
+import { ErrorCode, isDecline } from '../domain/errors';
 
 export type Phase =
   | 'new' // seen, nothing asked yet

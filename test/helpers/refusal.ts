@@ -1,4 +1,4 @@
-import { PaymentError } from '../../src/payments';
+import { PaymentError } from '../../src/domain/errors';
 
 /** The ErrorCode a payment call was refused with; fails the test if it succeeded or failed otherwise. */
 export async function refusal(promise: Promise<unknown>): Promise<string> {
