@@ -2,7 +2,7 @@
 import { type Config, loadConfigOrExit } from './config';
 import { buildApp, httpTimeouts } from './http/app';
 import { describeLedger, openLedger } from './ledger/open';
-import { Payments } from './payments';
+import { PaymentClient } from './client/payment-client';
 import { createClient, describeTemporal, temporalProblem } from './temporal';
 
 /** The gateway of a process: ledger, lazy Temporal client and app, ready to listen. */
@@ -11,7 +11,7 @@ export async function createGateway(config: Config) {
   const database = await openLedger(config);
   const ledger = config.paymentProvider.kind === 'ledger' ? database : undefined;
   const client = createClient(config);
-  const payments = new Payments({
+  const payments = new PaymentClient({
     client,
     taskQueue: config.taskQueue,
     expiryMs: config.paymentExpiryMs,

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { PAYMENT_WORKFLOW, type PaymentView, cancelPaymentSignal, getPaymentQuery, workflowIdFor } from '../src/domain/payment';
+import { PAYMENT_WORKFLOW, type PaymentView, cancelPaymentSignal, getPaymentQuery, workflowIdFor } from '../src/domain/contract';
 import { TEMPORAL_CLI } from '../tools/paths';
 import { eventually } from './helpers/eventually';
 import { devServerEnv } from './helpers/servers';

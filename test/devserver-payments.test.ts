@@ -1,6 +1,6 @@
 /** Main payment paths end to end on the real dev server, with the SQLite ledger. */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { workflowIdFor } from '../src/domain/payment';
+import { workflowIdFor } from '../src/domain/contract';
 import { ErrorCode, PaymentError } from '../src/domain/errors';
 import { devServerEnv } from './helpers/servers';
 import { OPENING_BALANCE, entryKinds, withStack } from './helpers/stack';

@@ -3,7 +3,7 @@
  * after the process group is killed with SIGKILL and started again on the same directory.
  */
 import { Client, Connection } from '@temporalio/client';
-import { PAYMENT_WORKFLOW, workflowIdFor } from '../src/domain/payment';
+import { PAYMENT_WORKFLOW, workflowIdFor } from '../src/domain/contract';
 import { freePort, waitForTcp } from '../src/net';
 import { type Proc, startEntry } from './helpers/processes';
 import { tempDir } from './helpers/servers';

@@ -8,7 +8,7 @@
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { workflowIdFor } from '../src/domain/payment';
+import { workflowIdFor } from '../src/domain/contract';
 import { SqliteLedger } from '../src/ledger/sqlite';
 import { LedgerProvider } from '../src/providers/ledger';
 import { createPaymentWorker } from '../src/worker';

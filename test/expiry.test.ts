@@ -4,7 +4,7 @@
  */
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { PAYMENT_WORKFLOW, workflowIdFor } from '../src/domain/payment';
+import { PAYMENT_WORKFLOW, workflowIdFor } from '../src/domain/contract';
 import { ErrorCode } from '../src/domain/errors';
 import { refusal } from './helpers/refusal';
 import { timeSkippingEnv } from './helpers/servers';

@@ -5,7 +5,7 @@
  */
 import { Context } from '@temporalio/activity';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { PAYMENT_WORKFLOW, workflowIdFor } from '../src/domain/payment';
+import { PAYMENT_WORKFLOW, workflowIdFor } from '../src/domain/contract';
 import { LedgerProvider } from '../src/providers/ledger';
 import type { ChargeRequest, PaymentProvider, RefundRequest } from '../src/providers/provider';
 import { timeSkippingEnv } from './helpers/servers';

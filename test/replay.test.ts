@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
-import { workflowIdFor } from '../src/domain/payment';
+import { workflowIdFor } from '../src/domain/contract';
 import { paymentIdOfHistoryFile } from './histories/files';
 import { quietRuntime, workflowBundle } from './helpers/servers';
 

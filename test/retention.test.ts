@@ -6,7 +6,7 @@
  * the ledger, and Stripe (stripe-mock behind the recording proxy).
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { PAYMENT_WORKFLOW, type PaymentRequest, getPaymentQuery, workflowIdFor } from '../src/domain/payment';
+import { PAYMENT_WORKFLOW, type PaymentRequest, getPaymentQuery, workflowIdFor } from '../src/domain/contract';
 import { ErrorCode } from '../src/domain/errors';
 import { StripeProvider } from '../src/providers/stripe';
 import { eventually } from './helpers/eventually';

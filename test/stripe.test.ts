@@ -6,7 +6,7 @@
  * the failures stripe-mock cannot give.
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { PaymentRequest } from '../src/domain/payment';
+import type { PaymentRequest } from '../src/domain/contract';
 import { ErrorCode } from '../src/domain/errors';
 import { ProviderRefusal } from '../src/providers/provider';
 import { StripeProvider } from '../src/providers/stripe';

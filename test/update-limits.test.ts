@@ -5,7 +5,7 @@
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { loadConfig } from '../src/config';
-import { workflowIdFor } from '../src/domain/payment';
+import { workflowIdFor } from '../src/domain/contract';
 import { createClient } from '../src/temporal';
 import { cancel, pay, startGateway, type Gateway } from './helpers/gateway';
 import { devServerEnv } from './helpers/servers';

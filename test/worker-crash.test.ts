@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { LedgerEntry } from '../src/ledger/ledger';
 import { SqliteLedger } from '../src/ledger/sqlite';
-import { Payments } from '../src/payments';
+import { PaymentClient } from '../src/client/payment-client';
 import { freePort } from '../src/net';
 import { type Proc, startEntry } from './helpers/processes';
 import { devServerEnv, tempDir } from './helpers/servers';
@@ -48,7 +48,7 @@ test('SIGKILL between ledger commit and workflow task completion: one charge, on
     ...extra,
   });
   const ledger = new SqliteLedger({ file: path.join(dataDir, 'ledger.db'), openingBalance: OPENING });
-  const payments = new Payments({ client: env.client, taskQueue, expiryMs: HOUR, requestTimeoutMs: 120_000, records: ledger });
+  const payments = new PaymentClient({ client: env.client, taskQueue, expiryMs: HOUR, requestTimeoutMs: 120_000, records: ledger });
   const entry = (kind: string) => async () => (await ledger.entriesOf('crash-1')).find((e: LedgerEntry) => e.kind === kind);
   let worker: Proc | undefined;
   try {
@@ -91,7 +91,7 @@ test('a worker serves Temporal\'s own worker metrics when WORKER_METRICS_ADDRESS
   const worker = startEntry('src/worker.ts', { TEMPORAL_ADDRESS: env.address, TASK_QUEUE: taskQueue, DATA_DIR: dataDir, LOG_LEVEL: 'warn', WORKER_METRICS_ADDRESS: metricsAddress });
   const records = new SqliteLedger({ file: path.join(dataDir, 'ledger.db'), openingBalance: 0 });
   try {
-    const payments = new Payments({ client: env.client, taskQueue, expiryMs: HOUR, requestTimeoutMs: 30_000, records });
+    const payments = new PaymentClient({ client: env.client, taskQueue, expiryMs: HOUR, requestTimeoutMs: 30_000, records });
     await payments.makePayment('metrics-1', { accountId: 'acct', amount: 100 });
     // The update's answer can come back before the worker has recorded the task's latency.
     const wanted = [/^temporal_workflow_task_execution_latency_count\{/m, /^temporal_local_activity_execution_latency_count\{/m];

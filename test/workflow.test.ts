@@ -6,7 +6,7 @@
 import { WorkflowExecutionAlreadyStartedError, type WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { PAYMENT_WORKFLOW, type PaymentResult, getPaymentQuery, workflowIdFor } from '../src/domain/payment';
+import { PAYMENT_WORKFLOW, type PaymentResult, getPaymentQuery, workflowIdFor } from '../src/domain/contract';
 import { ErrorCode, PaymentError } from '../src/domain/errors';
 import { eventually } from './helpers/eventually';
 import { refusal } from './helpers/refusal';

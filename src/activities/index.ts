@@ -7,7 +7,7 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { type Answer, cancelAfterClose, makePaymentAfterClose } from '../domain/answers';
-import type { PaymentRequest } from '../domain/payment';
+import type { PaymentRequest } from '../domain/contract';
 import type { PaymentRecord, PaymentRecords } from '../ledger/ledger';
 import { type AttemptLimits, type Charged, type PaymentProvider, ProviderRefusal } from '../providers/provider';
 
@@ -48,7 +48,8 @@ function currentCall(afterTries = false): { runId: string; retry: boolean } & At
 
 const ATTEMPT_MARGIN_MS = 500;
 
-async function refusalsFinal<T>(call: Promise<T>): Promise<T> {
+/** Runs a provider call; its refusals become non-retryable failures, anything else stays retryable. */
+async function refusalsAsFailures<T>(call: Promise<T>): Promise<T> {
   try {
     return await call;
   } catch (err) {
@@ -72,7 +73,7 @@ export interface ActivityDeps {
 export function createActivities({ provider, records, expiryMs }: ActivityDeps) {
   return {
     charge(request: ChargeInput): Promise<ChargeResult> {
-      return refusalsFinal(
+      return refusalsAsFailures(
         (async () => {
           const record = await records.recordOf(request.paymentId);
           refuseWhatTheRecordForbids(record && makePaymentAfterClose(record, request));
@@ -85,7 +86,7 @@ export function createActivities({ provider, records, expiryMs }: ActivityDeps) 
     },
 
     refund(request: RefundInput): Promise<{ at: string }> {
-      return refusalsFinal(
+      return refusalsAsFailures(
         (async () => {
           const record = await records.recordOf(request.paymentId);
           refuseWhatTheRecordForbids(record && cancelAfterClose(record));

@@ -20,7 +20,7 @@ import {
   type PaymentView,
   requestProblem,
   sameRequest,
-} from './payment';
+} from './contract';
 
 export interface Refusal {
   code: ErrorCode;

@@ -7,17 +7,17 @@ import swaggerUi from '@fastify/swagger-ui';
 import Ajv from 'ajv';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Ledger } from '../ledger/ledger';
-import type { Payments } from '../payments';
+import type { PaymentClient } from '../client/payment-client';
 import { accountRoutes } from './accounts';
 import { type BenchDeps, benchRoutes } from './bench';
 import { errorHandler, notFoundHandler } from './errors';
 import { GatewayMetrics } from './metrics';
 import { opsRoutes } from './ops';
-import { paymentRoutes } from './payments';
+import { paymentRoutes } from './payment-routes';
 import { errorBody } from './schemas';
 
 export interface AppDeps {
-  payments: Payments;
+  payments: PaymentClient;
   /** The ledger the accounts are read from; absent when Stripe is the provider. */
   ledger: Ledger | undefined;
   /** Why Temporal does not answer right now, undefined when it does (for /readyz). */

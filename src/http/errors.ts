@@ -6,7 +6,7 @@ import { ServiceError, isGrpcServiceError } from '@temporalio/client';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, ErrorCode, PaymentError } from '../domain/errors';
 import { TransientLedgerError } from '../ledger/ledger';
-import { PaymentInFlight } from '../payments';
+import { PaymentInFlight } from '../client/payment-client';
 
 const RETRY_AFTER_SECONDS = 1;
 

@@ -2,7 +2,7 @@
  * JSON schemas for every param, body and response. Fastify validates requests with them,
  * serializes responses with them, and @fastify/swagger turns them into the OpenAPI document.
  */
-import { ID_PATTERN, MAX_AMOUNT, MIN_AMOUNT } from '../domain/payment';
+import { ID_PATTERN, MAX_AMOUNT, MIN_AMOUNT } from '../domain/contract';
 
 const id = (description: string) => ({ type: 'string', pattern: ID_PATTERN, description }) as const;
 

@@ -3,7 +3,7 @@
  * accounts from, and the record each payment leaves when its workflow closes. Async, so a
  * store over the network fits the same interface as the SQLite file.
  */
-import type { PaymentView } from '../domain/payment';
+import type { PaymentView } from '../domain/contract';
 
 export type EntryKind = 'charge' | 'refund';
 

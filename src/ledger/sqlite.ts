@@ -17,7 +17,7 @@ import {
   type RefundOutcome,
   TransientLedgerError,
 } from './ledger';
-import type { PaymentStatus } from '../domain/payment';
+import type { PaymentStatus } from '../domain/contract';
 
 export interface SqliteLedgerOptions {
   file: string;

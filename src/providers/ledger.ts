@@ -3,7 +3,7 @@
  * charge and a refund happen once per payment-id, across retries and across workflow runs,
  * so the attempt number needs no part here: a declined attempt wrote nothing.
  */
-import { sameRequest } from '../domain/payment';
+import { sameRequest } from '../domain/contract';
 import { ErrorCode } from '../domain/errors';
 import { InsufficientFundsError, type Ledger, NoChargeError } from '../ledger/ledger';
 import { type ChargeRequest, type Charged, NO_CHARGE, type PaymentProvider, ProviderRefusal, type RefundRequest } from './provider';

@@ -3,7 +3,7 @@
  * activities call a provider and turn its refusals into non-retryable ApplicationFailures;
  * any other error a provider throws is transient and retried by Temporal.
  */
-import type { PaymentRequest } from '../domain/payment';
+import type { PaymentRequest } from '../domain/contract';
 
 /**
  * The activity attempt a provider call runs in. No request of it may outlive the attempt:

@@ -5,7 +5,7 @@
  * cannot both start a charge or a refund.
  */
 import type { Answer, Refusal } from '../domain/answers';
-import { type CancelResult, type PaymentRequest, type PaymentResult, type PaymentSnapshot, type PaymentStatus, type PaymentView } from '../domain/payment';
+import { type CancelResult, type PaymentRequest, type PaymentResult, type PaymentSnapshot, type PaymentStatus, type PaymentView } from '../domain/contract';
 import { ErrorCode, isDecline } from '../domain/errors';
 
 export type Phase =

@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { type AppDeps, type HttpTimeouts, buildApp } from '../../src/http/app';
 import type { Ledger, PaymentRecords } from '../../src/ledger/ledger';
-import { Payments } from '../../src/payments';
+import { PaymentClient } from '../../src/client/payment-client';
 import { temporalProblem } from '../../src/temporal';
 
 export interface Gateway {
@@ -27,7 +27,7 @@ export interface GatewayOptions {
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const records = options.records ?? options.ledger;
   if (!records) throw new Error('a gateway needs the database of payment records');
-  const payments = new Payments({
+  const payments = new PaymentClient({
     client: options.client,
     taskQueue: options.taskQueue,
     expiryMs: options.expiryMs,

@@ -1,7 +1,7 @@
 /** Temporal's retention, stood in for: wait for a payment's run to close, then delete it as retention would. */
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { workflowIdFor } from '../../src/domain/payment';
+import { workflowIdFor } from '../../src/domain/contract';
 import { eventually } from './eventually';
 
 /** Whether Temporal knows any run of the payment-id. */

@@ -1,4 +1,4 @@
-/** A worker with a real SQLite ledger on a test environment, and the Payments client over it. */
+/** A worker with a real SQLite ledger on a test environment, and the PaymentClient over it. */
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -6,7 +6,7 @@ import type { Worker } from '@temporalio/worker';
 import type { PaymentProvider } from '../../src/providers/provider';
 import { FaultInjectingLedger } from '../../src/ledger/faults';
 import { SqliteLedger } from '../../src/ledger/sqlite';
-import { Payments } from '../../src/payments';
+import { PaymentClient } from '../../src/client/payment-client';
 import { LedgerProvider } from '../../src/providers/ledger';
 import { createPaymentWorker } from '../../src/worker';
 import { seeded } from '../../tools/chaos/random';
@@ -16,7 +16,7 @@ import { tempDir, workflowBundle } from './servers';
 export interface Stack {
   env: TestWorkflowEnvironment;
   ledger: GatedLedger;
-  payments: Payments;
+  payments: PaymentClient;
   taskQueue: string;
   worker: Worker;
 }
@@ -53,7 +53,7 @@ export async function startStack(env: TestWorkflowEnvironment, options: StackOpt
     expiryMs: options.expiryMs ?? HOUR,
     workflowBundle: workflowBundle(),
   });
-  const payments = new Payments({
+  const payments = new PaymentClient({
     client: env.client,
     taskQueue,
     expiryMs: options.expiryMs ?? HOUR,

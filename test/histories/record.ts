@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { workflowIdFor } from '../../src/domain/payment';
+import { workflowIdFor } from '../../src/domain/contract';
 import { TEMPORAL_CLI } from '../../tools/paths';
 import { historyFile } from './files';
 import { bundleWorkflows } from '../../src/worker';

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import Database from 'better-sqlite3';
-import { workflowIdFor } from '../../src/domain/payment';
+import { workflowIdFor } from '../../src/domain/contract';
 import { PROJECT_ROOT } from '../paths';
 import { LocalStack } from '../stack';
 import { chartSvg } from './chart';

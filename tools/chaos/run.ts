@@ -5,7 +5,7 @@
  */
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { loadConfig } from '../../src/config';
-import { workflowIdFor } from '../../src/domain/payment';
+import { workflowIdFor } from '../../src/domain/contract';
 import { createClient } from '../../src/temporal';
 import type { Ledger } from '../../src/ledger/ledger';
 import { openLedger } from '../../src/ledger/open';

@@ -1,13 +1,13 @@
 /** /payments routes: makePayment, cancelPayment and the payment's state. */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { type PaymentRequest } from '../domain/payment';
+import { type PaymentRequest } from '../domain/contract';
 import { ErrorCode, PaymentError } from '../domain/errors';
-import type { Payments } from '../payments';
+import type { PaymentClient } from '../client/payment-client';
 import type { GatewayMetrics } from './metrics';
 import { cancelResult, commonErrors, errorRef, makePaymentBody, paymentIdParams, paymentResult, paymentView } from './schemas';
 
 export interface PaymentRoutesDeps {
-  payments: Payments;
+  payments: PaymentClient;
   metrics: GatewayMetrics;
 }
 

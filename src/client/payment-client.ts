@@ -20,7 +20,7 @@ import {
   isGrpcServiceError,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { type Answer, cancelAfterClose, cancelFromSnapshot, makePaymentAfterClose, makePaymentFromSnapshot } from './domain/answers';
+import { type Answer, cancelAfterClose, cancelFromSnapshot, makePaymentAfterClose, makePaymentFromSnapshot } from '../domain/answers';
 import {
   type CancelResult,
   PAYMENT_WORKFLOW,
@@ -34,9 +34,9 @@ import {
   getPaymentQuery,
   makePaymentUpdate,
   workflowIdFor,
-} from './domain/payment';
-import { ErrorCode, PaymentError, isErrorCode } from './domain/errors';
-import type { Ledger, PaymentRecords } from './ledger/ledger';
+} from '../domain/contract';
+import { ErrorCode, PaymentError, isErrorCode } from '../domain/errors';
+import type { Ledger, PaymentRecords } from '../ledger/ledger';
 
 /** The request timeout came before the payment settled: its view now; the payment goes on. */
 export class PaymentInFlight extends Error {
@@ -46,7 +46,7 @@ export class PaymentInFlight extends Error {
   }
 }
 
-export interface PaymentsOptions {
+export interface PaymentClientOptions {
   client: Client;
   taskQueue: string;
   expiryMs: number;
@@ -75,7 +75,7 @@ function requestKey({ accountId, amount }: PaymentRequest): string {
   return createHash('sha256').update(JSON.stringify([accountId, amount])).digest('base64url').slice(0, 22);
 }
 
-function answered<T>(answer: Answer<T>): T {
+function resultOrRefusal<T>(answer: Answer<T>): T {
   if (answer.refusal) throw new PaymentError(answer.refusal.code, answer.refusal.message);
   return answer.result;
 }
@@ -103,8 +103,8 @@ function updateLimit(err: unknown): PaymentError | undefined {
   return undefined;
 }
 
-export class Payments {
-  constructor(private readonly options: PaymentsOptions) {}
+export class PaymentClient {
+  constructor(private readonly options: PaymentClientOptions) {}
 
   private get client(): Client {
     return this.options.client;
@@ -118,11 +118,11 @@ export class Payments {
   /** Charges once per payment-id; answers a duplicate with the first result, `replayed: true`. */
   async makePayment(paymentId: string, request: PaymentRequest): Promise<PaymentResult> {
     const record = await this.options.records.recordOf(paymentId);
-    if (record) return answered(makePaymentAfterClose(record, request));
+    if (record) return resultOrRefusal(makePaymentAfterClose(record, request));
     return this.withinDeadline(paymentId, request, async () => {
       const snapshot = await this.snapshot(paymentId);
       const known = snapshot && makePaymentFromSnapshot(snapshot, request);
-      if (known) return answered(known);
+      if (known) return resultOrRefusal(known);
       const callerId = randomUUID();
       const outcome = await this.call(paymentId, () =>
         this.client.workflow.executeUpdateWithStart(makePaymentUpdate, {
@@ -154,7 +154,7 @@ export class Payments {
   /** Cancels (starting the workflow if it is new) and waits for the outcome: refunded or never charged. */
   async cancelPayment(paymentId: string): Promise<CancelResult> {
     const record = await this.options.records.recordOf(paymentId);
-    if (record) return answered(cancelAfterClose(record));
+    if (record) return resultOrRefusal(cancelAfterClose(record));
     return this.withinDeadline(paymentId, undefined, async () => {
       const snapshot = await this.snapshot(paymentId);
       if (!snapshot && (await this.chargedByForgottenRun(paymentId))) {
@@ -162,7 +162,7 @@ export class Payments {
         throw new PaymentError(ErrorCode.PaymentExpired, `payment ${paymentId} expired long ago (Temporal no longer keeps it); its charge stands`);
       }
       const known = snapshot && cancelFromSnapshot(snapshot);
-      if (known) return answered(known);
+      if (known) return resultOrRefusal(known);
       // Concurrent cancels share one update per round; a refused refund opens the next round.
       const updateId = snapshot && snapshot.refundRefusals === undefined ? randomUUID() : `cancel:${snapshot?.refundRefusals ?? 0}`;
       return this.call(paymentId, async () => {

@@ -34,7 +34,7 @@ import {
   parseExpiry,
   paymentIdFromWorkflowId,
   requestProblem,
-} from '../domain/payment';
+} from '../domain/contract';
 import { ErrorCode } from '../domain/errors';
 import {
   type PaymentContext,
@@ -96,7 +96,7 @@ function failure({ code, message }: Refusal): ApplicationFailure {
   return ApplicationFailure.create({ type: code, message, nonRetryable: true });
 }
 
-function answered<T>(answer: Answer<T>): T {
+function resultOrFailure<T>(answer: Answer<T>): T {
   if (answer.refusal) throw failure(answer.refusal);
   return answer.result;
 }
@@ -179,7 +179,7 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
       const startsAttempt = state.phase === 'new' || state.phase === 'declined';
       apply({ type: 'pay', request });
       await condition(idle);
-      const result = answered(makePaymentAnswer(state, context, request, !startsAttempt));
+      const result = resultOrFailure(makePaymentAnswer(state, context, request, !startsAttempt));
       // Absent when sent by the temporal CLI or by a gateway of an earlier release.
       const callerId = (caller as MakePaymentCaller | undefined)?.callerId;
       return typeof callerId === 'string' ? { ...result, callerId } : result;
@@ -196,11 +196,11 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
     cancellationUpdate,
     async () => {
       await condition(idle);
-      return answered(cancellationAnswer(state, context));
+      return resultOrFailure(cancellationAnswer(state, context));
     },
     {
       validator: () => {
-        if (!state.cancelRequested) answered(cancellationAnswer(state, context));
+        if (!state.cancelRequested) resultOrFailure(cancellationAnswer(state, context));
       },
     },
   );
