@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DEFAULT_EXPIRY, parseExpiry } from './domain/contract';
+import { DEFAULT_EXPIRY, ID_REGEX, parseExpiry } from './domain/contract';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -75,7 +75,6 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
-const NAME = /^[A-Za-z0-9._:-]{1,200}$/;
 const HOSTNAME = /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:.]+)$/;
 
 function port(variable: string, text: string): number {
@@ -96,7 +95,8 @@ function hostPort(variable: string, text: string): string {
 }
 
 function name(variable: string, text: string): string {
-  if (!NAME.test(text)) {
+  // Namespaces and task queues take the same alphabet as payment-ids.
+  if (!ID_REGEX.test(text)) {
     throw new ConfigError(variable, `expected 1-200 characters of A-Z a-z 0-9 . _ : -, got ${JSON.stringify(text)}`);
   }
   return text;

@@ -53,7 +53,8 @@ export function parseExpiry(value: number | string): number | undefined {
   return typeof parsed === 'number' && Number.isFinite(parsed) && parsed >= MIN_EXPIRY_MS ? parsed : undefined;
 }
 
-export type PaymentStatus = 'NEW' | 'PROCESSING' | 'COMPLETED' | 'DECLINED' | 'CANCELLED';
+export const PAYMENT_STATUSES = ['NEW', 'PROCESSING', 'COMPLETED', 'DECLINED', 'CANCELLED'] as const;
+export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
 /** What GET /payments/:id, the getPayment query and the workflow's result show. */
 export interface PaymentView {

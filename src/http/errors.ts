@@ -39,7 +39,7 @@ function describeIssue(where: string, issue: ValidationIssue): string {
 }
 
 /** Fastify's own request errors (validation, body parsing, limits, content-type), as bad input. */
-function requestProblem(err: FastifyError): string | undefined {
+function badInputMessage(err: FastifyError): string | undefined {
   if (err.validation?.[0]) return describeIssue(err.validationContext ?? 'request', err.validation[0]);
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -83,7 +83,7 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
     request.log.warn({ err }, 'Temporal unreachable');
     return sendRetryable(ErrorCode.TemporalUnavailable, 'the payment service cannot reach Temporal right now; retry the same request');
   }
-  const problem = requestProblem(err);
+  const problem = badInputMessage(err);
   if (problem) return send(ErrorCode.InvalidRequest, problem);
 
   request.log.error({ err }, 'request failed');

@@ -2,7 +2,8 @@
  * JSON schemas for every param, body and response. Fastify validates requests with them,
  * serializes responses with them, and @fastify/swagger turns them into the OpenAPI document.
  */
-import { ID_PATTERN, MAX_AMOUNT, MIN_AMOUNT } from '../domain/contract';
+import { ID_PATTERN, MAX_AMOUNT, MIN_AMOUNT, PAYMENT_STATUSES } from '../domain/contract';
+import { ENTRY_KINDS } from '../ledger/ledger';
 
 const id = (description: string) => ({ type: 'string', pattern: ID_PATTERN, description }) as const;
 
@@ -87,7 +88,7 @@ export const paymentView = {
   type: 'object',
   properties: {
     paymentId: { type: 'string' },
-    status: { type: 'string', enum: ['NEW', 'PROCESSING', 'COMPLETED', 'DECLINED', 'CANCELLED'] },
+    status: { type: 'string', enum: PAYMENT_STATUSES },
     accountId: { type: ['string', 'null'] },
     amount: { type: ['integer', 'null'] },
     refunded: { type: 'boolean' },
@@ -109,7 +110,7 @@ export const account = {
         type: 'object',
         properties: {
           paymentId: { type: 'string' },
-          kind: { type: 'string', enum: ['charge', 'refund'] },
+          kind: { type: 'string', enum: ENTRY_KINDS },
           amount: { type: 'integer' },
           at: { type: 'string', format: 'date-time' },
         },

@@ -5,7 +5,8 @@
  */
 import type { PaymentView } from '../domain/contract';
 
-export type EntryKind = 'charge' | 'refund';
+export const ENTRY_KINDS = ['charge', 'refund'] as const;
+export type EntryKind = (typeof ENTRY_KINDS)[number];
 
 export interface LedgerEntry {
   paymentId: string;

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import {
   type Account,
   type ChargeOutcome,
+  type EntryKind,
   InsufficientFundsError,
   type Ledger,
   type LedgerEntry,
@@ -75,7 +76,7 @@ interface RecordRow {
 
 interface EntryRow {
   payment_id: string;
-  kind: 'charge' | 'refund';
+  kind: EntryKind;
   account_id: string;
   amount: number;
   run_id: string;
