@@ -2,13 +2,13 @@
  * /accounts routes: balance and ledger entries. With Stripe as the provider there is no
  * ledger: the account is a Stripe customer, and this service keeps no balance to show.
  */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts';
 import { ErrorCode, PaymentError } from '../domain/errors';
 import type { Ledger } from '../ledger/ledger';
 import { account, accountIdParams, accountQuery, commonErrors, errorRef } from './schemas';
 
-export const accountRoutes: FastifyPluginAsync<{ ledger: Ledger | undefined }> = async (app, { ledger }) => {
-  app.get<{ Params: { accountId: string }; Querystring: { limit: number } }>(
+export const accountRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: { ledger: Ledger | undefined } }> = async (app, { ledger }) => {
+  app.get(
     '/accounts/:accountId',
     {
       schema: {

@@ -1,6 +1,6 @@
 /** POST /bench/ceiling/:id, served only with BENCH_ROUTES=true: Temporal's ceiling for `npm run bench`. */
 import { type Client, WithStartWorkflowOperation } from '@temporalio/client';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts';
 import { CEILING_WORKFLOW, ceilingUpdate } from '../domain/ceiling';
 import { commonErrors, paymentIdParams } from './schemas';
 
@@ -9,8 +9,8 @@ export interface BenchDeps {
   taskQueue: string;
 }
 
-export const benchRoutes: FastifyPluginAsync<BenchDeps> = async (app, { client, taskQueue }) => {
-  app.post<{ Params: { id: string } }>(
+export const benchRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: BenchDeps }> = async (app, { client, taskQueue }) => {
+  app.post(
     '/bench/ceiling/:id',
     {
       schema: {

@@ -1,6 +1,5 @@
 /** /payments routes: makePayment, cancelPayment and the payment's state. */
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { type PaymentRequest } from '../domain/contract';
+import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts';
 import { ErrorCode, PaymentError } from '../domain/errors';
 import type { PaymentClient } from '../client/payment-client';
 import type { GatewayMetrics } from './metrics';
@@ -11,12 +10,10 @@ export interface PaymentRoutesDeps {
   metrics: GatewayMetrics;
 }
 
-type WithId = { Params: { id: string } };
-
-export const paymentRoutes: FastifyPluginAsync<PaymentRoutesDeps> = async (app, { payments, metrics }) => {
+export const paymentRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: PaymentRoutesDeps }> = async (app, { payments, metrics }) => {
   // Every log line of a payment request names the payment-id.
-  app.addHook('preHandler', async (request: FastifyRequest<WithId>) => {
-    request.log = request.log.child({ paymentId: request.params.id });
+  app.addHook('preHandler', async (request) => {
+    request.log = request.log.child({ paymentId: (request.params as { id: string }).id });
   });
 
   /** Counts the outcome of an operation, error codes included, and passes the result or error on. */
@@ -31,7 +28,7 @@ export const paymentRoutes: FastifyPluginAsync<PaymentRoutesDeps> = async (app, 
     }
   };
 
-  app.post<WithId & { Body: PaymentRequest }>(
+  app.post(
     '/payments/:id/makePayment',
     {
       schema: {
@@ -51,7 +48,7 @@ export const paymentRoutes: FastifyPluginAsync<PaymentRoutesDeps> = async (app, 
     },
   );
 
-  app.post<WithId>(
+  app.post(
     '/payments/:id/cancelPayment',
     {
       schema: {
@@ -69,7 +66,7 @@ export const paymentRoutes: FastifyPluginAsync<PaymentRoutesDeps> = async (app, 
     },
   );
 
-  app.get<WithId>(
+  app.get(
     '/payments/:id',
     {
       schema: {
