@@ -1,28 +1,43 @@
 /** `npm run api`: the HTTP gateway on HOST:PORT. */
 import { type Config, loadConfigOrExit } from './config';
-import { buildApp, httpTimeouts } from './http/app';
+import { type AppDeps, type HttpTimeouts, buildApp, httpTimeouts } from './http/app';
+import type { Ledger } from './ledger/ledger';
 import { describeLedger, openLedger } from './ledger/open';
-import { PaymentClient } from './client/payment-client';
+import { PaymentClient, type PaymentClientOptions } from './client/payment-client';
 import { createClient, describeTemporal, temporalProblem } from './temporal';
 
-/** The gateway of a process: ledger, lazy Temporal client and app, ready to listen. */
+export interface GatewayParts extends Omit<PaymentClientOptions, 'ledger'> {
+  /** The accounts' ledger; undefined when Stripe moves the money. */
+  ledger: Ledger | undefined;
+  logger: AppDeps['logger'];
+  timeouts?: Partial<HttpTimeouts>;
+  bench?: AppDeps['bench'];
+}
+
+/** The gateway's app over its parts: what a process wires from its configuration, and a test from its own. */
+export function gatewayApp({ ledger, logger, timeouts, bench, ...client }: GatewayParts) {
+  return buildApp({
+    payments: new PaymentClient({ ...client, ledger }),
+    ledger,
+    temporalProblem: () => temporalProblem(client.client),
+    logger,
+    timeouts,
+    bench,
+  });
+}
+
+/** The gateway of a process: its database, a lazy Temporal client and the app, ready to listen. */
 export async function createGateway(config: Config) {
   // The database holds closed payments' records with either provider; accounts only when money moves in the ledger.
   const database = await openLedger(config);
-  const ledger = config.paymentProvider.kind === 'ledger' ? database : undefined;
   const client = createClient(config);
-  const payments = new PaymentClient({
+  const app = await gatewayApp({
     client,
     taskQueue: config.taskQueue,
     expiryMs: config.paymentExpiryMs,
     requestTimeoutMs: config.requestTimeoutMs,
     records: database,
-    ledger,
-  });
-  const app = await buildApp({
-    payments,
-    ledger,
-    temporalProblem: () => temporalProblem(client),
+    ledger: config.paymentProvider.kind === 'ledger' ? database : undefined,
     logger: { level: config.logLevel },
     timeouts: httpTimeouts(config.requestTimeoutMs),
     ...(config.benchRoutes ? { bench: { client, taskQueue: config.taskQueue } } : {}),

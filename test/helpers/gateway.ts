@@ -1,10 +1,9 @@
 /** The real gateway, listening on a free port of 127.0.0.1. */
 import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
-import { type AppDeps, type HttpTimeouts, buildApp } from '../../src/http/app';
+import { gatewayApp } from '../../src/api';
+import type { AppDeps, HttpTimeouts } from '../../src/http/app';
 import type { Ledger, PaymentRecords } from '../../src/ledger/ledger';
-import { PaymentClient } from '../../src/client/payment-client';
-import { temporalProblem } from '../../src/temporal';
 
 export interface Gateway {
   app: FastifyInstance;
@@ -27,20 +26,11 @@ export interface GatewayOptions {
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const records = options.records ?? options.ledger;
   if (!records) throw new Error('a gateway needs the database of payment records');
-  const payments = new PaymentClient({
-    client: options.client,
-    taskQueue: options.taskQueue,
-    expiryMs: options.expiryMs,
-    requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+  const app = await gatewayApp({
+    ...options,
     records,
-    ledger: options.ledger,
-  });
-  const app = await buildApp({
-    payments,
-    ledger: options.ledger,
-    temporalProblem: () => temporalProblem(options.client),
+    requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
     logger: options.logger ?? false,
-    timeouts: options.timeouts,
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as { port: number };
