@@ -37,6 +37,7 @@ import {
 } from '../domain/contract';
 import { ErrorCode, PaymentError, isErrorCode } from '../domain/errors';
 import type { Ledger, PaymentRecords } from '../ledger/ledger';
+import type { payment } from '../workflows/payment-workflow';
 
 /** The request timeout came before the payment settled: its view now; the payment goes on. */
 export class PaymentInFlight extends Error {
@@ -128,7 +129,7 @@ export class PaymentClient {
         this.client.workflow.executeUpdateWithStart(makePaymentUpdate, {
           args: [request, { callerId }],
           updateId: this.payUpdateId(snapshot, request, callerId),
-          startWorkflowOperation: new WithStartWorkflowOperation(PAYMENT_WORKFLOW, {
+          startWorkflowOperation: new WithStartWorkflowOperation<typeof payment>(PAYMENT_WORKFLOW, {
             ...this.startOptions(paymentId),
             ...ID_POLICIES,
           }),
@@ -166,7 +167,7 @@ export class PaymentClient {
       // Concurrent cancels share one update per round; a refused refund opens the next round.
       const updateId = snapshot && snapshot.refundRefusals === undefined ? randomUUID() : `cancel:${snapshot?.refundRefusals ?? 0}`;
       return this.call(paymentId, async () => {
-        const handle = await this.client.workflow.signalWithStart(PAYMENT_WORKFLOW, {
+        const handle = await this.client.workflow.signalWithStart<typeof payment, []>(PAYMENT_WORKFLOW, {
           ...this.startOptions(paymentId),
           workflowIdReusePolicy: ID_POLICIES.workflowIdReusePolicy,
           signal: cancelPaymentSignal,
@@ -196,7 +197,7 @@ export class PaymentClient {
   async getPayment(paymentId: string): Promise<PaymentView | undefined> {
     const record = await this.options.records.recordOf(paymentId);
     if (record) return viewOf(record);
-    const handle = this.client.workflow.getHandle<() => Promise<PaymentView>>(workflowIdFor(paymentId));
+    const handle = this.client.workflow.getHandle<typeof payment>(workflowIdFor(paymentId));
     const read = async (): Promise<PaymentView | undefined> => {
       try {
         const { status } = await handle.describe();
