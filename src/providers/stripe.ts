@@ -31,7 +31,7 @@ export interface StripeProviderOptions {
   apiBase?: string;
   /** ISO code, lower case: amounts are in its minor unit. */
   currency: string;
-  /** How long a customer's default payment method is used without reading it again (PAYMENT_METHOD_TTL_MS). */
+  /** How long a customer's default payment method is used without reading it again; default PAYMENT_METHOD_TTL_MS (a minute). */
   paymentMethodTtlMs?: number;
   /** The clock of that cache (ms since the epoch). */
   now?: () => number;
