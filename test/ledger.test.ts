@@ -125,6 +125,15 @@ describe.each([sqliteStore, postgresStore])('$name ledger', (store) => {
     expect((await ledger.account('a')).balance).toBe(700);
   });
 
+  test('charge attempts are noted once each: a repeat and another run\'s note show', async () => {
+    expect(await ledger.noteChargeAttempt('p1', 'run-1', 1)).toEqual({ earlierRun: false, repeated: false });
+    expect(await ledger.noteChargeAttempt('p1', 'run-1', 1)).toEqual({ earlierRun: false, repeated: true });
+    expect(await ledger.noteChargeAttempt('p1', 'run-1', 2)).toEqual({ earlierRun: false, repeated: false });
+    expect(await ledger.noteChargeAttempt('p2', 'run-9', 1)).toEqual({ earlierRun: false, repeated: false });
+    // A later run of p1 (say after Temporal forgot run-1) sees it, from another connection too.
+    expect(await (await another()).noteChargeAttempt('p1', 'run-2', 1)).toEqual({ earlierRun: true, repeated: false });
+  });
+
   test('a charge that would take the balance below zero is refused and changes nothing', async () => {
     await ledger.charge('p1', 'a', 800, 'r');
     await expect(ledger.charge('p2', 'a', 201, 'r')).rejects.toBeInstanceOf(InsufficientFundsError);

@@ -160,6 +160,31 @@ describe.each([ledgerProvider, stripeProvider])('after Temporal forgets it, a pa
     }));
 });
 
+describe('a Stripe payment whose run was terminated after its charge (so it left no record), then forgotten', () => {
+  test('a makePayment starts a new run, which looks the charge up (the attempt was noted) and replays it: charged once', () =>
+    stripeProvider.stack(async (stack) => {
+      const { payments, ledger } = stack;
+      const paymentId = 'stripe-terminated';
+      const request: PaymentRequest = { accountId: stripeProvider.accountId, amount: 250 };
+      await payments.makePayment(paymentId, request);
+      await env.client.workflow.getHandle(workflowIdFor(paymentId)).terminate('an operator ended it');
+      await forget(env, paymentId);
+      expect(await ledger.recordOf(paymentId)).toBeUndefined();
+
+      // Stripe's search finds the PaymentIntent the terminated run made (stripe-mock keeps nothing, so the proxy answers it).
+      const [made] = proxy.about(paymentId).filter((r) => r.path === '/v1/payment_intents');
+      const intent = { ...made!.answer, amount: 250, currency: 'usd', customer: request.accountId, status: 'succeeded', latest_charge: { id: 'ch_t', object: 'charge', refunded: false } };
+      proxy.answer('GET', '/v1/payment_intents/search', {
+        status: 200,
+        body: { object: 'search_result', has_more: false, data: [{ ...intent, metadata: { paymentId, attempt: '1', runId: made!.form.get('metadata[runId]') } }] },
+      });
+      const searchesBefore = proxy.to('GET', '/v1/payment_intents/search').length;
+      expect(await payments.makePayment(paymentId, request)).toEqual({ paymentId, status: 'COMPLETED', ...request, replayed: true });
+      expect(proxy.to('GET', '/v1/payment_intents/search').length).toBe(searchesBefore + 1);
+      expect(await stripeProvider.moves(stack, paymentId)).toEqual(['charge']);
+    }));
+});
+
 type Handle = Awaited<ReturnType<TestWorkflowEnvironment['client']['workflow']['start']>>;
 
 async function waitForStatus(handle: Handle, status: string, ...passing: string[]): Promise<void> {

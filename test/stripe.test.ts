@@ -3,7 +3,8 @@
  * stripe-mock, Stripe's own mock server, behind a recording proxy: what reaches Stripe, with
  * which idempotency key, and what the payment does with declines, rate limits, 5xx, network
  * errors and an invalid key. Success paths are stripe-mock's answers; the proxy makes up only
- * the failures stripe-mock cannot give.
+ * the failures stripe-mock cannot give. Each test also counts the requests its payment costs
+ * at Stripe (docs/stripe-budget.md): one per charge and one per refund on the happy path.
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { PaymentRequest } from '../src/domain/contract';
@@ -14,7 +15,19 @@ import { type Gateway, cancel, call, pay, startGateway } from './helpers/gateway
 import { refusal } from './helpers/refusal';
 import { timeSkippingEnv } from './helpers/servers';
 import { HOUR, type Stack, withStack } from './helpers/stack';
-import { type Canned, RecordingProxy, type StripeMock, cardDecline, dropped, hung, rateLimited, serverError, startStripeMock } from './helpers/stripe-mock';
+import {
+  type Canned,
+  RecordingProxy,
+  type StripeMock,
+  cardDecline,
+  dropped,
+  hung,
+  lost,
+  rateLimited,
+  rateLimitedFor,
+  serverError,
+  startStripeMock,
+} from './helpers/stripe-mock';
 
 const CUSTOMER = 'cus_test1';
 const request: PaymentRequest = { accountId: CUSTOMER, amount: 250 };
@@ -49,10 +62,26 @@ const intents = (paymentId: string) => proxy.about(paymentId).filter((r) => r.pa
 const refunds = (paymentId: string) => proxy.about(paymentId).filter((r) => r.path === '/v1/refunds');
 const keysAndStatuses = (requests: { idempotencyKey?: string; status: number }[]) => requests.map((r) => [r.idempotencyKey, r.status]);
 
-test('a payment is one confirmed PaymentIntent keyed payment:<id>:charge; a duplicate makes none', () =>
+/** Every request that reached Stripe while `body` ran, as [method, path, status]. */
+async function madeDuring(body: () => Promise<unknown>): Promise<[string, string, number][]> {
+  const before = proxy.requests.length;
+  await body();
+  return proxy.requests.slice(before).map((r) => [r.method, r.path, r.status]);
+}
+
+const CREATE: [string, string, number] = ['POST', '/v1/payment_intents', 200];
+const READ_CUSTOMER: [string, string, number] = ['GET', `/v1/customers/${CUSTOMER}`, 200];
+const SEARCH: [string, string, number] = ['GET', '/v1/payment_intents/search', 200];
+
+test('a payment is one confirmed PaymentIntent keyed payment:<id>:charge, one request to Stripe; a duplicate makes none', () =>
   inStripeStack(async ({ payments, ledger }) => {
-    expect(await payments.makePayment('s1', request)).toEqual({ paymentId: 's1', status: 'COMPLETED', ...request, replayed: false });
-    expect(await payments.makePayment('s1', request)).toMatchObject({ status: 'COMPLETED', replayed: true });
+    // The worker's first charge of a customer reads its default payment method; the next ones within a minute do not.
+    expect(await madeDuring(async () => expect(await payments.makePayment('s1', request)).toEqual({ paymentId: 's1', status: 'COMPLETED', ...request, replayed: false }))).toEqual([
+      READ_CUSTOMER,
+      CREATE,
+    ]);
+    expect(await madeDuring(() => payments.makePayment('s1b', request))).toEqual([CREATE]);
+    expect(await madeDuring(async () => expect(await payments.makePayment('s1', request)).toMatchObject({ status: 'COMPLETED', replayed: true }))).toEqual([]);
 
     expect(keysAndStatuses(intents('s1'))).toEqual([['payment:s1:charge', 200]]);
     const [intent] = intents('s1');
@@ -65,15 +94,31 @@ test('a payment is one confirmed PaymentIntent keyed payment:<id>:charge; a dupl
       off_session: 'true',
       'metadata[attempt]': '1',
     });
+    expect(intents('s1b')[0]!.form.get('payment_method')).toBe('pm_card_visa');
     expect(intent!.answer).toMatchObject({ object: 'payment_intent', status: 'succeeded' });
     expect(await payments.getPayment('s1')).toMatchObject({ status: 'COMPLETED', refunded: false });
     expect(ledger.charges).toBe(0); // the ledger is not the provider here
   }));
 
-test('cancel after the charge: one Refund of that PaymentIntent keyed payment:<id>:refund, however often repeated', () =>
+test('the customer\'s payment method is read again once a minute has passed', async () => {
+  let now = 1_000_000;
+  const provider = new StripeProvider({ apiKey: 'sk_test_123', apiBase: proxy.url, currency: 'usd', now: () => now });
+  const charge = (paymentId: string) =>
+    provider.charge({ paymentId, ...request, attempt: 1, runId: 'run-ttl', retry: false, triedBefore: async () => false, deadline: Date.now() + 10_000, signal: new AbortController().signal });
+  expect(await madeDuring(() => charge('ttl-1'))).toEqual([READ_CUSTOMER, CREATE]);
+  now += 59_999;
+  expect(await madeDuring(() => charge('ttl-2'))).toEqual([CREATE]);
+  now += 1;
+  expect(await madeDuring(() => charge('ttl-3'))).toEqual([READ_CUSTOMER, CREATE]);
+});
+
+test('cancel after the charge: one Refund of that PaymentIntent keyed payment:<id>:refund, one request, however often repeated', () =>
   inStripeStack(async ({ payments }) => {
     await payments.makePayment('s2', request);
-    for (let i = 0; i < 3; i++) expect(await payments.cancelPayment('s2')).toEqual({ paymentId: 's2', status: 'CANCELLED', refunded: true });
+    expect(await madeDuring(async () => expect(await payments.cancelPayment('s2')).toEqual({ paymentId: 's2', status: 'CANCELLED', refunded: true }))).toEqual([
+      ['POST', '/v1/refunds', 200],
+    ]);
+    for (let i = 0; i < 2; i++) expect(await madeDuring(() => payments.cancelPayment('s2'))).toEqual([]);
 
     expect(keysAndStatuses(refunds('s2'))).toEqual([['payment:s2:refund', 200]]);
     expect(refunds('s2')[0]!.form.get('payment_intent')).toBe(intents('s2')[0]!.answer.id);
@@ -89,7 +134,12 @@ test('insufficient funds: 402, DECLINED, and the next makePayment is a new attem
     expect(await payments.getPayment('s3')).toMatchObject({ status: 'DECLINED', amount: 250 });
 
     // Stripe keeps the decline under the first key; a new attempt needs a new one to be tried at all.
-    expect(await pay(gateway.url, 's3', request)).toMatchObject({ status: 200, body: { status: 'COMPLETED', replayed: false } });
+    // It looks up no earlier charge (this run's only attempt was declined), and reads the customer's
+    // payment method again, since the decline may be the old card's.
+    expect(await madeDuring(async () => expect(await pay(gateway.url, 's3', request)).toMatchObject({ status: 200, body: { status: 'COMPLETED', replayed: false } }))).toEqual([
+      READ_CUSTOMER,
+      CREATE,
+    ]);
     expect(keysAndStatuses(intents('s3'))).toEqual([
       ['payment:s3:charge', 402],
       ['payment:s3:charge:2', 200],
@@ -134,6 +184,45 @@ test('a dropped connection, a 5xx and a 429 are retried with the same key until 
     ]);
   }));
 
+test('a retried attempt after a lost answer looks the charge up, finds it, and makes no second PaymentIntent', () =>
+  inStripeStack(async ({ payments }) => {
+    // The try and the SDK's own retry of the closed connection both reach Stripe, and both answers are lost.
+    proxy.answer('POST', '/v1/payment_intents', lost, lost);
+    // The activity's next try searches first; Stripe's search has caught up with the charge.
+    proxy.answer('GET', '/v1/payment_intents/search', {
+      status: 200,
+      body: () => {
+        const made = intents('s11')[0]!;
+        const intent = { ...made.answer, amount: request.amount, currency: 'usd', customer: CUSTOMER, status: 'succeeded', latest_charge: { id: 'ch_s11', object: 'charge', refunded: false } };
+        return { object: 'search_result', has_more: false, data: [{ ...intent, metadata: { paymentId: 's11', attempt: '1', runId: made.form.get('metadata[runId]') } }] };
+      },
+    });
+    expect(await madeDuring(async () => expect(await payments.makePayment('s11', request)).toEqual({ paymentId: 's11', status: 'COMPLETED', ...request, replayed: false }))).toEqual([
+      READ_CUSTOMER,
+      ['POST', '/v1/payment_intents', 0],
+      ['POST', '/v1/payment_intents', 0],
+      SEARCH,
+    ]);
+    expect(keysAndStatuses(intents('s11'))).toEqual([
+      ['payment:s11:charge', 0],
+      ['payment:s11:charge', 0],
+    ]);
+    expect(await payments.cancelPayment('s11')).toMatchObject({ refunded: true });
+    expect(refunds('s11').map((r) => r.form.get('payment_intent'))).toEqual([intents('s11')[0]!.answer.id]);
+  }));
+
+test('a 429 with Retry-After: 2 is retried no sooner than 2 s later, with the same key, and charges once', () =>
+  inStripeStack(async ({ payments }) => {
+    proxy.answer('POST', '/v1/payment_intents', rateLimitedFor(2));
+    expect(await payments.makePayment('s12', request)).toMatchObject({ status: 'COMPLETED', replayed: false });
+    const tries = intents('s12');
+    expect(keysAndStatuses(tries)).toEqual([
+      ['payment:s12:charge', 429],
+      ['payment:s12:charge', 200],
+    ]);
+    expect(tries[1]!.at - tries[0]!.at).toBeGreaterThanOrEqual(2000);
+  }));
+
 test('after a try whose answer was lost, Stripe refusing the retry is not final: retried until Stripe answers', () =>
   inStripeStack(async ({ payments }) => {
     // Say the lost try charged, and the customer's default card changed (or the key was rotated) before the retry.
@@ -168,8 +257,8 @@ test('an invalid key: 502 provider_error at once, DECLINED, no PaymentIntent mad
     expect(answer.body.error.code).toBe(ErrorCode.ProviderError);
     expect(answer.body.error.message).toBe('Stripe refused the charge (401): the API key was not accepted');
     expect(await payments.getPayment('s6')).toMatchObject({ status: 'DECLINED' });
-    // One call (the look-up of an earlier charge), answered 401 by stripe-mock itself, and not retried.
-    expect(proxy.requests.slice(before).map((r) => [r.method, r.path, r.status])).toEqual([['GET', '/v1/payment_intents/search', 401]]);
+    // One call (the read of the customer's payment method: no look-up on a first attempt), answered 401 by stripe-mock itself, and not retried.
+    expect(proxy.requests.slice(before).map((r) => [r.method, r.path, r.status])).toEqual([['GET', `/v1/customers/${CUSTOMER}`, 401]]);
     expect(await refusal(payments.makePayment('s6', request))).toBe(ErrorCode.ProviderError);
   }, 'sk_live_123'));
 
@@ -210,7 +299,7 @@ test('every request that could move money carried its payment key', () => {
   }
 });
 
-describe('a payment-id whose workflow Temporal has forgotten (retention) is answered from its earlier PaymentIntent', () => {
+describe('a payment-id whose earlier run the service noted, and Temporal has forgotten (retention), is answered from its earlier PaymentIntent', () => {
   /** Stripe's search answer holding the PaymentIntent an earlier, forgotten run made. */
   const earlier = (paymentId: string, overrides: { amount?: number; refunded?: boolean } = {}): Canned => ({
     status: 200,
@@ -234,9 +323,13 @@ describe('a payment-id whose workflow Temporal has forgotten (retention) is answ
   });
   const searches = (paymentId: string) =>
     proxy.to('GET', '/v1/payment_intents/search').filter((r) => r.query.get('query') === `metadata['paymentId']:'${paymentId}'`);
+  /** What the forgotten run left in the service's database: the note of its charge attempt (it closed without a record, say terminated). */
+  const notedEarlier = (stack: Stack, paymentId: string) => stack.ledger.noteChargeAttempt(paymentId, 'a-run-temporal-forgot', 1);
 
   test('charged before: a replay, no new PaymentIntent; a cancel refunds that one', () =>
-    inStripeStack(async ({ payments }) => {
+    inStripeStack(async (stack) => {
+      const { payments } = stack;
+      await notedEarlier(stack, 's-old1');
       proxy.answer('GET', '/v1/payment_intents/search', earlier('s-old1'));
       expect(await payments.makePayment('s-old1', request)).toEqual({ paymentId: 's-old1', status: 'COMPLETED', ...request, replayed: true });
       expect(searches('s-old1')).toHaveLength(1);
@@ -246,21 +339,27 @@ describe('a payment-id whose workflow Temporal has forgotten (retention) is answ
     }));
 
   test('charged and refunded before: refused as cancelled, nothing charged', () =>
-    inStripeStack(async ({ payments }) => {
+    inStripeStack(async (stack) => {
+      const { payments } = stack;
+      await notedEarlier(stack, 's-old2');
       proxy.answer('GET', '/v1/payment_intents/search', earlier('s-old2', { refunded: true }));
       expect(await refusal(payments.makePayment('s-old2', request))).toBe(ErrorCode.PaymentCancelled);
       expect(intents('s-old2')).toEqual([]);
     }));
 
   test('charged before with another amount: idempotency_mismatch, nothing charged', () =>
-    inStripeStack(async ({ payments }) => {
+    inStripeStack(async (stack) => {
+      const { payments } = stack;
+      await notedEarlier(stack, 's-old3');
       proxy.answer('GET', '/v1/payment_intents/search', earlier('s-old3', { amount: 999 }));
       expect(await refusal(payments.makePayment('s-old3', request))).toBe(ErrorCode.IdempotencyMismatch);
       expect(intents('s-old3')).toEqual([]);
     }));
 
-  test('never charged before: the search finds nothing of it, and the charge is made', () =>
-    inStripeStack(async ({ payments }) => {
+  test('noted before, never charged: the search finds nothing of it, and the charge is made', () =>
+    inStripeStack(async (stack) => {
+      const { payments } = stack;
+      await notedEarlier(stack, 's-new');
       // stripe-mock's own search answer: its fixture PaymentIntent, which names no such payment.
       expect(await payments.makePayment('s-new', request)).toMatchObject({ status: 'COMPLETED', replayed: false });
       expect(searches('s-new')).toHaveLength(1);

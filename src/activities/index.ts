@@ -9,7 +9,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { type Answer, cancelAfterClose, makePaymentAfterClose } from '../domain/answers';
 import type { PaymentRequest } from '../domain/contract';
 import type { PaymentRecord, PaymentRecords } from '../ledger/ledger';
-import { type AttemptLimits, type Charged, type PaymentProvider, ProviderRefusal } from '../providers/provider';
+import { type AttemptLimits, type Charged, type PaymentProvider, ProviderRateLimited, ProviderRefusal } from '../providers/provider';
 
 /** Set on a call that goes on as a regular activity after its local tries failed: one of them may have reached the provider. */
 interface AfterTries {
@@ -48,12 +48,38 @@ function currentCall(afterTries = false): { runId: string; retry: boolean } & At
 
 const ATTEMPT_MARGIN_MS = 500;
 
-/** Runs a provider call; its refusals become non-retryable failures, anything else stays retryable. */
-async function refusalsAsFailures<T>(call: Promise<T>): Promise<T> {
+/** The failure type of a call the provider rate-limited: retried, after the provider's Retry-After when it gave one. */
+export const RATE_LIMITED = 'ProviderRateLimited';
+
+/** The worker's counter of provider rate limits (Prometheus, on WORKER_METRICS_ADDRESS), by operation and the provider's reason. */
+export const RATE_LIMITED_METRIC = 'payments_provider_rate_limited';
+
+/**
+ * A rate limit: logged with the provider's reason, counted, and retried no sooner than the
+ * provider asked (nextRetryDelay replaces the retry policy's backoff for this one retry).
+ */
+function rateLimited(err: ProviderRateLimited, operation: string): ApplicationFailure {
+  const context = Context.current();
+  context.log.warn(err.message, { operation, reason: err.reason, retryAfterMs: err.retryAfterMs, attempt: context.info.attempt });
+  context.metricMeter
+    .createCounter(RATE_LIMITED_METRIC, '1', 'Calls the payment provider answered with a rate limit (429), retried')
+    .withTags({ operation, reason: err.reason })
+    .add(1);
+  return ApplicationFailure.create({
+    message: err.message,
+    type: RATE_LIMITED,
+    nonRetryable: false,
+    ...(err.retryAfterMs !== undefined && { nextRetryDelay: err.retryAfterMs }),
+  });
+}
+
+/** Runs a provider call: its refusals become non-retryable failures, its rate limits paced retries, anything else stays retryable. */
+async function refusalsAsFailures<T>(operation: string, call: Promise<T>): Promise<T> {
   try {
     return await call;
   } catch (err) {
     if (err instanceof ProviderRefusal) throw ApplicationFailure.nonRetryable(err.message, err.type);
+    if (err instanceof ProviderRateLimited) throw rateLimited(err, operation);
     throw err;
   }
 }
@@ -74,19 +100,27 @@ export function createActivities({ provider, records, expiryMs }: ActivityDeps) 
   return {
     charge(request: ChargeInput): Promise<ChargeResult> {
       return refusalsAsFailures(
+        'charge',
         (async () => {
           const record = await records.recordOf(request.paymentId);
           refuseWhatTheRecordForbids(record && makePaymentAfterClose(record, request));
           // Charged by a run Temporal has forgotten: the record names the charge (made before its window ended), and the provider is not asked again.
           if (record?.chargeReference) return { reference: record.chargeReference, fromEarlierRun: true, refunded: false, at: record.expiresAt };
           const { afterTries, ...charge } = request;
-          return provider.charge({ ...charge, ...currentCall(afterTries) });
+          const call = currentCall(afterTries);
+          // Asked by a provider whose idempotency keys lapse (Stripe), before its first call.
+          const triedBefore = async () => {
+            const noted = await records.noteChargeAttempt(request.paymentId, call.runId, request.attempt);
+            return noted.earlierRun || noted.repeated;
+          };
+          return provider.charge({ ...charge, ...call, triedBefore });
         })(),
       );
     },
 
     refund(request: RefundInput): Promise<{ at: string }> {
       return refusalsAsFailures(
+        'refund',
         (async () => {
           const record = await records.recordOf(request.paymentId);
           refuseWhatTheRecordForbids(record && cancelAfterClose(record));

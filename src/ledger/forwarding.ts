@@ -24,6 +24,10 @@ export class ForwardingLedger implements Ledger {
     return this.inner.recordOf(paymentId);
   }
 
+  noteChargeAttempt(...args: Parameters<Ledger['noteChargeAttempt']>) {
+    return this.inner.noteChargeAttempt(...args);
+  }
+
   entriesOf(paymentId: string) {
     return this.inner.entriesOf(paymentId);
   }

@@ -31,6 +31,13 @@ export interface PaymentRecord extends PaymentView {
   chargeReference: string | null;
 }
 
+export interface NotedAttempt {
+  /** Another workflow run was noted charging the payment-id before. */
+  earlierRun: boolean;
+  /** This run's attempt was noted before: this is a repeated try of it. */
+  repeated: boolean;
+}
+
 export interface ChargeOutcome {
   /** The payment's charge: written now, or the one written before (then `existing`). */
   charge: LedgerEntry;
@@ -63,14 +70,22 @@ export interface Ledger {
   recordOutcome(record: PaymentRecord, runId: string): Promise<void>;
   /** The record a closed workflow left, or undefined while it runs or for an id never seen. */
   recordOf(paymentId: string): Promise<PaymentRecord | undefined>;
+  /**
+   * Notes, durably, that workflow run `runId` is about to make charge attempt `attempt` of the
+   * payment-id at the provider (written before the provider is asked, and kept like the
+   * records), and answers whether a try may have charged it before: another run noted for it
+   * (one Temporal may have forgotten since), or this same attempt noted already (an earlier
+   * try, say one a crashed worker made). Noting the same again changes nothing.
+   */
+  noteChargeAttempt(paymentId: string, runId: string, attempt: number): Promise<NotedAttempt>;
   entriesOf(paymentId: string): Promise<LedgerEntry[]>;
   /** Cheap round trip for readiness checks. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
 
-/** The part of the database that keeps closed payments' answers, whichever provider moves the money. */
-export type PaymentRecords = Pick<Ledger, 'recordOutcome' | 'recordOf'>;
+/** The part of the database that keeps closed payments' answers (and the runs that charged them), whichever provider moves the money. */
+export type PaymentRecords = Pick<Ledger, 'recordOutcome' | 'recordOf' | 'noteChargeAttempt'>;
 
 export class InsufficientFundsError extends Error {
   constructor(

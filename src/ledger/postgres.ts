@@ -21,6 +21,7 @@ import {
   type Ledger,
   type LedgerEntry,
   NoChargeError,
+  type NotedAttempt,
   type PaymentRecord,
   type RefundOutcome,
   TransientLedgerError,
@@ -85,6 +86,13 @@ const MIGRATIONS: readonly string[] = [
      run_id      text NOT NULL,
      recorded_at timestamptz NOT NULL DEFAULT now()
    );`,
+  `CREATE TABLE charge_attempts (
+     payment_id text NOT NULL,
+     run_id     text NOT NULL,
+     attempt    integer NOT NULL,
+     noted_at   timestamptz NOT NULL DEFAULT now(),
+     PRIMARY KEY (payment_id, run_id, attempt)
+   );`,
 ];
 
 /** Advisory lock key held while migrating ("ledger" in ASCII). */
@@ -105,6 +113,12 @@ const SQL = {
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (payment_id) DO NOTHING`,
   record: `SELECT payment_id AS "paymentId", status, account_id AS "accountId", amount, refunded, expires_at AS "expiresAt", true AS expired,
     charge_reference AS "chargeReference" FROM payment_records WHERE payment_id = $1`,
+  // One round trip: the note, whether it was there already, and whether another run's is (the
+  // outer query does not see the CTE's insert, and looks only for other runs' notes).
+  noteChargeAttempt: `WITH noted AS (
+      INSERT INTO charge_attempts (payment_id, run_id, attempt) VALUES ($1, $2, $3) ON CONFLICT (payment_id, run_id, attempt) DO NOTHING RETURNING 1
+    )
+    SELECT EXISTS (SELECT 1 FROM charge_attempts WHERE payment_id = $1 AND run_id <> $2) AS "earlierRun", NOT EXISTS (SELECT 1 FROM noted) AS repeated`,
   accountEntries: `SELECT ${ENTRY} FROM entries WHERE account_id = $1 ORDER BY id DESC LIMIT $2`,
 };
 
@@ -231,6 +245,10 @@ export class PostgresLedger implements Ledger {
 
   recordOf(paymentId: string): Promise<PaymentRecord | undefined> {
     return this.guard(async () => (await this.pool.query<PaymentRecord>(SQL.record, [paymentId])).rows[0]);
+  }
+
+  noteChargeAttempt(paymentId: string, runId: string, attempt: number): Promise<NotedAttempt> {
+    return this.guard(async () => (await this.pool.query<NotedAttempt>(SQL.noteChargeAttempt, [paymentId, runId, attempt])).rows[0]!);
   }
 
   entriesOf(paymentId: string): Promise<LedgerEntry[]> {

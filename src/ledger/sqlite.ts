@@ -14,6 +14,7 @@ import {
   type Ledger,
   type LedgerEntry,
   NoChargeError,
+  type NotedAttempt,
   type PaymentRecord,
   type RefundOutcome,
   TransientLedgerError,
@@ -61,6 +62,13 @@ CREATE TABLE IF NOT EXISTS payment_records (
   charge_reference TEXT,
   run_id      TEXT NOT NULL,
   recorded_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS charge_attempts (
+  payment_id TEXT NOT NULL,
+  run_id     TEXT NOT NULL,
+  attempt    INTEGER NOT NULL,
+  noted_at   TEXT NOT NULL,
+  PRIMARY KEY (payment_id, run_id, attempt)
 );
 `;
 
@@ -142,6 +150,12 @@ export class SqliteLedger implements Ledger {
       record: db.prepare<[string], RecordRow>(
         'SELECT payment_id, status, account_id, amount, refunded, expires_at, charge_reference FROM payment_records WHERE payment_id = ?',
       ),
+      noteChargeAttempt: db.prepare<[string, string, number, string]>(
+        'INSERT INTO charge_attempts (payment_id, run_id, attempt, noted_at) VALUES (?, ?, ?, ?) ON CONFLICT (payment_id, run_id, attempt) DO NOTHING',
+      ),
+      otherChargeRun: db.prepare<[string, string], { found: number }>(
+        'SELECT 1 AS found FROM charge_attempts WHERE payment_id = ? AND run_id <> ? LIMIT 1',
+      ),
       accountEntries: db.prepare<[string, number], EntryRow>(
         `SELECT ${ENTRY_COLUMNS} FROM entries WHERE account_id = ? ORDER BY id DESC LIMIT ?`,
       ),
@@ -216,6 +230,13 @@ export class SqliteLedger implements Ledger {
           chargeReference: row.charge_reference,
         }
       );
+    });
+  }
+
+  noteChargeAttempt(paymentId: string, runId: string, attempt: number): Promise<NotedAttempt> {
+    return this.unlocked(() => {
+      const repeated = this.statements.noteChargeAttempt.run(paymentId, runId, attempt, this.now().toISOString()).changes === 0;
+      return { earlierRun: this.statements.otherChargeRun.get(paymentId, runId) !== undefined, repeated };
     });
   }
 

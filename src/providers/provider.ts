@@ -27,6 +27,14 @@ export interface ChargeRequest extends PaymentRequest, AttemptLimits {
   runId: string;
   /** An earlier try of this same call may have reached the provider, its answer lost. */
   retry: boolean;
+  /**
+   * Notes this attempt in the service's database before the provider is asked, and answers
+   * whether a try noted before may have charged the payment-id: another run's (one Temporal
+   * may have forgotten, whose idempotency key at the provider may have lapsed), or an earlier
+   * try of this attempt (a worker that crashed mid-call, whose retry Temporal does not count).
+   * A provider whose keys lapse calls it before its first call; absent, it must assume so.
+   */
+  triedBefore?: () => Promise<boolean>;
 }
 
 export interface Charged {
@@ -57,6 +65,23 @@ export interface PaymentProvider {
 
 /** The refusal type of a refund with no charge to refund: a bug in the caller, not a business outcome. */
 export const NO_CHARGE = 'NoCharge';
+
+/**
+ * The provider asks us to slow down (Stripe's 429): nothing is known of the payment, so the
+ * call is retried, no sooner than `retryAfterMs` when the provider says.
+ */
+export class ProviderRateLimited extends Error {
+  constructor(
+    message: string,
+    /** From the provider's Retry-After; undefined: the retry policy's own backoff. */
+    readonly retryAfterMs: number | undefined,
+    /** The provider's reason, for the log and the metric (Stripe's Stripe-Rate-Limited-Reason, or its error code). */
+    readonly reason: string,
+  ) {
+    super(message);
+    this.name = 'ProviderRateLimited';
+  }
+}
 
 /**
  * A definite answer: the same call made again would answer the same, so it is not retried.

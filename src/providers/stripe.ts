@@ -7,10 +7,23 @@
  *
  * The SDK's own retries are off: Temporal's retry policy retries the whole activity with
  * backoff, and the idempotency key makes that safe.
+ *
+ * A charge costs one call on the happy path (docs/stripe-budget.md): the look-up of an
+ * earlier charge runs only where one can exist, and the customer's default payment method is
+ * read once per PAYMENT_METHOD_TTL_MS.
  */
 import Stripe from 'stripe';
 import { ErrorCode } from '../domain/errors';
-import { type AttemptLimits, type ChargeRequest, type Charged, NO_CHARGE, type PaymentProvider, ProviderRefusal, type RefundRequest } from './provider';
+import {
+  type AttemptLimits,
+  type ChargeRequest,
+  type Charged,
+  NO_CHARGE,
+  type PaymentProvider,
+  ProviderRateLimited,
+  ProviderRefusal,
+  type RefundRequest,
+} from './provider';
 
 export interface StripeProviderOptions {
   apiKey: string;
@@ -18,7 +31,21 @@ export interface StripeProviderOptions {
   apiBase?: string;
   /** ISO code, lower case: amounts are in its minor unit. */
   currency: string;
+  /** How long a customer's default payment method is used without reading it again; default PAYMENT_METHOD_TTL_MS (a minute). */
+  paymentMethodTtlMs?: number;
+  /** The clock of that cache (ms since the epoch). */
+  now?: () => number;
 }
+
+/**
+ * A customer's default payment method is read from Stripe at most once a minute per worker
+ * process: a default changed at Stripe is used by this worker's charges within a minute. A
+ * decline, or Stripe refusing the charge, forgets it at once, so the next attempt reads it again.
+ */
+export const PAYMENT_METHOD_TTL_MS = 60_000;
+
+/** Customers whose payment method one worker process keeps; the oldest is dropped beyond. */
+const PAYMENT_METHODS_KEPT = 10_000;
 
 /** One request's longest wait; within an attempt, no longer than the attempt has left. */
 const REQUEST_TIMEOUT_MS = 8000;
@@ -100,9 +127,40 @@ async function answered<T>(operation: string, { retry, deadline, signal }: Pick<
   try {
     return await call({ timeout: Math.min(REQUEST_TIMEOUT_MS, remaining) });
   } catch (err) {
+    const limited = rateLimitOf(err, operation);
+    if (limited) throw limited;
     const refusal = err instanceof ProviderRefusal ? err : refusalOf(err, operation);
     throw refusal ? asTaken(refusal, retry) : err;
   }
+}
+
+/** A header of a Stripe error's answer (the SDK keeps them as Node received them: lower case). */
+function headerOf(err: InstanceType<typeof Stripe.errors.StripeError>, name: string): string | undefined {
+  const value = (err.headers as Record<string, string | string[] | undefined> | undefined)?.[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Retry-After in ms: delay-seconds or an HTTP date; undefined when absent or unreadable. */
+export function retryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/**
+ * Stripe's 429 (its rate limiters, or a lock on an object held by another request): nothing
+ * happened to the payment, so it is retried; Retry-After, when Stripe sends it, sets the delay.
+ */
+function rateLimitOf(err: unknown, operation: string): ProviderRateLimited | undefined {
+  if (!(err instanceof Stripe.errors.StripeError) || err.statusCode !== 429) return undefined;
+  const reason = headerOf(err, 'stripe-rate-limited-reason') ?? err.code ?? 'rate_limit';
+  const delay = retryAfterMs(headerOf(err, 'retry-after'));
+  return new ProviderRateLimited(
+    `Stripe rate-limited the ${operation} (${reason}): ${err.message}${delay === undefined ? '' : `; Retry-After ${delay / 1000} s`}`,
+    delay,
+    reason,
+  );
 }
 
 const isoTime = (unixSeconds: number) => new Date(unixSeconds * 1000).toISOString();
@@ -132,31 +190,59 @@ function chargedBefore(
 
 export class StripeProvider implements PaymentProvider {
   private readonly stripe: Stripe;
+  /** Customer id -> its default payment method, and until when it is used without asking Stripe again. */
+  private readonly paymentMethods = new Map<string, { method: string | undefined; until: number }>();
+  private readonly paymentMethodTtlMs: number;
+  private readonly now: () => number;
 
   constructor(private readonly options: StripeProviderOptions) {
     this.stripe = stripeClient(options);
+    this.paymentMethodTtlMs = options.paymentMethodTtlMs ?? PAYMENT_METHOD_TTL_MS;
+    this.now = options.now ?? Date.now;
   }
 
+  /**
+   * One call on the happy path: the create-and-confirm under the attempt's idempotency key.
+   * The look-up of an earlier charge runs first only where it can find one (docs/stripe-budget.md):
+   * - on a retry of this attempt (an earlier try may have charged, and Stripe's key lapses after
+   *   24 h of Stripe being unreachable), counted by Temporal or found in the service's database;
+   * - where the database notes another run of this payment-id (one Temporal may have forgotten,
+   *   whose key has lapsed). Each attempt is noted before its first call to Stripe, so every try
+   *   that may have charged is noted.
+   * An attempt after a decline needs none: this run's earlier attempts were declined.
+   */
   async charge(request: ChargeRequest): Promise<Charged> {
-    const { paymentId, accountId, amount, attempt, runId } = request;
-    const earlier = await answered('charge', request, (options) => this.earlierCharge(paymentId, options));
-    if (earlier) return chargedBefore(earlier, this.options.currency, { paymentId, accountId, amount, runId });
-    const paymentMethod = await answered('charge', request, (options) => this.defaultPaymentMethod(accountId, options));
-    const intent = await answered('charge', request, (options) =>
-      this.stripe.paymentIntents.create(
-        {
-          amount,
-          currency: this.options.currency,
-          customer: accountId,
-          ...(paymentMethod && { payment_method: paymentMethod }),
-          confirm: true,
-          off_session: true,
-          metadata: { paymentId, attempt: String(attempt), runId },
-        },
-        { ...options, idempotencyKey: chargeKey(paymentId, attempt) },
-      ),
-    );
+    const { paymentId, accountId, amount, attempt, runId, retry } = request;
+    const triedBefore = request.triedBefore ? await request.triedBefore() : true;
+    if (retry || triedBefore) {
+      const earlier = await answered('charge', request, (options) => this.earlierCharge(paymentId, options));
+      if (earlier) return chargedBefore(earlier, this.options.currency, { paymentId, accountId, amount, runId });
+    }
+    const paymentMethod = await this.paymentMethodOf(accountId, request);
+    let intent: Stripe.PaymentIntent;
+    try {
+      intent = await answered('charge', request, (options) =>
+        this.stripe.paymentIntents.create(
+          {
+            amount,
+            currency: this.options.currency,
+            customer: accountId,
+            ...(paymentMethod && { payment_method: paymentMethod }),
+            confirm: true,
+            off_session: true,
+            metadata: { paymentId, attempt: String(attempt), runId },
+          },
+          { ...options, idempotencyKey: chargeKey(paymentId, attempt) },
+        ),
+      );
+    } catch (err) {
+      // A decline, or Stripe refusing the charge (a payment method detached since it was read):
+      // the answer stands, and the next attempt reads the customer's payment method again.
+      if (err instanceof ProviderRefusal) this.paymentMethods.delete(accountId);
+      throw err;
+    }
     if (!CHARGED_STATUSES.has(intent.status)) {
+      this.paymentMethods.delete(accountId);
       // Off-session, Stripe answers a failed confirmation with an error; any other state (such as
       // requires_action) still means no money moved, and the next attempt gets a new key. Cancelled,
       // so that nobody can complete it later beside a charge the next attempt makes.
@@ -164,6 +250,17 @@ export class StripeProvider implements PaymentProvider {
       throw new ProviderRefusal(ErrorCode.CardDeclined, `Stripe left PaymentIntent ${intent.id} in status ${intent.status}`);
     }
     return { reference: intent.id, fromEarlierRun: false, refunded: false, at: isoTime(intent.created) };
+  }
+
+  /** The customer's default payment method, read from Stripe once per paymentMethodTtlMs. */
+  private async paymentMethodOf(customerId: string, request: ChargeRequest): Promise<string | undefined> {
+    const kept = this.paymentMethods.get(customerId);
+    if (kept && kept.until > this.now()) return kept.method;
+    const method = await answered('charge', request, (options) => this.defaultPaymentMethod(customerId, options));
+    this.paymentMethods.delete(customerId);
+    this.paymentMethods.set(customerId, { method, until: this.now() + this.paymentMethodTtlMs });
+    if (this.paymentMethods.size > PAYMENT_METHODS_KEPT) this.paymentMethods.delete(this.paymentMethods.keys().next().value!);
+    return method;
   }
 
   async refund(request: RefundRequest): Promise<{ at: string }> {
@@ -192,6 +289,9 @@ export class StripeProvider implements PaymentProvider {
    * The payment-id's charge at Stripe from any run or attempt, found by the metadata every charge
    * carries. Needed where Stripe has forgotten the idempotency key (after 24 h): a run Temporal
    * no longer knows (retention), or an attempt retried after a day of Stripe being unreachable.
+   * Stripe's search index lags writes by up to a minute: a charge made just before is found by
+   * its idempotency key instead, which another run's create cannot reuse (its metadata differ,
+   * so Stripe answers an idempotency error, retried until the search finds the charge).
    */
   private async earlierCharge(paymentId: string, options: Stripe.RequestOptions): Promise<Stripe.PaymentIntent | undefined> {
     const found = await this.stripe.paymentIntents.search(

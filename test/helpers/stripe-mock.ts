@@ -77,12 +77,18 @@ export interface RecordedRequest {
   status: number;
   /** The JSON answer (stripe-mock's, or the one the proxy made up). */
   answer: any;
+  /** When the request arrived (ms since the epoch). */
+  at: number;
 }
 
 /** A made-up answer; status 0 closes the connection without one, -1 never answers. */
 export interface Canned {
   status: number;
+  /** The answer, or a function that makes it when the request arrives. */
   body: unknown;
+  headers?: Record<string, string>;
+  /** Sent on to stripe-mock first (status 0: the request reached Stripe, and its answer was lost). */
+  forward?: boolean;
 }
 
 interface Rule {
@@ -97,7 +103,13 @@ export function cardDecline(declineCode: string, message: string): Canned {
 }
 
 export const rateLimited: Canned = { status: 429, body: { error: { type: 'rate_limit_error', message: 'Too many requests hit the API too quickly.' } } };
+/** Stripe asks for a pause: Retry-After and its reason header, as its rate limiters answer. */
+export function rateLimitedFor(seconds: number, reason = 'endpoint-rate'): Canned {
+  return { ...rateLimited, headers: { 'retry-after': String(seconds), 'stripe-rate-limited-reason': reason } };
+}
 export const dropped: Canned = { status: 0, body: null };
+/** The request reaches Stripe (stripe-mock), and the connection closes before its answer. */
+export const lost: Canned = { status: 0, body: null, forward: true };
 export const hung: Canned = { status: -1, body: null };
 export const serverError: Canned = { status: 500, body: { error: { type: 'api_error', message: 'Something went wrong on our end.' } } };
 
@@ -142,19 +154,20 @@ export class RecordingProxy {
     const body = Buffer.concat(chunks);
     const method = request.method!;
     const path = request.url!.split('?')[0]!;
+    const at = Date.now();
     const rule = this.rules.find((r) => r.method === method && r.path === path && r.answers.length > 0);
+    const canned = rule?.answers.shift();
     let status: number;
     let text: string;
-    if (rule) {
-      const canned = rule.answers.shift()!;
+    if (canned && !canned.forward) {
       status = canned.status;
-      text = JSON.stringify(canned.body);
+      text = JSON.stringify(typeof canned.body === 'function' ? canned.body() : canned.body);
     } else {
       const headers = { ...request.headers };
       // fetch sets these itself, and refuses some of them.
       for (const name of ['host', 'connection', 'keep-alive', 'transfer-encoding', 'content-length']) delete headers[name];
       const forwarded = await fetch(this.target + request.url, { method, headers: headers as Record<string, string>, body: body.length ? body : undefined });
-      status = forwarded.status;
+      status = canned?.status ?? forwarded.status;
       text = await forwarded.text();
     }
     const key = request.headers['idempotency-key'];
@@ -166,13 +179,14 @@ export class RecordingProxy {
       form: new URLSearchParams(body.toString()),
       status,
       answer: JSON.parse(text),
+      at,
     });
     if (status === 0) {
       request.socket.destroy();
       return;
     }
     if (status === -1) return;
-    response.writeHead(status, { 'content-type': 'application/json' });
+    response.writeHead(status, { 'content-type': 'application/json', ...canned?.headers });
     response.end(text);
   }
 }
