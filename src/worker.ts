@@ -27,6 +27,16 @@ export interface PaymentWorkerOptions {
   workflowBundle: WorkerOptions['workflowBundle'];
 }
 
+/**
+ * How long a workflow task waits on this worker's sticky queue before Temporal gives it to any
+ * worker (the SDK's default is 10 s). A worker that was SIGKILLed polls its sticky queue no more,
+ * and for about 10 s after its last poll the server still sends the queue a payment's next task
+ * (a cancel, a duplicate's update, the expiry); that task waits this long, then goes to the shared
+ * queue. A worker that is alive takes a sticky task within milliseconds, so two seconds only cost
+ * a replay (a payment's history is short) when a worker is stalled for that long.
+ */
+export const STICKY_SCHEDULE_TO_START = '2s';
+
 export function createPaymentWorker({ connection, namespace, taskQueue, provider, records, expiryMs, workflowBundle }: PaymentWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection,
@@ -38,6 +48,7 @@ export function createPaymentWorker({ connection, namespace, taskQueue, provider
     // sticky queue serves only a later cancel or the expiry. So all of the worker's workflow
     // task pollers may wait on the shared queue, instead of two in ten (the default, 0.2).
     nonStickyToStickyPollRatio: 1,
+    stickyQueueScheduleToStartTimeout: STICKY_SCHEDULE_TO_START,
   });
 }
 
