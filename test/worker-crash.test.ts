@@ -38,9 +38,10 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Pr
   throw new Error(`timed out waiting for ${what}`);
 }
 
-test('SIGKILL between ledger commit and workflow task completion: one charge, one refund, right final state', async () => {
-  const dataDir = tempDir('crash');
-  const taskQueue = `crash-${randomUUID()}`;
+/** A task queue and ledger of the test's own, the environment of its worker processes, and the gateway's side. */
+function crashSetup(prefix: string) {
+  const dataDir = tempDir(prefix);
+  const taskQueue = `${prefix}-${randomUUID()}`;
   const workerEnv = (extra: Record<string, string> = {}) => ({
     TEMPORAL_ADDRESS: env.address,
     TASK_QUEUE: taskQueue,
@@ -51,6 +52,11 @@ test('SIGKILL between ledger commit and workflow task completion: one charge, on
   });
   const ledger = new SqliteLedger({ file: path.join(dataDir, 'ledger.db'), openingBalance: OPENING });
   const payments = new Payments({ client: env.client, taskQueue, expiryMs: HOUR, requestTimeoutMs: 120_000, records: ledger });
+  return { workerEnv, ledger, payments };
+}
+
+test('SIGKILL between ledger commit and workflow task completion: one charge, one refund, right final state', async () => {
+  const { workerEnv, ledger, payments } = crashSetup('crash');
   const entry = (kind: string) => async () => (await ledger.entriesOf('crash-1')).find((e: LedgerEntry) => e.kind === kind);
   let worker: Proc | undefined;
   try {
@@ -87,18 +93,7 @@ test('SIGKILL between ledger commit and workflow task completion: one charge, on
 });
 
 test('a workflow task held by a SIGKILLed worker goes to the other worker once the payment\'s 2 s task timeout lapses: charged once', async () => {
-  const dataDir = tempDir('task-timeout');
-  const taskQueue = `task-timeout-${randomUUID()}`;
-  const workerEnv = (extra: Record<string, string> = {}) => ({
-    TEMPORAL_ADDRESS: env.address,
-    TASK_QUEUE: taskQueue,
-    DATA_DIR: dataDir,
-    OPENING_BALANCE: String(OPENING),
-    LOG_LEVEL: 'warn',
-    ...extra,
-  });
-  const ledger = new SqliteLedger({ file: path.join(dataDir, 'ledger.db'), openingBalance: OPENING });
-  const payments = new Payments({ client: env.client, taskQueue, expiryMs: HOUR, requestTimeoutMs: 120_000, records: ledger });
+  const { workerEnv, ledger, payments } = crashSetup('task-timeout');
   const workers: Proc[] = [];
   try {
     // The first worker holds the charge's workflow task: its ledger pauses 30 s after the commit.

@@ -110,13 +110,14 @@ function summarize(requests: RequestRecord[]) {
 }
 
 /** For each fault: the longest stretch with no definitive answer, and the latency of the requests in flight across it. */
-function faultCosts({ startedAt, requests, faults }: Pick<ChaosResult, 'startedAt' | 'requests' | 'faults'>) {
+function faultCosts({ startedAt, requests, faults }: Pick<ChaosResult, 'startedAt' | 'requests' | 'faults'>, durationMs: number) {
   const timed = requests.map((r) => ({ startedAt: r.startedAt ?? r.attempts[0]?.at ?? startedAt, answeredAt: r.answer ? r.attempts[r.attempts.length - 1]!.at : undefined }));
-  const loadEnd = Math.max(...timed.map((r) => r.answeredAt ?? r.startedAt));
+  // Silences are counted while the clients still send: not in the settling after the storm.
+  const loadEnd = startedAt + durationMs;
   return faults.map((f, i) => ({
     at: f.startedAt - startedAt,
     kind: f.kind,
-    ...faultImpact(timed, { from: f.startedAt, to: f.endedAt }, { from: Math.max(faults[i - 1]?.endedAt ?? startedAt, f.startedAt - 1000), to: faults[i + 1]?.startedAt ?? loadEnd }),
+    ...faultImpact(timed, { from: f.startedAt, to: f.endedAt }, { from: Math.max(faults[i - 1]?.endedAt ?? startedAt, f.startedAt - 1000), to: Math.min(faults[i + 1]?.startedAt ?? loadEnd, loadEnd) }),
   }));
 }
 
@@ -163,7 +164,7 @@ async function main(): Promise<void> {
   say(`faults ${faults.length}, SIGKILLs ${sigkills}: ${Object.entries(kinds).map(([k, n]) => `${k} ×${n}`).join(', ')}`);
   say(`processes that died on their own (restarted): ${crashes.length ? crashes.map((c) => `${c.role} at ${((c.at - startedAt) / 1000).toFixed(1)} s`).join(', ') : 'none'}`);
   say(`ledger: ${rows.filter((r) => r.kind === 'charge').length} charges, ${rows.filter((r) => r.kind === 'refund').length} refunds; settled in ${(settleMs / 1000).toFixed(1)} s`);
-  const costs = faultCosts({ startedAt, requests, faults });
+  const costs = faultCosts({ startedAt, requests, faults }, o.durationMs);
   say('');
   say('what each fault cost: longest stretch with no answer; requests in flight across it, their p99 / max latency');
   for (const c of costs) {
