@@ -3,15 +3,16 @@
  * money with the PAYMENT_PROVIDER (the ledger at LEDGER_URL or under DATA_DIR, or Stripe).
  * createPaymentWorker is what the tests use too.
  */
-import { bundleWorkflowCode, DefaultLogger, type LogLevel as TemporalLogLevel, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { DefaultLogger, type LogLevel as TemporalLogLevel, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { type LogLevel, loadConfigOrExit } from './config';
 import { openProvider } from './providers';
 import type { PaymentRecords } from './ledger/ledger';
 import type { PaymentProvider } from './providers/provider';
 import { connectWorker, describeTemporal } from './temporal';
+import { loadWorkflowBundle } from './workflow-bundle';
 
-const WORKFLOWS_PATH = require.resolve('./workflows');
+export { bundleWorkflows } from './workflow-bundle';
 
 export interface PaymentWorkerOptions {
   connection: NativeConnection;
@@ -22,19 +23,19 @@ export interface PaymentWorkerOptions {
   records: PaymentRecords;
   /** PAYMENT_EXPIRY: the window of a payment whose start named none. */
   expiryMs: number;
-  /** From bundleWorkflows(): made once, and shared by every worker of a process or test run. */
+  /** From bundleWorkflows() or loadWorkflowBundle(): made once, and shared by every worker of a process or test run. */
   workflowBundle: WorkerOptions['workflowBundle'];
 }
 
-/** Bundles the workflow code, saying only what goes wrong (webpack's statistics help nobody here). */
-export async function bundleWorkflows(): Promise<{ code: string }> {
-  const quiet = () => undefined;
-  const loud = (message: string) => process.stderr.write(`${message}\n`);
-  return bundleWorkflowCode({
-    workflowsPath: WORKFLOWS_PATH,
-    logger: { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: loud, error: loud },
-  });
-}
+/**
+ * How long a workflow task waits on this worker's sticky queue before Temporal gives it to any
+ * worker (the SDK's default is 10 s). A worker that was SIGKILLed polls its sticky queue no more,
+ * and for about 10 s after its last poll the server still sends the queue a payment's next task
+ * (a cancel, a duplicate's update, the expiry); that task waits this long, then goes to the shared
+ * queue. A worker that is alive takes a sticky task within milliseconds, so two seconds only cost
+ * a replay (a payment's history is short) when a worker is stalled for that long.
+ */
+export const STICKY_SCHEDULE_TO_START = '2s';
 
 export function createPaymentWorker({ connection, namespace, taskQueue, provider, records, expiryMs, workflowBundle }: PaymentWorkerOptions): Promise<Worker> {
   return Worker.create({
@@ -47,6 +48,7 @@ export function createPaymentWorker({ connection, namespace, taskQueue, provider
     // sticky queue serves only a later cancel or the expiry. So all of the worker's workflow
     // task pollers may wait on the shared queue, instead of two in ten (the default, 0.2).
     nonStickyToStickyPollRatio: 1,
+    stickyQueueScheduleToStartTimeout: STICKY_SCHEDULE_TO_START,
   });
 }
 
@@ -71,7 +73,8 @@ async function main(): Promise<void> {
   const log = (line: string) => Runtime.instance().logger.info(line);
   if (config.workerMetricsAddress) log(`worker metrics on http://${config.workerMetricsAddress}/metrics`);
   const { provider, records, close, description } = await openProvider(config);
-  const connection = await connectWorker(config, log);
+  // Made while the connection is opened; cached on disk, keyed by the workflow sources' content.
+  const [bundle, connection] = await Promise.all([loadWorkflowBundle(), connectWorker(config, log)]);
   const worker = await createPaymentWorker({
     connection,
     namespace: config.temporalNamespace,
@@ -79,9 +82,12 @@ async function main(): Promise<void> {
     provider,
     records,
     expiryMs: config.paymentExpiryMs,
-    workflowBundle: await bundleWorkflows(),
+    workflowBundle: { code: bundle.code },
   });
-  log(`worker polling ${config.taskQueue} on ${describeTemporal(config)}, money moves in ${description}`);
+  log(
+    `worker polling ${config.taskQueue} on ${describeTemporal(config)}, money moves in ${description}; ` +
+      `workflow bundle ${bundle.cached ? 'from the cache' : 'made now'}, ${Math.round(performance.now())} ms after start`,
+  );
   try {
     // Runtime shuts the worker down on SIGINT/SIGTERM, letting running tasks finish.
     await worker.run();

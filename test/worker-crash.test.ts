@@ -7,9 +7,11 @@
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { temporal } from '@temporalio/proto';
+import { workflowIdFor } from '../src/domain/contract';
 import type { LedgerEntry } from '../src/ledger/ledger';
 import { SqliteLedger } from '../src/ledger/sqlite';
-import { PaymentClient } from '../src/client/payment-client';
+import { PAYMENT_WORKFLOW_TASK_TIMEOUT, PaymentClient } from '../src/client/payment-client';
 import { freePort } from '../src/net';
 import { type Proc, startEntry } from './helpers/processes';
 import { devServerEnv, tempDir } from './helpers/servers';
@@ -36,9 +38,10 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Pr
   throw new Error(`timed out waiting for ${what}`);
 }
 
-test('SIGKILL between ledger commit and workflow task completion: one charge, one refund, right final state', async () => {
-  const dataDir = tempDir('crash');
-  const taskQueue = `crash-${randomUUID()}`;
+/** A task queue and ledger of the test's own, the environment of its worker processes, and the gateway's side. */
+function crashSetup(prefix: string) {
+  const dataDir = tempDir(prefix);
+  const taskQueue = `${prefix}-${randomUUID()}`;
   const workerEnv = (extra: Record<string, string> = {}) => ({
     TEMPORAL_ADDRESS: env.address,
     TASK_QUEUE: taskQueue,
@@ -49,6 +52,11 @@ test('SIGKILL between ledger commit and workflow task completion: one charge, on
   });
   const ledger = new SqliteLedger({ file: path.join(dataDir, 'ledger.db'), openingBalance: OPENING });
   const payments = new PaymentClient({ client: env.client, taskQueue, expiryMs: HOUR, requestTimeoutMs: 120_000, records: ledger });
+  return { workerEnv, ledger, payments };
+}
+
+test('SIGKILL between ledger commit and workflow task completion: one charge, one refund, right final state', async () => {
+  const { workerEnv, ledger, payments } = crashSetup('crash');
   const entry = (kind: string) => async () => (await ledger.entriesOf('crash-1')).find((e: LedgerEntry) => e.kind === kind);
   let worker: Proc | undefined;
   try {
@@ -80,6 +88,43 @@ test('SIGKILL between ledger commit and workflow task completion: one charge, on
     expect(await payments.getPayment('crash-1')).toMatchObject({ status: 'CANCELLED', refunded: true });
   } finally {
     worker?.kill('SIGKILL');
+    await ledger.close();
+  }
+});
+
+test('a workflow task held by a SIGKILLed worker goes to the other worker once the payment\'s 2 s task timeout lapses: charged once', async () => {
+  const { workerEnv, ledger, payments } = crashSetup('task-timeout');
+  const workers: Proc[] = [];
+  try {
+    // The first worker holds the charge's workflow task: its ledger pauses 30 s after the commit.
+    workers.push(startEntry('src/worker.ts', workerEnv({ LEDGER_WRITE_DELAY_MS: '30000' })));
+    const paying = payments.makePayment('held-1', { accountId: 'acct', amount: 300 });
+    await waitFor('the charge to commit', async () => (await ledger.entriesOf('held-1')).find((e) => e.kind === 'charge'));
+    workers[0]!.kill('SIGKILL');
+    await workers[0]!.exited;
+    // The production shape: another worker, which takes the task over.
+    workers.push(startEntry('src/worker.ts', workerEnv()));
+
+    expect(await paying).toEqual({ paymentId: 'held-1', status: 'COMPLETED', accountId: 'acct', amount: 300, replayed: false });
+    expect((await ledger.entriesOf('held-1')).map((e) => e.kind)).toEqual(['charge']);
+    expect((await ledger.account('acct')).balance).toBe(OPENING - 300);
+
+    const { events } = await env.client.workflow.getHandle(workflowIdFor('held-1')).fetchHistory();
+    const EventType = temporal.api.enums.v1.EventType;
+    const started = events!.find((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED)!;
+    expect(Number(started.workflowExecutionStartedEventAttributes!.workflowTaskTimeout!.seconds)).toBe(2);
+    expect(PAYMENT_WORKFLOW_TASK_TIMEOUT).toBe('2s');
+    // The dead worker's task timed out (start to close), measured from when it took it.
+    const timedOut = events!.filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT);
+    expect(timedOut[0]?.workflowTaskTimedOutEventAttributes!.timeoutType).toBe(temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE);
+    const takenBy = events!.find((e) => e.eventId!.toString() === timedOut[0]!.workflowTaskTimedOutEventAttributes!.startedEventId!.toString())!;
+    const ms = (e: temporal.api.history.v1.IHistoryEvent) => Number(e.eventTime!.seconds) * 1000 + Math.floor(e.eventTime!.nanos! / 1e6);
+    const heldMs = ms(timedOut[0]!) - ms(takenBy);
+    // Never before the timeout; far sooner than Temporal's default of 10 s (the server's timer, not this machine's load, sets it).
+    expect(heldMs).toBeGreaterThanOrEqual(2000);
+    expect(heldMs).toBeLessThan(10_000);
+  } finally {
+    for (const worker of workers) worker.kill('SIGKILL');
     await ledger.close();
   }
 });

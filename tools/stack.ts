@@ -123,14 +123,17 @@ export class LocalStack {
     if (apiPort) await waitForTcp('127.0.0.1', apiPort, 60_000);
   }
 
-  /** SIGKILL to the role's whole process group; resolves when it is gone. */
-  async kill(role: Role): Promise<void> {
+  /**
+   * SIGKILL (or, to see a graceful shutdown, SIGTERM) to the role's whole process group;
+   * resolves when it is gone.
+   */
+  async kill(role: Role, signal: 'SIGKILL' | 'SIGTERM' = 'SIGKILL'): Promise<void> {
     const child = this.processes.get(role);
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     this.expectedExit.add(child);
     const gone = new Promise((resolve) => child.once('exit', resolve));
     try {
-      process.kill(-child.pid!, 'SIGKILL');
+      process.kill(-child.pid!, signal);
     } catch {
       // already gone
     }

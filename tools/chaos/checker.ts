@@ -21,6 +21,8 @@ export interface RequestRecord {
   op: 'makePayment' | 'cancelPayment';
   paymentId: string;
   body?: { accountId: string; amount: number };
+  /** When the first attempt was sent (absent in runs recorded before it was kept). */
+  startedAt?: number;
   attempts: Attempt[];
   /** The definitive answer (not 5xx, not a network error), if one came before the run gave up. */
   answer?: Answer;

@@ -73,6 +73,7 @@ export async function send(url: (attempt: number) => string, spec: PaymentSpec, 
     op,
     paymentId: spec.paymentId,
     ...(op === 'makePayment' ? { body: { accountId: spec.accountId, amount: spec.amount } } : {}),
+    startedAt: Date.now(),
     attempts: [],
   };
   for (let n = 0; ; n++) {
