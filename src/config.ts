@@ -183,13 +183,17 @@ function httpUrl(variable: string, text: string): string {
   const url = parsedUrl(text);
   if (!url || !['http:', 'https:'].includes(url.protocol) || url.username || url.pathname !== '/' || url.search || url.hash) {
     const shown = url ? redactUrl(text) : text;
-    throw new ConfigError(variable, `expected an http or https URL of a host (for example http://127.0.0.1:12111), got ${JSON.stringify(shown)}`);
+    throw new ConfigError(
+      variable,
+      `expected an http or https URL of a host (for example http://127.0.0.1:12111), got ${JSON.stringify(shown)}`,
+    );
   }
   return url.origin;
 }
 
 function currency(variable: string, text: string): string {
-  if (!/^[a-z]{3}$/.test(text)) throw new ConfigError(variable, `expected a lower-case ISO currency code such as usd, got ${JSON.stringify(text)}`);
+  if (!/^[a-z]{3}$/.test(text))
+    throw new ConfigError(variable, `expected a lower-case ISO currency code such as usd, got ${JSON.stringify(text)}`);
   return text;
 }
 
@@ -203,7 +207,10 @@ function pemFile(variable: string, text: string): Buffer {
   try {
     content = fs.readFileSync(text);
   } catch (err) {
-    throw new ConfigError(variable, `cannot read ${JSON.stringify(text)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new ConfigError(
+      variable,
+      `cannot read ${JSON.stringify(text)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   if (!content.includes('-----BEGIN ')) throw new ConfigError(variable, `${JSON.stringify(text)} is not a PEM file`);
   return content;
@@ -213,7 +220,10 @@ function pemFile(variable: string, text: string): Buffer {
  * TLS is on when asked for, or when a certificate or an API key is given (an API key over
  * plain text would travel in the clear); asking for it off while giving certificates is a mistake.
  */
-function temporalTls(optional: <T>(variable: string, parse: (variable: string, text: string) => T) => T | undefined, apiKey: boolean): TemporalTls | undefined {
+function temporalTls(
+  optional: <T>(variable: string, parse: (variable: string, text: string) => T) => T | undefined,
+  apiKey: boolean,
+): TemporalTls | undefined {
   const crt = optional('TEMPORAL_TLS_CERT', pemFile);
   const key = optional('TEMPORAL_TLS_KEY', pemFile);
   if ((crt === undefined) !== (key === undefined)) {

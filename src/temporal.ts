@@ -11,7 +11,9 @@ function connectionOptions(config: Config) {
 /** Where a process connects, for its start-up log line: never the key itself. */
 export function describeTemporal(config: Config): string {
   const tls = config.temporalTls;
-  const security = !tls ? 'plain text' : `TLS${tls.clientCertPair ? ' with a client certificate' : ''}${tls.serverNameOverride ? ` (server name ${tls.serverNameOverride})` : ''}`;
+  const security = !tls
+    ? 'plain text'
+    : `TLS${tls.clientCertPair ? ' with a client certificate' : ''}${tls.serverNameOverride ? ` (server name ${tls.serverNameOverride})` : ''}`;
   return `${config.temporalAddress} (namespace ${config.temporalNamespace}, ${security}${config.temporalApiKey ? ', API key' : ''})`;
 }
 
@@ -21,7 +23,8 @@ export async function connectWorker(config: Config, log: (line: string) => void)
     try {
       return await NativeConnection.connect(connectionOptions(config));
     } catch (err) {
-      if (attempt === 1 || attempt % 30 === 0) log(`cannot reach Temporal at ${describeTemporal(config)} yet (${(err as Error).message}); retrying`);
+      if (attempt === 1 || attempt % 30 === 0)
+        log(`cannot reach Temporal at ${describeTemporal(config)} yet (${(err as Error).message}); retrying`);
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
   }

@@ -3,7 +3,14 @@
  * money with the PAYMENT_PROVIDER (the ledger at LEDGER_URL or under DATA_DIR, or Stripe).
  * createPaymentWorker is what the tests use too.
  */
-import { DefaultLogger, type LogLevel as TemporalLogLevel, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import {
+  DefaultLogger,
+  type LogLevel as TemporalLogLevel,
+  NativeConnection,
+  Runtime,
+  Worker,
+  type WorkerOptions,
+} from '@temporalio/worker';
 import { createActivities } from './activities';
 import { type LogLevel, loadConfigOrExit } from './config';
 import { openProvider } from './providers';
@@ -37,7 +44,15 @@ export interface PaymentWorkerOptions {
  */
 export const STICKY_SCHEDULE_TO_START = '2s';
 
-export function createPaymentWorker({ connection, namespace, taskQueue, provider, records, expiryMs, workflowBundle }: PaymentWorkerOptions): Promise<Worker> {
+export function createPaymentWorker({
+  connection,
+  namespace,
+  taskQueue,
+  provider,
+  records,
+  expiryMs,
+  workflowBundle,
+}: PaymentWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection,
     namespace,

@@ -66,7 +66,10 @@ describe('makePayment', () => {
 
   test('422 idempotency_mismatch for another account or amount; nothing charged', async () => {
     await pay(url, 'm3', payment);
-    for (const other of [{ ...payment, amount: 101 }, { ...payment, accountId: 'xyz' }]) {
+    for (const other of [
+      { ...payment, amount: 101 },
+      { ...payment, accountId: 'xyz' },
+    ]) {
       const answer = await pay(url, 'm3', other);
       expect(answer.status).toBe(422);
       expect(answer.body).toEqual(errorOf('idempotency_mismatch'));
@@ -83,7 +86,9 @@ describe('makePayment', () => {
     expect((await call(url, 'GET', '/payments/m4')).body).toMatchObject({ status: 'DECLINED' });
     expect(await stack.ledger.entriesOf('m4')).toEqual([]);
     await cancel(url, 'm4-big');
-    expect((await pay(url, 'm4', { accountId: 'poor', amount: 100 })).body).toEqual(completed('m4', false, { accountId: 'poor', amount: 100 }));
+    expect((await pay(url, 'm4', { accountId: 'poor', amount: 100 })).body).toEqual(
+      completed('m4', false, { accountId: 'poor', amount: 100 }),
+    );
   });
 
   test('409 payment_cancelled after a cancel; nothing charged', async () => {
@@ -188,9 +193,20 @@ describe('operations', () => {
     const doc = (await call(url, 'GET', '/docs/json')).body;
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(['/payments/{id}/makePayment', '/payments/{id}/cancelPayment', '/payments/{id}', '/accounts/{accountId}', '/healthz', '/readyz', '/metrics']),
+      expect.arrayContaining([
+        '/payments/{id}/makePayment',
+        '/payments/{id}/cancelPayment',
+        '/payments/{id}',
+        '/accounts/{accountId}',
+        '/healthz',
+        '/readyz',
+        '/metrics',
+      ]),
     );
-    expect(doc.paths['/payments/{id}/makePayment'].post.requestBody.content['application/json'].schema.required).toEqual(['accountId', 'amount']);
+    expect(doc.paths['/payments/{id}/makePayment'].post.requestBody.content['application/json'].schema.required).toEqual([
+      'accountId',
+      'amount',
+    ]);
   });
 
   test('/metrics: requests by route and status, latency histogram, payment outcomes', async () => {
@@ -207,7 +223,11 @@ describe('operations', () => {
     const client = createClient(loadConfig({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` }));
     const down = await startGateway({ client, ledger: stack.ledger, taskQueue: stack.taskQueue, expiryMs: HOUR });
     try {
-      for (const answer of [await pay(down.url, 'u1', payment), await cancel(down.url, 'u1'), await call(down.url, 'GET', '/payments/u1')]) {
+      for (const answer of [
+        await pay(down.url, 'u1', payment),
+        await cancel(down.url, 'u1'),
+        await call(down.url, 'GET', '/payments/u1'),
+      ]) {
         expect(answer.status).toBe(503);
         expect(answer.headers.get('retry-after')).toBe('1');
         expect(answer.body).toEqual(errorOf('temporal_unavailable'));
@@ -215,7 +235,12 @@ describe('operations', () => {
       // It says why: the gRPC status of the failed health check.
       expect(await call(down.url, 'GET', '/readyz')).toMatchObject({
         status: 503,
-        body: { status: 'unavailable', temporal: false, ledger: true, problems: [expect.stringMatching(/^temporal: \d+ (UNAVAILABLE|DEADLINE_EXCEEDED): ./)] },
+        body: {
+          status: 'unavailable',
+          temporal: false,
+          ledger: true,
+          problems: [expect.stringMatching(/^temporal: \d+ (UNAVAILABLE|DEADLINE_EXCEEDED): ./)],
+        },
       });
     } finally {
       await down.app.close();
@@ -243,7 +268,15 @@ test('the seed curl commands work verbatim', async () => {
   const port = new URL(url).port;
   const curl = async (...args: string[]) => JSON.parse((await promisify(execFile)('curl', ['-s', ...args])).stdout);
   expect(
-    await curl('-X', 'POST', `localhost:${port}/payments/my-payment-id/makePayment`, '-H', 'content-type: application/json', '-d', '{  "accountId": "abc", "amount": 100 }'),
+    await curl(
+      '-X',
+      'POST',
+      `localhost:${port}/payments/my-payment-id/makePayment`,
+      '-H',
+      'content-type: application/json',
+      '-d',
+      '{  "accountId": "abc", "amount": 100 }',
+    ),
   ).toEqual(completed('my-payment-id', false));
   expect(await curl('-X', 'POST', `localhost:${port}/payments/my-payment-id/cancelPayment`)).toEqual({
     paymentId: 'my-payment-id',

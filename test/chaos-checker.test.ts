@@ -11,11 +11,16 @@ const recorded: ChaosRecord = JSON.parse(fs.readFileSync(path.join(__dirname, 'f
 const copy = (): ChaosRecord => JSON.parse(JSON.stringify(recorded));
 const invariantsBroken = (record: ChaosRecord) => [...new Set(checkInvariants(record).map((v) => v.invariant))].sort();
 
-const ackedCancels = (r: ChaosRecord) => r.requests.filter((q) => q.op === 'cancelPayment' && q.answer?.status === 200).map((q) => q.paymentId);
+const ackedCancels = (r: ChaosRecord) =>
+  r.requests.filter((q) => q.op === 'cancelPayment' && q.answer?.status === 200).map((q) => q.paymentId);
 const refundedId = (r: ChaosRecord) => r.ledger.find((row) => row.kind === 'refund')!.paymentId;
 const paidNeverCancelled = (r: ChaosRecord) =>
-  r.requests.find((q) => q.op === 'makePayment' && q.answer?.status === 200 && !r.requests.some((c) => c.paymentId === q.paymentId && c.op === 'cancelPayment'))!
-    .paymentId;
+  r.requests.find(
+    (q) =>
+      q.op === 'makePayment' &&
+      q.answer?.status === 200 &&
+      !r.requests.some((c) => c.paymentId === q.paymentId && c.op === 'cancelPayment'),
+  )!.paymentId;
 const nextId = (r: ChaosRecord) => Math.max(...r.ledger.map((row) => row.id)) + 1;
 const credit = (r: ChaosRecord, row: LedgerRow) => (r.balances[row.accountId] = r.balances[row.accountId]! + row.amount);
 
@@ -98,5 +103,9 @@ test('after retention: an answer that changed, a GET that lost the payment, or a
   lost.afterRetention = kept(copy());
   lost.afterRetention.finals[paidNeverCancelled(lost)] = null;
   lost.afterRetention.restarted.push(cancelled);
-  expect(checkInvariants(lost).map((v) => v.detail).sort()).toEqual(['GET showed COMPLETED, then nothing', 'a new run was started for it']);
+  expect(
+    checkInvariants(lost)
+      .map((v) => v.detail)
+      .sort(),
+  ).toEqual(['GET showed COMPLETED, then nothing', 'a new run was started for it']);
 });

@@ -41,12 +41,18 @@ test('start pays, signal cancels and refunds, query shows each state', () =>
   withStack(env, {}, async ({ ledger, taskQueue }) => {
     const workflowId = workflowIdFor('cli-payment');
     await temporal(
-      'workflow', 'start',
-      '--type', PAYMENT_WORKFLOW,
-      '--task-queue', taskQueue,
-      '--workflow-id', workflowId,
-      '--id-reuse-policy', 'RejectDuplicate',
-      '--input', '{"accountId": "abc", "amount": 100}',
+      'workflow',
+      'start',
+      '--type',
+      PAYMENT_WORKFLOW,
+      '--task-queue',
+      taskQueue,
+      '--workflow-id',
+      workflowId,
+      '--id-reuse-policy',
+      'RejectDuplicate',
+      '--input',
+      '{"accountId": "abc", "amount": 100}',
     );
     expect(await until(workflowId, (v) => v.status === 'COMPLETED')).toMatchObject({
       paymentId: 'cli-payment',
@@ -67,7 +73,18 @@ test('start pays, signal cancels and refunds, query shows each state', () =>
 test('a second start of the same payment-id gets the running payment back, not a second run', () =>
   withStack(env, {}, async ({ ledger, taskQueue }) => {
     const workflowId = workflowIdFor('cli-twice');
-    const args = ['workflow', 'start', '--type', PAYMENT_WORKFLOW, '--task-queue', taskQueue, '--workflow-id', workflowId, '--input', '{"accountId": "abc", "amount": 5}'];
+    const args = [
+      'workflow',
+      'start',
+      '--type',
+      PAYMENT_WORKFLOW,
+      '--task-queue',
+      taskQueue,
+      '--workflow-id',
+      workflowId,
+      '--input',
+      '{"accountId": "abc", "amount": 5}',
+    ];
     const runId = (out: string) => out.match(/RunId\s+(\S+)/)?.[1];
     const first = runId(await temporal(...args));
     await until(workflowId, (v) => v.status === 'COMPLETED');
@@ -78,7 +95,18 @@ test('a second start of the same payment-id gets the running payment back, not a
 test("a payment started without a window gets the worker's PAYMENT_EXPIRY, as the gateway's do", () =>
   withStack(env, { expiryMs: 2 * HOUR }, async ({ taskQueue }) => {
     const workflowId = workflowIdFor('cli-window');
-    await temporal('workflow', 'start', '--type', PAYMENT_WORKFLOW, '--task-queue', taskQueue, '--workflow-id', workflowId, '--input', '{"accountId": "abc", "amount": 7}');
+    await temporal(
+      'workflow',
+      'start',
+      '--type',
+      PAYMENT_WORKFLOW,
+      '--task-queue',
+      taskQueue,
+      '--workflow-id',
+      workflowId,
+      '--input',
+      '{"accountId": "abc", "amount": 7}',
+    );
     const view = await until(workflowId, (v) => v.status === 'COMPLETED');
     const { startTime } = await env.client.workflow.getHandle(workflowId).describe();
     expect(Date.parse(view.expiresAt) - startTime.getTime()).toBe(2 * HOUR);

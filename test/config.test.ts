@@ -84,7 +84,12 @@ describe('TLS towards Temporal', () => {
   });
 
   test('certificates are read at start', () => {
-    const config = loadConfig({ TEMPORAL_TLS_CERT: pem, TEMPORAL_TLS_KEY: pem, TEMPORAL_TLS_CA: pem, TEMPORAL_TLS_SERVER_NAME: 'temporal.example' });
+    const config = loadConfig({
+      TEMPORAL_TLS_CERT: pem,
+      TEMPORAL_TLS_KEY: pem,
+      TEMPORAL_TLS_CA: pem,
+      TEMPORAL_TLS_SERVER_NAME: 'temporal.example',
+    });
     expect(config.temporalTls?.clientCertPair?.crt.toString()).toContain('BEGIN CERTIFICATE');
     expect(config.temporalTls?.serverNameOverride).toBe('temporal.example');
   });
@@ -113,7 +118,9 @@ describe('PAYMENT_PROVIDER=stripe', () => {
       apiBase: 'http://127.0.0.1:12111',
       currency: 'eur',
     });
-    expect(loadConfig({ ...stripe, STRIPE_API_BASE: 'https://stripe.internal/' }).paymentProvider).toMatchObject({ apiBase: 'https://stripe.internal' });
+    expect(loadConfig({ ...stripe, STRIPE_API_BASE: 'https://stripe.internal/' }).paymentProvider).toMatchObject({
+      apiBase: 'https://stripe.internal',
+    });
   });
 
   test('without STRIPE_API_KEY it is refused, naming the variable', () => {

@@ -46,7 +46,12 @@ describe('after Temporal forgets a payment (retention), the ledger still answers
       await payments.makePayment('gone-1', request);
       await forget('gone-1');
       expect(await payments.getPayment('gone-1')).toBeUndefined();
-      expect(await payments.makePayment('gone-1', request)).toEqual({ paymentId: 'gone-1', status: 'COMPLETED', ...request, replayed: true });
+      expect(await payments.makePayment('gone-1', request)).toEqual({
+        paymentId: 'gone-1',
+        status: 'COMPLETED',
+        ...request,
+        replayed: true,
+      });
       expect(await entryKinds(ledger, 'gone-1')).toEqual(['charge']);
     }));
 
@@ -80,7 +85,9 @@ describe('after Temporal forgets a payment (retention), the ledger still answers
 
 test('a run an operator terminated takes no more requests: payment_aborted, not expired', () =>
   withStack(env, {}, async ({ payments, ledger }) => {
-    expect(await refusal(payments.makePayment('dev-aborted', { ...request, amount: OPENING_BALANCE + 1 }))).toBe(ErrorCode.InsufficientFunds);
+    expect(await refusal(payments.makePayment('dev-aborted', { ...request, amount: OPENING_BALANCE + 1 }))).toBe(
+      ErrorCode.InsufficientFunds,
+    );
     await env.client.workflow.getHandle(workflowIdFor('dev-aborted')).terminate('an operator');
     expect(await refusal(payments.makePayment('dev-aborted', { ...request, amount: OPENING_BALANCE + 1 }))).toBe(ErrorCode.PaymentAborted);
     expect(await refusal(payments.cancelPayment('dev-aborted'))).toBe(ErrorCode.PaymentAborted);
@@ -95,7 +102,9 @@ test('a storm on the dev server: at most one charge and one refund per payment-i
       Array.from({ length: 10 }, (_, i) => (i === n ? payments.cancelPayment(id) : payments.makePayment(id, request))),
     );
     const outcomes = await Promise.allSettled(calls);
-    const unexpected = outcomes.filter((o) => o.status === 'rejected' && !(o.reason instanceof PaymentError && o.reason.code === ErrorCode.PaymentCancelled));
+    const unexpected = outcomes.filter(
+      (o) => o.status === 'rejected' && !(o.reason instanceof PaymentError && o.reason.code === ErrorCode.PaymentCancelled),
+    );
     expect(unexpected).toEqual([]);
     for (const id of ids) {
       expect([[], ['charge', 'refund']]).toContainEqual(await entryKinds(ledger, id));

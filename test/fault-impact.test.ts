@@ -13,14 +13,18 @@ test('the longest silence reaching past the kill, and the latency of the request
     { startedAt: 15_700, answeredAt: 16_000 },
   ];
   // From the last answer before the kill (9.5 s) to the first after it (13.5 s).
-  expect(faultImpact(requests, fault, { from: 9_000, to: 17_000 })).toEqual({ noAnswerMs: 4_000, inFlight: 2, p50Ms: 6_000, p99Ms: 6_000, maxMs: 6_000, unanswered: 0 });
+  expect(faultImpact(requests, fault, { from: 9_000, to: 17_000 })).toEqual({
+    noAnswerMs: 4_000,
+    inFlight: 2,
+    p50Ms: 6_000,
+    p99Ms: 6_000,
+    maxMs: 6_000,
+    unanswered: 0,
+  });
 });
 
 test('a request never answered counts as in flight and unanswered, and the silence runs to the end of the window', () => {
-  const requests = [
-    { startedAt: 9_000, answeredAt: 9_900 },
-    { startedAt: 9_950 },
-  ];
+  const requests = [{ startedAt: 9_000, answeredAt: 9_900 }, { startedAt: 9_950 }];
   expect(faultImpact(requests, fault, window)).toMatchObject({ noAnswerMs: 20_100, inFlight: 1, unanswered: 1 });
 });
 

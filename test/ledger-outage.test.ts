@@ -65,13 +65,18 @@ test('account reads answer 503 ledger_unavailable while PostgreSQL is down, and 
   await server.start();
   expect(await call(gateway.url, 'GET', '/accounts/acct-1')).toMatchObject({ status: 200, body: { balance: 500 } });
   // Still 503 (Temporal plays no part here and is absent), but the ledger is back.
-  expect(await call(gateway.url, 'GET', '/readyz')).toMatchObject({ status: 503, body: { ledger: true, problems: [expect.stringMatching(/^temporal: /)] } });
+  expect(await call(gateway.url, 'GET', '/readyz')).toMatchObject({
+    status: 503,
+    body: { ledger: true, problems: [expect.stringMatching(/^temporal: /)] },
+  });
 });
 
 /** A ledger whose error names its database URL, password and all, as a driver might. */
 class Unreachable extends ForwardingLedger {
   override async ping(): Promise<void> {
-    throw new TransientLedgerError(`ledger database unreachable: no answer from postgres://payments:${PASSWORD}@db.internal:5432/ledger?sslpassword=${PASSWORD}`);
+    throw new TransientLedgerError(
+      `ledger database unreachable: no answer from postgres://payments:${PASSWORD}@db.internal:5432/ledger?sslpassword=${PASSWORD}`,
+    );
   }
 }
 

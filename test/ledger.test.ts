@@ -118,14 +118,18 @@ describe.each([sqliteStore, postgresStore])('$name ledger', (store) => {
 
   test('a charge debits once; repeating it returns the first charge and moves nothing', async () => {
     const first = await ledger.charge('p1', 'a', 300, 'run-1');
-    expect(first).toMatchObject({ existing: false, refunded: false, charge: { paymentId: 'p1', kind: 'charge', accountId: 'a', amount: 300, runId: 'run-1' } });
+    expect(first).toMatchObject({
+      existing: false,
+      refunded: false,
+      charge: { paymentId: 'p1', kind: 'charge', accountId: 'a', amount: 300, runId: 'run-1' },
+    });
     expect(new Date(first.charge.at).toISOString()).toBe(first.charge.at);
     const again = await ledger.charge('p1', 'a', 300, 'run-2');
     expect(again).toEqual({ ...first, existing: true });
     expect((await ledger.account('a')).balance).toBe(700);
   });
 
-  test('charge attempts are noted once each: a repeat and another run\'s note show', async () => {
+  test("charge attempts are noted once each: a repeat and another run's note show", async () => {
     expect(await ledger.noteChargeAttempt('p1', 'run-1', 1)).toEqual({ earlierRun: false, repeated: false });
     expect(await ledger.noteChargeAttempt('p1', 'run-1', 1)).toEqual({ earlierRun: false, repeated: true });
     expect(await ledger.noteChargeAttempt('p1', 'run-1', 2)).toEqual({ earlierRun: false, repeated: false });
@@ -196,7 +200,9 @@ describe.each([sqliteStore, postgresStore])('$name ledger', (store) => {
 
   test('the same charge from many connections at once: one moves money, all answer with it', async () => {
     const ledgers = [ledger, await another(), await another(), await another()];
-    const results = await Promise.all(ledgers.flatMap((l, i) => [l.charge('p1', 'a', 300, `run-${i}`), l.charge('p1', 'a', 300, `run-${i}b`)]));
+    const results = await Promise.all(
+      ledgers.flatMap((l, i) => [l.charge('p1', 'a', 300, `run-${i}`), l.charge('p1', 'a', 300, `run-${i}b`)]),
+    );
     expect(results.filter((r) => !r.existing)).toHaveLength(1);
     expect(new Set(results.map((r) => JSON.stringify(r.charge))).size).toBe(1);
     const refunds = await Promise.all(ledgers.map((l) => l.refund('p1', 'r')));
@@ -218,9 +224,13 @@ describe.each([sqliteStore, postgresStore])('$name ledger', (store) => {
     const hammer = path.join(PROJECT_ROOT, 'test/helpers/ledger-hammer.ts');
     const results = await Promise.all(
       [1, 2, 3, 4].map((seed) =>
-        run(process.execPath, ['--import', 'tsx', hammer, JSON.stringify({ ...location, OPENING_BALANCE: String(OPENING) }), String(seed), '300'], {
-          cwd: PROJECT_ROOT,
-        }),
+        run(
+          process.execPath,
+          ['--import', 'tsx', hammer, JSON.stringify({ ...location, OPENING_BALANCE: String(OPENING) }), String(seed), '300'],
+          {
+            cwd: PROJECT_ROOT,
+          },
+        ),
       ),
     );
     const told = results.map((r) => JSON.parse(r.stdout) as { charged: number; declined: number; refunded: number });
@@ -275,7 +285,10 @@ describe('PostgreSQL ledger under contention and outages', () => {
   /** Resolves once `count` statements wait for a lock. */
   async function lockWaiters(count: number): Promise<void> {
     for (;;) {
-      const [row] = await postgresStore.sql(location, "SELECT CAST(count(*) AS INTEGER) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'");
+      const [row] = await postgresStore.sql(
+        location,
+        "SELECT CAST(count(*) AS INTEGER) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+      );
       if ((row!.n as number) >= count) return;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -310,34 +323,37 @@ describe('PostgreSQL ledger under contention and outages', () => {
     { limit: 'lock timeout', timeouts: { lockMs: 500 } },
     // No lock timeout: the statement timeout cuts the wait instead.
     { limit: 'statement timeout', timeouts: { lockMs: 0, statementMs: 500 } },
-  ])('a charge waiting on a row lock held elsewhere fails as transient at the $limit, then succeeds once the lock is gone', async ({ limit, timeouts }) => {
-    const short = await PostgresLedger.open({ url: location.LEDGER_URL!, openingBalance: OPENING, timeouts });
-    opened.push(short);
-    const account = `held-${limit.split(' ')[0]}`;
-    await short.charge(`${account}-0`, account, 100, 'r'); // the account exists
-    const holder = new pg.Client({ connectionString: location.LEDGER_URL });
-    await holder.connect();
-    try {
-      await holder.query('BEGIN');
-      await holder.query('SELECT balance FROM accounts WHERE account_id = $1 FOR UPDATE', [account]);
-      const start = performance.now();
-      const refused = await short.charge(`${account}-1`, account, 100, 'r').catch((err: Error) => err);
-      const waited = performance.now() - start;
-      expect(refused).toBeInstanceOf(TransientLedgerError);
-      expect((refused as Error).message).toContain(`canceling statement due to ${limit}`);
-      // Cut at the limit, not waiting for the lock's holder (which never lets go here).
-      expect(waited).toBeGreaterThanOrEqual(500);
-      expect(waited).toBeLessThan(3000);
-      expect(await short.entriesOf(`${account}-1`)).toEqual([]);
-    } finally {
-      await holder.query('ROLLBACK');
-      await holder.end();
-    }
-    expect((await short.charge(`${account}-1`, account, 100, 'r')).existing).toBe(false);
-    expect((await short.account(account)).balance).toBe(OPENING - 200);
-  });
+  ])(
+    'a charge waiting on a row lock held elsewhere fails as transient at the $limit, then succeeds once the lock is gone',
+    async ({ limit, timeouts }) => {
+      const short = await PostgresLedger.open({ url: location.LEDGER_URL!, openingBalance: OPENING, timeouts });
+      opened.push(short);
+      const account = `held-${limit.split(' ')[0]}`;
+      await short.charge(`${account}-0`, account, 100, 'r'); // the account exists
+      const holder = new pg.Client({ connectionString: location.LEDGER_URL });
+      await holder.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query('SELECT balance FROM accounts WHERE account_id = $1 FOR UPDATE', [account]);
+        const start = performance.now();
+        const refused = await short.charge(`${account}-1`, account, 100, 'r').catch((err: Error) => err);
+        const waited = performance.now() - start;
+        expect(refused).toBeInstanceOf(TransientLedgerError);
+        expect((refused as Error).message).toContain(`canceling statement due to ${limit}`);
+        // Cut at the limit, not waiting for the lock's holder (which never lets go here).
+        expect(waited).toBeGreaterThanOrEqual(500);
+        expect(waited).toBeLessThan(3000);
+        expect(await short.entriesOf(`${account}-1`)).toEqual([]);
+      } finally {
+        await holder.query('ROLLBACK');
+        await holder.end();
+      }
+      expect((await short.charge(`${account}-1`, account, 100, 'r')).existing).toBe(false);
+      expect((await short.account(account)).balance).toBe(OPENING - 200);
+    },
+  );
 
-  test('a charge given its activity attempt\'s deadline gives up at it behind a held row lock, and commits nothing after it', async () => {
+  test("a charge given its activity attempt's deadline gives up at it behind a held row lock, and commits nothing after it", async () => {
     const account = 'held-deadline';
     await ledger.charge(`${account}-0`, account, 100, 'r');
     const holder = new pg.Client({ connectionString: location.LEDGER_URL });

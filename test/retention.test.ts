@@ -56,7 +56,11 @@ const stripeProvider: Provider = {
   name: 'stripe',
   accountId: 'cus_kept',
   stack: (body) =>
-    withStack(env, { expiryMs: WINDOW_MS, provider: new StripeProvider({ apiKey: 'sk_test_123', apiBase: proxy.url, currency: 'usd' }) }, body),
+    withStack(
+      env,
+      { expiryMs: WINDOW_MS, provider: new StripeProvider({ apiKey: 'sk_test_123', apiBase: proxy.url, currency: 'usd' }) },
+      body,
+    ),
   moves: async (_stack, paymentId) =>
     proxy
       .about(paymentId)
@@ -144,14 +148,20 @@ describe.each([ledgerProvider, stripeProvider])('after Temporal forgets it, a pa
         await forget(env, paymentId);
       }
       const start = (paymentId: string) =>
-        env.client.workflow.start(PAYMENT_WORKFLOW, { workflowId: workflowIdFor(paymentId), taskQueue, args: [{ ...request(), expiry: '1h' }] });
+        env.client.workflow.start(PAYMENT_WORKFLOW, {
+          workflowId: workflowIdFor(paymentId),
+          taskQueue,
+          args: [{ ...request(), expiry: '1h' }],
+        });
 
       const cancelledRun = await start(cancelledId);
       await waitForStatus(cancelledRun, 'CANCELLED', 'PROCESSING');
       const chargedRun = await start(chargedId);
       await waitForStatus(chargedRun, 'COMPLETED', 'PROCESSING');
       await chargedRun.signal('cancelPayment');
-      await eventually('the refund refused by the record', async () => ((await chargedRun.query(getPaymentQuery)).expired ? true : undefined));
+      await eventually('the refund refused by the record', async () =>
+        (await chargedRun.query(getPaymentQuery)).expired ? true : undefined,
+      );
 
       expect(await provider.moves(stack, cancelledId)).toEqual([]);
       expect((await provider.moves(stack, chargedId)).filter((move) => move === 'refund')).toEqual([]);
@@ -173,10 +183,21 @@ describe('a Stripe payment whose run was terminated after its charge (so it left
 
       // Stripe's search finds the PaymentIntent the terminated run made (stripe-mock keeps nothing, so the proxy answers it).
       const [made] = proxy.about(paymentId).filter((r) => r.path === '/v1/payment_intents');
-      const intent = { ...made!.answer, amount: 250, currency: 'usd', customer: request.accountId, status: 'succeeded', latest_charge: { id: 'ch_t', object: 'charge', refunded: false } };
+      const intent = {
+        ...made!.answer,
+        amount: 250,
+        currency: 'usd',
+        customer: request.accountId,
+        status: 'succeeded',
+        latest_charge: { id: 'ch_t', object: 'charge', refunded: false },
+      };
       proxy.answer('GET', '/v1/payment_intents/search', {
         status: 200,
-        body: { object: 'search_result', has_more: false, data: [{ ...intent, metadata: { paymentId, attempt: '1', runId: made!.form.get('metadata[runId]') } }] },
+        body: {
+          object: 'search_result',
+          has_more: false,
+          data: [{ ...intent, metadata: { paymentId, attempt: '1', runId: made!.form.get('metadata[runId]') } }],
+        },
       });
       const searchesBefore = proxy.to('GET', '/v1/payment_intents/search').length;
       expect(await payments.makePayment(paymentId, request)).toEqual({ paymentId, status: 'COMPLETED', ...request, replayed: true });

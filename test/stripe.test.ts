@@ -49,7 +49,13 @@ afterAll(async () => {
 function inStripeStack(body: (stack: Stack & { gateway: Gateway }) => Promise<void>, apiKey = 'sk_test_123') {
   const provider = new StripeProvider({ apiKey, apiBase: proxy.url, currency: 'usd' });
   return withStack(env, { provider }, async (stack) => {
-    const gateway = await startGateway({ client: env.client, ledger: undefined, records: stack.ledger, taskQueue: stack.taskQueue, expiryMs: HOUR });
+    const gateway = await startGateway({
+      client: env.client,
+      ledger: undefined,
+      records: stack.ledger,
+      taskQueue: stack.taskQueue,
+      expiryMs: HOUR,
+    });
     try {
       await body({ ...stack, gateway });
     } finally {
@@ -76,12 +82,17 @@ const SEARCH: [string, string, number] = ['GET', '/v1/payment_intents/search', 2
 test('a payment is one confirmed PaymentIntent keyed payment:<id>:charge, one request to Stripe; a duplicate makes none', () =>
   inStripeStack(async ({ payments, ledger }) => {
     // The worker's first charge of a customer reads its default payment method; the next ones within a minute do not.
-    expect(await madeDuring(async () => expect(await payments.makePayment('s1', request)).toEqual({ paymentId: 's1', status: 'COMPLETED', ...request, replayed: false }))).toEqual([
-      READ_CUSTOMER,
-      CREATE,
-    ]);
+    expect(
+      await madeDuring(async () =>
+        expect(await payments.makePayment('s1', request)).toEqual({ paymentId: 's1', status: 'COMPLETED', ...request, replayed: false }),
+      ),
+    ).toEqual([READ_CUSTOMER, CREATE]);
     expect(await madeDuring(() => payments.makePayment('s1b', request))).toEqual([CREATE]);
-    expect(await madeDuring(async () => expect(await payments.makePayment('s1', request)).toMatchObject({ status: 'COMPLETED', replayed: true }))).toEqual([]);
+    expect(
+      await madeDuring(async () =>
+        expect(await payments.makePayment('s1', request)).toMatchObject({ status: 'COMPLETED', replayed: true }),
+      ),
+    ).toEqual([]);
 
     expect(keysAndStatuses(intents('s1'))).toEqual([['payment:s1:charge', 200]]);
     const [intent] = intents('s1');
@@ -100,11 +111,20 @@ test('a payment is one confirmed PaymentIntent keyed payment:<id>:charge, one re
     expect(ledger.charges).toBe(0); // the ledger is not the provider here
   }));
 
-test('the customer\'s payment method is read again once a minute has passed', async () => {
+test("the customer's payment method is read again once a minute has passed", async () => {
   let now = 1_000_000;
   const provider = new StripeProvider({ apiKey: 'sk_test_123', apiBase: proxy.url, currency: 'usd', now: () => now });
   const charge = (paymentId: string) =>
-    provider.charge({ paymentId, ...request, attempt: 1, runId: 'run-ttl', retry: false, triedBefore: async () => false, deadline: Date.now() + 10_000, signal: new AbortController().signal });
+    provider.charge({
+      paymentId,
+      ...request,
+      attempt: 1,
+      runId: 'run-ttl',
+      retry: false,
+      triedBefore: async () => false,
+      deadline: Date.now() + 10_000,
+      signal: new AbortController().signal,
+    });
   expect(await madeDuring(() => charge('ttl-1'))).toEqual([READ_CUSTOMER, CREATE]);
   now += 59_999;
   expect(await madeDuring(() => charge('ttl-2'))).toEqual([CREATE]);
@@ -115,9 +135,11 @@ test('the customer\'s payment method is read again once a minute has passed', as
 test('cancel after the charge: one Refund of that PaymentIntent keyed payment:<id>:refund, one request, however often repeated', () =>
   inStripeStack(async ({ payments }) => {
     await payments.makePayment('s2', request);
-    expect(await madeDuring(async () => expect(await payments.cancelPayment('s2')).toEqual({ paymentId: 's2', status: 'CANCELLED', refunded: true }))).toEqual([
-      ['POST', '/v1/refunds', 200],
-    ]);
+    expect(
+      await madeDuring(async () =>
+        expect(await payments.cancelPayment('s2')).toEqual({ paymentId: 's2', status: 'CANCELLED', refunded: true }),
+      ),
+    ).toEqual([['POST', '/v1/refunds', 200]]);
     for (let i = 0; i < 2; i++) expect(await madeDuring(() => payments.cancelPayment('s2'))).toEqual([]);
 
     expect(keysAndStatuses(refunds('s2'))).toEqual([['payment:s2:refund', 200]]);
@@ -130,16 +152,20 @@ test('insufficient funds: 402, DECLINED, and the next makePayment is a new attem
     proxy.answer('POST', '/v1/payment_intents', cardDecline('insufficient_funds', 'Your card has insufficient funds.'));
     const declined = await pay(gateway.url, 's3', request);
     expect(declined.status).toBe(402);
-    expect(declined.body.error).toEqual({ code: ErrorCode.InsufficientFunds, message: 'Stripe declined the card: Your card has insufficient funds.' });
+    expect(declined.body.error).toEqual({
+      code: ErrorCode.InsufficientFunds,
+      message: 'Stripe declined the card: Your card has insufficient funds.',
+    });
     expect(await payments.getPayment('s3')).toMatchObject({ status: 'DECLINED', amount: 250 });
 
     // Stripe keeps the decline under the first key; a new attempt needs a new one to be tried at all.
     // It looks up no earlier charge (this run's only attempt was declined), and reads the customer's
     // payment method again, since the decline may be the old card's.
-    expect(await madeDuring(async () => expect(await pay(gateway.url, 's3', request)).toMatchObject({ status: 200, body: { status: 'COMPLETED', replayed: false } }))).toEqual([
-      READ_CUSTOMER,
-      CREATE,
-    ]);
+    expect(
+      await madeDuring(async () =>
+        expect(await pay(gateway.url, 's3', request)).toMatchObject({ status: 200, body: { status: 'COMPLETED', replayed: false } }),
+      ),
+    ).toEqual([READ_CUSTOMER, CREATE]);
     expect(keysAndStatuses(intents('s3'))).toEqual([
       ['payment:s3:charge', 402],
       ['payment:s3:charge:2', 200],
@@ -158,7 +184,15 @@ test('another decline is card_declined: 402, DECLINED; a cancel then refunds not
 
 test('a PaymentIntent left needing action is a decline, and is cancelled so it can never complete later', () =>
   inStripeStack(async ({ payments }) => {
-    const pending = { id: 'pi_needs_action', object: 'payment_intent', status: 'requires_action', amount: request.amount, currency: 'usd', created: 1_700_000_000, metadata: {} };
+    const pending = {
+      id: 'pi_needs_action',
+      object: 'payment_intent',
+      status: 'requires_action',
+      amount: request.amount,
+      currency: 'usd',
+      created: 1_700_000_000,
+      metadata: {},
+    };
     proxy.answer('POST', '/v1/payment_intents', { status: 200, body: pending });
     expect(await refusal(payments.makePayment('s10', request))).toBe(ErrorCode.CardDeclined);
     expect(proxy.to('POST', '/v1/payment_intents/pi_needs_action/cancel')).toHaveLength(1);
@@ -193,16 +227,26 @@ test('a retried attempt after a lost answer looks the charge up, finds it, and m
       status: 200,
       body: () => {
         const made = intents('s11')[0]!;
-        const intent = { ...made.answer, amount: request.amount, currency: 'usd', customer: CUSTOMER, status: 'succeeded', latest_charge: { id: 'ch_s11', object: 'charge', refunded: false } };
-        return { object: 'search_result', has_more: false, data: [{ ...intent, metadata: { paymentId: 's11', attempt: '1', runId: made.form.get('metadata[runId]') } }] };
+        const intent = {
+          ...made.answer,
+          amount: request.amount,
+          currency: 'usd',
+          customer: CUSTOMER,
+          status: 'succeeded',
+          latest_charge: { id: 'ch_s11', object: 'charge', refunded: false },
+        };
+        return {
+          object: 'search_result',
+          has_more: false,
+          data: [{ ...intent, metadata: { paymentId: 's11', attempt: '1', runId: made.form.get('metadata[runId]') } }],
+        };
       },
     });
-    expect(await madeDuring(async () => expect(await payments.makePayment('s11', request)).toEqual({ paymentId: 's11', status: 'COMPLETED', ...request, replayed: false }))).toEqual([
-      READ_CUSTOMER,
-      ['POST', '/v1/payment_intents', 0],
-      ['POST', '/v1/payment_intents', 0],
-      SEARCH,
-    ]);
+    expect(
+      await madeDuring(async () =>
+        expect(await payments.makePayment('s11', request)).toEqual({ paymentId: 's11', status: 'COMPLETED', ...request, replayed: false }),
+      ),
+    ).toEqual([READ_CUSTOMER, ['POST', '/v1/payment_intents', 0], ['POST', '/v1/payment_intents', 0], SEARCH]);
     expect(keysAndStatuses(intents('s11'))).toEqual([
       ['payment:s11:charge', 0],
       ['payment:s11:charge', 0],
@@ -228,7 +272,12 @@ test('after a try whose answer was lost, Stripe refusing the retry is not final:
     // Say the lost try charged, and the customer's default card changed (or the key was rotated) before the retry.
     const idempotencyError: Canned = {
       status: 400,
-      body: { error: { type: 'idempotency_error', message: 'Keys for idempotent requests can only be used with the same parameters they were first used with.' } },
+      body: {
+        error: {
+          type: 'idempotency_error',
+          message: 'Keys for idempotent requests can only be used with the same parameters they were first used with.',
+        },
+      },
     };
     const unauthorized: Canned = { status: 401, body: { error: { type: 'invalid_request_error', message: 'Invalid API Key provided.' } } };
     proxy.answer('POST', '/v1/payment_intents', dropped, idempotencyError);
@@ -331,7 +380,12 @@ describe('a payment-id whose earlier run the service noted, and Temporal has for
       const { payments } = stack;
       await notedEarlier(stack, 's-old1');
       proxy.answer('GET', '/v1/payment_intents/search', earlier('s-old1'));
-      expect(await payments.makePayment('s-old1', request)).toEqual({ paymentId: 's-old1', status: 'COMPLETED', ...request, replayed: true });
+      expect(await payments.makePayment('s-old1', request)).toEqual({
+        paymentId: 's-old1',
+        status: 'COMPLETED',
+        ...request,
+        replayed: true,
+      });
       expect(searches('s-old1')).toHaveLength(1);
       expect(intents('s-old1')).toEqual([]);
       expect(await payments.cancelPayment('s-old1')).toEqual({ paymentId: 's-old1', status: 'CANCELLED', refunded: true });
@@ -379,10 +433,12 @@ describe('no Stripe request outlives its activity attempt, so none runs beside t
     signal,
   });
 
-  test('a request Stripe does not answer is given up at the attempt\'s end, as a fault to retry', async () => {
+  test("a request Stripe does not answer is given up at the attempt's end, as a fault to retry", async () => {
     proxy.answer('GET', '/v1/payment_intents/search', hung);
     const started = Date.now();
-    const failure = await provider().charge(attempt(Date.now() + 500)).catch((err: Error) => err);
+    const failure = await provider()
+      .charge(attempt(Date.now() + 500))
+      .catch((err: Error) => err);
     expect(Date.now() - started).toBeLessThan(3000);
     expect(failure).toBeInstanceOf(Error);
     expect(failure).not.toBeInstanceOf(ProviderRefusal);

@@ -43,17 +43,32 @@ function configFor(settings: Record<string, string>): Config {
 }
 
 test('a payment goes through worker and gateway over mutual TLS, every call carrying the API key', async () => {
-  const config = configFor({ TEMPORAL_TLS_CERT: certificates.clientCert, TEMPORAL_TLS_KEY: certificates.clientKey, TEMPORAL_API_KEY: API_KEY });
+  const config = configFor({
+    TEMPORAL_TLS_CERT: certificates.clientCert,
+    TEMPORAL_TLS_KEY: certificates.clientKey,
+    TEMPORAL_API_KEY: API_KEY,
+  });
   const ledger = await openLedger(config);
   const connection = await connectWorker(config, () => undefined);
   let worker: Worker | undefined;
   const gateway = await createGateway(config);
   try {
-    worker = await createPaymentWorker({ connection, namespace: config.temporalNamespace, taskQueue: config.taskQueue, provider: new LedgerProvider(ledger), records: ledger, expiryMs: config.paymentExpiryMs, workflowBundle: workflowBundle() });
+    worker = await createPaymentWorker({
+      connection,
+      namespace: config.temporalNamespace,
+      taskQueue: config.taskQueue,
+      provider: new LedgerProvider(ledger),
+      records: ledger,
+      expiryMs: config.paymentExpiryMs,
+      workflowBundle: workflowBundle(),
+    });
     await gateway.listen({ host: '127.0.0.1', port: 0 });
     const url = `http://127.0.0.1:${(gateway.server.address() as { port: number }).port}`;
     await worker.runUntil(async () => {
-      const paid = await call(url, 'POST', '/payments/tls-1/makePayment', { body: JSON.stringify({ accountId: 'acct-tls', amount: 250 }), contentType: 'application/json' });
+      const paid = await call(url, 'POST', '/payments/tls-1/makePayment', {
+        body: JSON.stringify({ accountId: 'acct-tls', amount: 250 }),
+        contentType: 'application/json',
+      });
       expect(paid).toMatchObject({ status: 200, body: { status: 'COMPLETED', replayed: false } });
       const cancelled = await call(url, 'POST', '/payments/tls-1/cancelPayment');
       expect(cancelled.body).toEqual({ paymentId: 'tls-1', status: 'CANCELLED', refunded: true });
@@ -83,7 +98,9 @@ test('without a client certificate the handshake is refused and the gateway repo
 test('a server certificate from another CA is not trusted', async () => {
   const refusedBefore = proxy.refusedHandshakes;
   const other = makeCertificates(tempDir('tls-other'), SERVER_NAME);
-  const client = createClient(configFor({ TEMPORAL_TLS_CA: other.ca, TEMPORAL_TLS_CERT: certificates.clientCert, TEMPORAL_TLS_KEY: certificates.clientKey }));
+  const client = createClient(
+    configFor({ TEMPORAL_TLS_CA: other.ca, TEMPORAL_TLS_CERT: certificates.clientCert, TEMPORAL_TLS_KEY: certificates.clientKey }),
+  );
   try {
     expect(await temporalProblem(client)).toEqual(expect.any(String));
   } finally {

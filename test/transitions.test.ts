@@ -23,12 +23,48 @@ test.each<[string, PaymentEvent[], string, boolean, 'charge' | 'refund' | undefi
   ['... or it was declined', [pay, { type: 'cancel' }, { type: 'declined' }], 'CANCELLED', false, undefined],
   ['cancel after the charge refunds', [pay, { type: 'charged' }, { type: 'cancel' }], 'PROCESSING', false, 'refund'],
   ['refunded', [pay, { type: 'charged' }, { type: 'cancel' }, { type: 'refunded' }], 'CANCELLED', true, undefined],
-  ['a second cancel while refunding changes nothing', [pay, { type: 'charged' }, { type: 'cancel' }, { type: 'cancel' }], 'PROCESSING', false, 'refund'],
-  ['a cancel after the refund changes nothing', [pay, { type: 'charged' }, { type: 'cancel' }, { type: 'refunded' }, { type: 'cancel' }], 'CANCELLED', true, undefined],
-  ['a second refunded changes nothing', [pay, { type: 'charged' }, { type: 'cancel' }, { type: 'refunded' }, { type: 'refunded' }], 'CANCELLED', true, undefined],
-  ['a refused refund leaves it charged', [pay, { type: 'charged' }, { type: 'cancel' }, { type: 'refundRefused' }], 'COMPLETED', false, undefined],
-  ['... and a later cancel refunds again', [pay, { type: 'charged' }, { type: 'cancel' }, { type: 'refundRefused' }, { type: 'cancel' }], 'PROCESSING', false, 'refund'],
-  ['... and a pay then answers from the charge', [pay, { type: 'charged' }, { type: 'cancel' }, { type: 'refundRefused' }, pay], 'COMPLETED', false, undefined],
+  [
+    'a second cancel while refunding changes nothing',
+    [pay, { type: 'charged' }, { type: 'cancel' }, { type: 'cancel' }],
+    'PROCESSING',
+    false,
+    'refund',
+  ],
+  [
+    'a cancel after the refund changes nothing',
+    [pay, { type: 'charged' }, { type: 'cancel' }, { type: 'refunded' }, { type: 'cancel' }],
+    'CANCELLED',
+    true,
+    undefined,
+  ],
+  [
+    'a second refunded changes nothing',
+    [pay, { type: 'charged' }, { type: 'cancel' }, { type: 'refunded' }, { type: 'refunded' }],
+    'CANCELLED',
+    true,
+    undefined,
+  ],
+  [
+    'a refused refund leaves it charged',
+    [pay, { type: 'charged' }, { type: 'cancel' }, { type: 'refundRefused' }],
+    'COMPLETED',
+    false,
+    undefined,
+  ],
+  [
+    '... and a later cancel refunds again',
+    [pay, { type: 'charged' }, { type: 'cancel' }, { type: 'refundRefused' }, { type: 'cancel' }],
+    'PROCESSING',
+    false,
+    'refund',
+  ],
+  [
+    '... and a pay then answers from the charge',
+    [pay, { type: 'charged' }, { type: 'cancel' }, { type: 'refundRefused' }, pay],
+    'COMPLETED',
+    false,
+    undefined,
+  ],
   ['an earlier run refunded it', [pay, { type: 'alreadyRefunded' }], 'CANCELLED', true, undefined],
   ['an earlier run charged other parameters', [pay, { type: 'mismatched' }], 'NEW', false, undefined],
   ['expiry stops nothing in flight', [pay, { type: 'expire' }], 'PROCESSING', false, 'charge'],
@@ -42,7 +78,13 @@ test.each<[string, PaymentEvent[], string, boolean, 'charge' | 'refund' | undefi
 });
 
 test('an activity result that does not fit the phase changes nothing', () => {
-  for (const event of [{ type: 'charged' }, { type: 'declined' }, { type: 'refunded' }, { type: 'refundRefused' }, { type: 'alreadyRefunded' }] as PaymentEvent[]) {
+  for (const event of [
+    { type: 'charged' },
+    { type: 'declined' },
+    { type: 'refunded' },
+    { type: 'refundRefused' },
+    { type: 'alreadyRefunded' },
+  ] as PaymentEvent[]) {
     expect(nextState(initialState, event)).toBe(initialState);
   }
 });

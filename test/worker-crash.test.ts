@@ -92,7 +92,7 @@ test('SIGKILL between ledger commit and workflow task completion: one charge, on
   }
 });
 
-test('a workflow task held by a SIGKILLed worker goes to the other worker once the payment\'s 2 s task timeout lapses: charged once', async () => {
+test("a workflow task held by a SIGKILLed worker goes to the other worker once the payment's 2 s task timeout lapses: charged once", async () => {
   const { workerEnv, ledger, payments } = crashSetup('task-timeout');
   const workers: Proc[] = [];
   try {
@@ -116,8 +116,12 @@ test('a workflow task held by a SIGKILLed worker goes to the other worker once t
     expect(PAYMENT_WORKFLOW_TASK_TIMEOUT).toBe('2s');
     // The dead worker's task timed out (start to close), measured from when it took it.
     const timedOut = events!.filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT);
-    expect(timedOut[0]?.workflowTaskTimedOutEventAttributes!.timeoutType).toBe(temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE);
-    const takenBy = events!.find((e) => e.eventId!.toString() === timedOut[0]!.workflowTaskTimedOutEventAttributes!.startedEventId!.toString())!;
+    expect(timedOut[0]?.workflowTaskTimedOutEventAttributes!.timeoutType).toBe(
+      temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE,
+    );
+    const takenBy = events!.find(
+      (e) => e.eventId!.toString() === timedOut[0]!.workflowTaskTimedOutEventAttributes!.startedEventId!.toString(),
+    )!;
     const ms = (e: temporal.api.history.v1.IHistoryEvent) => Number(e.eventTime!.seconds) * 1000 + Math.floor(e.eventTime!.nanos! / 1e6);
     const heldMs = ms(timedOut[0]!) - ms(takenBy);
     // Never before the timeout; far sooner than Temporal's default of 10 s (the server's timer, not this machine's load, sets it).
@@ -129,11 +133,17 @@ test('a workflow task held by a SIGKILLed worker goes to the other worker once t
   }
 });
 
-test('a worker serves Temporal\'s own worker metrics when WORKER_METRICS_ADDRESS is set', async () => {
+test("a worker serves Temporal's own worker metrics when WORKER_METRICS_ADDRESS is set", async () => {
   const taskQueue = `metrics-${randomUUID()}`;
   const metricsAddress = `127.0.0.1:${await freePort()}`;
   const dataDir = tempDir('metrics');
-  const worker = startEntry('src/worker.ts', { TEMPORAL_ADDRESS: env.address, TASK_QUEUE: taskQueue, DATA_DIR: dataDir, LOG_LEVEL: 'warn', WORKER_METRICS_ADDRESS: metricsAddress });
+  const worker = startEntry('src/worker.ts', {
+    TEMPORAL_ADDRESS: env.address,
+    TASK_QUEUE: taskQueue,
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'warn',
+    WORKER_METRICS_ADDRESS: metricsAddress,
+  });
   const records = new SqliteLedger({ file: path.join(dataDir, 'ledger.db'), openingBalance: 0 });
   try {
     const payments = new PaymentClient({ client: env.client, taskQueue, expiryMs: HOUR, requestTimeoutMs: 30_000, records });

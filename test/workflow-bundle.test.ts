@@ -14,7 +14,8 @@ jest.setTimeout(120_000);
 const dir = path.join(PROJECT_ROOT, '.cache', `bundle-test-${randomUUID()}`);
 const workflowsPath = path.join(dir, 'workflows.ts');
 const cacheDir = path.join(dir, 'cache');
-const workflow = (answer: string) => `import { sleep } from '@temporalio/workflow';\nexport async function probe(): Promise<string> {\n  await sleep(1);\n  return '${answer}';\n}\n`;
+const workflow = (answer: string) =>
+  `import { sleep } from '@temporalio/workflow';\nexport async function probe(): Promise<string> {\n  await sleep(1);\n  return '${answer}';\n}\n`;
 
 beforeAll(() => fs.mkdirSync(dir, { recursive: true }));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -39,8 +40,13 @@ test('made once, then read from the cache until a source it was made from change
   expect(await load()).toEqual({ code: changed.code, cached: true });
 
   // The manifest keys the SDK's files too, and the package they come from.
-  const manifest = JSON.parse(fs.readFileSync(path.join(cacheDir, 'manifest.json'), 'utf8')) as { files: Record<string, string>; bundle: string };
-  expect(Object.keys(manifest.files)).toEqual(expect.arrayContaining([workflowsPath, expect.stringMatching(/@temporalio[/\\]workflow[/\\]package\.json$/)]));
+  const manifest = JSON.parse(fs.readFileSync(path.join(cacheDir, 'manifest.json'), 'utf8')) as {
+    files: Record<string, string>;
+    bundle: string;
+  };
+  expect(Object.keys(manifest.files)).toEqual(
+    expect.arrayContaining([workflowsPath, expect.stringMatching(/@temporalio[/\\]workflow[/\\]package\.json$/)]),
+  );
 
   // A cached bundle that is not what the manifest says (a torn or edited file) is not used.
   fs.appendFileSync(path.join(cacheDir, manifest.bundle), '\n// edited');

@@ -61,7 +61,11 @@ describe('makePayment', () => {
 
   test('input the gateway would refuse is refused by the workflow too, and changes nothing', () =>
     inStack(async ({ payments }) => {
-      for (const bad of [{ accountId: 'a', amount: 0 }, { accountId: 'a', amount: 1.5 }, { accountId: 'bad id', amount: 1 }]) {
+      for (const bad of [
+        { accountId: 'a', amount: 0 },
+        { accountId: 'a', amount: 1.5 },
+        { accountId: 'bad id', amount: 1 },
+      ]) {
         expect(await refusal(payments.makePayment('bad', bad))).toBe(ErrorCode.InvalidRequest);
       }
       expect(await payments.getPayment('bad')).toMatchObject({ status: 'NEW', accountId: null });
@@ -153,8 +157,12 @@ describe('interleaving', () => {
         const kinds = await entryKinds(ledger, id);
         expect([[], ['charge', 'refund']]).toContainEqual(kinds);
 
-        const paid = outcomes.flatMap((o) => (o.status === 'fulfilled' && (o.value as PaymentResult).status === 'COMPLETED' ? [o.value as PaymentResult] : []));
-        const cancels = outcomes.flatMap((o) => (o.status === 'fulfilled' && (o.value as { status: string }).status === 'CANCELLED' ? [o.value] : []));
+        const paid = outcomes.flatMap((o) =>
+          o.status === 'fulfilled' && (o.value as PaymentResult).status === 'COMPLETED' ? [o.value as PaymentResult] : [],
+        );
+        const cancels = outcomes.flatMap((o) =>
+          o.status === 'fulfilled' && (o.value as { status: string }).status === 'CANCELLED' ? [o.value] : [],
+        );
         const refused = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason] : []));
         expect(cancels.length).toBe(3);
         expect(cancels.every((c) => JSON.stringify(c) === JSON.stringify(cancels[0]))).toBe(true);

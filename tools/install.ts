@@ -56,10 +56,7 @@ function cliIsRecentEnough(binary: string): boolean {
   const out = tryOutput(binary, ['--version']);
   const match = out?.match(/temporal version (\d+\.\d+\.\d+).*Server (\d+\.\d+\.\d+)/);
   if (!match) return false;
-  return (
-    compareVersions(parseVersion(match[1])!, MIN_CLI) >= 0 &&
-    compareVersions(parseVersion(match[2])!, MIN_EMBEDDED_SERVER) >= 0
-  );
+  return compareVersions(parseVersion(match[1])!, MIN_CLI) >= 0 && compareVersions(parseVersion(match[2])!, MIN_EMBEDDED_SERVER) >= 0;
 }
 
 function findOnPath(binary: string): string | undefined {
@@ -89,7 +86,9 @@ const CLI_INPUTS = ['go.mod', 'go.sum'].map((file) => path.join(TEMPORAL_CLI_MOD
 const CLI_STAMP = `${TEMPORAL_CLI}.stamp`;
 
 function installedGo(): string | undefined {
-  return tryOutput('go', ['env', 'GOVERSION'])?.trim().match(/^go(\d+\.\d+(?:\.\d+)?)/)?.[1];
+  return tryOutput('go', ['env', 'GOVERSION'])
+    ?.trim()
+    .match(/^go(\d+\.\d+(?:\.\d+)?)/)?.[1];
 }
 
 function ensureTemporalCli(): void {
@@ -117,9 +116,7 @@ function ensureTemporalCli(): void {
     );
   }
   if (compareVersions(parseVersion(goVersion)!, MIN_GO) < 0) {
-    throw new InstallError(
-      `Go ${goVersion} is too old to build the temporal CLI; Go ${MIN_GO.join('.')} or newer is needed.`,
-    );
+    throw new InstallError(`Go ${goVersion} is too old to build the temporal CLI; Go ${MIN_GO.join('.')} or newer is needed.`);
   }
   log(
     `building the temporal CLI v${TEMPORAL_CLI_VERSION} with Go ${goVersion} from ${path.relative(process.cwd(), TEMPORAL_CLI_MODULE)}/go.mod ` +
@@ -188,7 +185,12 @@ const STRIPE_MOCK_STAMP = `${STRIPE_MOCK}.stamp`;
  */
 function ensureStripeMock(): void {
   const module = `${STRIPE_MOCK_MODULE}@v${STRIPE_MOCK_VERSION}`;
-  if (fs.existsSync(STRIPE_MOCK) && fs.existsSync(STRIPE_MOCK_FIXTURES) && fs.existsSync(STRIPE_MOCK_STAMP) && fs.readFileSync(STRIPE_MOCK_STAMP, 'utf8') === module) {
+  if (
+    fs.existsSync(STRIPE_MOCK) &&
+    fs.existsSync(STRIPE_MOCK_FIXTURES) &&
+    fs.existsSync(STRIPE_MOCK_STAMP) &&
+    fs.readFileSync(STRIPE_MOCK_STAMP, 'utf8') === module
+  ) {
     log(`stripe-mock present: ${STRIPE_MOCK}`);
     return;
   }
@@ -206,7 +208,7 @@ function ensureStripeMock(): void {
   } catch (err) {
     process.stderr.write(
       `[install] warning: stripe-mock v${STRIPE_MOCK_VERSION} could not be installed (${(err as Error).message}).\n` +
-        '  Only the Stripe provider\'s tests (test/stripe.test.ts) need it; the project runs without it. ' +
+        "  Only the Stripe provider's tests (test/stripe.test.ts) need it; the project runs without it. " +
         'Install Go and run npm install again to get it.\n',
     );
   }

@@ -86,11 +86,15 @@ export class ThrowawayPostgres {
     const log = fs.openSync(path.join(this.dir, 'server.log'), 'a');
     // Nothing here outlives the run, so fsync buys nothing but I/O on a shared machine.
     const settings = ['fsync=off', 'max_connections=200', 'log_min_messages=warning'].flatMap((s) => ['-c', s]);
-    const server = spawn(binary('postgres'), ['-D', this.dataDir, '-k', this.dir, '-h', '127.0.0.1', '-p', String(this.port), ...settings], {
-      cwd: this.dir,
-      stdio: ['ignore', log, log],
-      ...this.user,
-    });
+    const server = spawn(
+      binary('postgres'),
+      ['-D', this.dataDir, '-k', this.dir, '-h', '127.0.0.1', '-p', String(this.port), ...settings],
+      {
+        cwd: this.dir,
+        stdio: ['ignore', log, log],
+        ...this.user,
+      },
+    );
     fs.closeSync(log);
     this.server = server;
     this.exited = new Promise((resolve) => server.once('exit', () => resolve()));
@@ -104,7 +108,8 @@ export class ThrowawayPostgres {
         return;
       } catch (err) {
         await client.end().catch(() => undefined);
-        if (Date.now() > deadline) throw new Error(`PostgreSQL server did not answer within 30 s (${(err as Error).message}):\n${this.logTail()}`);
+        if (Date.now() > deadline)
+          throw new Error(`PostgreSQL server did not answer within 30 s (${(err as Error).message}):\n${this.logTail()}`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }

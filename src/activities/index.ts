@@ -105,7 +105,8 @@ export function createActivities({ provider, records, expiryMs }: ActivityDeps) 
           const record = await records.recordOf(request.paymentId);
           refuseWhatTheRecordForbids(record && makePaymentAfterClose(record, request));
           // Charged by a run Temporal has forgotten: the record names the charge (made before its window ended), and the provider is not asked again.
-          if (record?.chargeReference) return { reference: record.chargeReference, fromEarlierRun: true, refunded: false, at: record.expiresAt };
+          if (record?.chargeReference)
+            return { reference: record.chargeReference, fromEarlierRun: true, refunded: false, at: record.expiresAt };
           const { afterTries, ...charge } = request;
           const call = currentCall(afterTries);
           // Asked by a provider whose idempotency keys lapse (Stripe), before its first call.

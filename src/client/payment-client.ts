@@ -88,7 +88,10 @@ const LIMIT_RETRY_AFTER_SECONDS = { [RESOURCE_EXHAUSTED]: 1, [FAILED_PRECONDITIO
 
 /** The same payment request always gives the same short key; the update ID must stay well under Temporal's limits. */
 function requestKey({ accountId, amount }: PaymentRequest): string {
-  return createHash('sha256').update(JSON.stringify([accountId, amount])).digest('base64url').slice(0, 22);
+  return createHash('sha256')
+    .update(JSON.stringify([accountId, amount]))
+    .digest('base64url')
+    .slice(0, 22);
 }
 
 function resultOrRefusal<T>(answer: Answer<T>): T {
@@ -128,7 +131,12 @@ export class PaymentClient {
 
   private startOptions(paymentId: string) {
     const args: [PaymentWorkflowInput] = [{ expiry: this.options.expiryMs }];
-    return { workflowId: workflowIdFor(paymentId), taskQueue: this.options.taskQueue, args, workflowTaskTimeout: PAYMENT_WORKFLOW_TASK_TIMEOUT };
+    return {
+      workflowId: workflowIdFor(paymentId),
+      taskQueue: this.options.taskQueue,
+      args,
+      workflowTaskTimeout: PAYMENT_WORKFLOW_TASK_TIMEOUT,
+    };
   }
 
   /** Charges once per payment-id; answers a duplicate with the first result, `replayed: true`. */
@@ -175,7 +183,10 @@ export class PaymentClient {
       const snapshot = await this.snapshot(paymentId);
       if (!snapshot && (await this.chargedByForgottenRun(paymentId))) {
         // A new run would know nothing to refund and answer "cancelled" over a charge that stands.
-        throw new PaymentError(ErrorCode.PaymentExpired, `payment ${paymentId} expired long ago (Temporal no longer keeps it); its charge stands`);
+        throw new PaymentError(
+          ErrorCode.PaymentExpired,
+          `payment ${paymentId} expired long ago (Temporal no longer keeps it); its charge stands`,
+        );
       }
       const known = snapshot && cancelFromSnapshot(snapshot);
       if (known) return resultOrRefusal(known);

@@ -40,7 +40,10 @@ export function makePaymentAfterClose(record: PaymentView, request: PaymentReque
   }
   const charged = { accountId: record.accountId!, amount: record.amount! };
   if (!sameRequest(charged, request)) {
-    return refuse(ErrorCode.IdempotencyMismatch, `payment ${paymentId} was requested for ${charged.amount} from account ${charged.accountId}`);
+    return refuse(
+      ErrorCode.IdempotencyMismatch,
+      `payment ${paymentId} was requested for ${charged.amount} from account ${charged.accountId}`,
+    );
   }
   return { result: { paymentId, status: 'COMPLETED', ...charged, replayed: true } };
 }
@@ -62,11 +65,19 @@ export function makePaymentRefusal(snapshot: PaymentSnapshot, request: PaymentRe
   if (snapshot.expired && snapshot.status !== 'COMPLETED') {
     return { code: ErrorCode.PaymentExpired, message: `payment ${paymentId} expired at ${snapshot.expiresAt}` };
   }
-  if (snapshot.accountId !== null && snapshot.amount !== null && !sameRequest({ accountId: snapshot.accountId, amount: snapshot.amount }, request)) {
-    return { code: ErrorCode.IdempotencyMismatch, message: `payment ${paymentId} was requested for ${snapshot.amount} from account ${snapshot.accountId}` };
+  if (
+    snapshot.accountId !== null &&
+    snapshot.amount !== null &&
+    !sameRequest({ accountId: snapshot.accountId, amount: snapshot.amount }, request)
+  ) {
+    return {
+      code: ErrorCode.IdempotencyMismatch,
+      message: `payment ${paymentId} was requested for ${snapshot.amount} from account ${snapshot.accountId}`,
+    };
   }
   // Runs of an earlier release do not say cancelRequested; CANCELLED always implies it.
-  if (snapshot.cancelRequested || snapshot.status === 'CANCELLED') return { code: ErrorCode.PaymentCancelled, message: `payment ${paymentId} was cancelled` };
+  if (snapshot.cancelRequested || snapshot.status === 'CANCELLED')
+    return { code: ErrorCode.PaymentCancelled, message: `payment ${paymentId} was cancelled` };
   return undefined;
 }
 
@@ -75,12 +86,15 @@ export function makePaymentFromSnapshot(snapshot: PaymentSnapshot, request: Paym
   const refusal = makePaymentRefusal(snapshot, request);
   if (refusal) return { refusal };
   if (snapshot.status !== 'COMPLETED') return undefined;
-  return { result: { paymentId: snapshot.paymentId, status: 'COMPLETED', accountId: request.accountId, amount: request.amount, replayed: true } };
+  return {
+    result: { paymentId: snapshot.paymentId, status: 'COMPLETED', accountId: request.accountId, amount: request.amount, replayed: true },
+  };
 }
 
 /** cancelPayment answered from an open payment's snapshot; undefined when the workflow must take the cancel. */
 export function cancelFromSnapshot(snapshot: PaymentSnapshot): Answer<CancelResult> | undefined {
-  if (snapshot.status === 'CANCELLED') return { result: { paymentId: snapshot.paymentId, status: 'CANCELLED', refunded: snapshot.refunded } };
+  if (snapshot.status === 'CANCELLED')
+    return { result: { paymentId: snapshot.paymentId, status: 'CANCELLED', refunded: snapshot.refunded } };
   // A cancel after the window changes nothing (one in flight still lands: the workflow answers that).
   if (snapshot.expired && !snapshot.cancelRequested) {
     const stands = snapshot.status === 'COMPLETED' ? '; its charge stands' : '';

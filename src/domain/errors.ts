@@ -57,7 +57,7 @@ export const ERRORS = {
   payment_expired: {
     status: 409,
     kind: 'final',
-    when: "makePayment after the window ended unpaid; cancelPayment after the window ended",
+    when: 'makePayment after the window ended unpaid; cancelPayment after the window ended',
     afterwards: 'as it was when the window ended; a charge stands',
   },
   payment_aborted: {
@@ -94,7 +94,8 @@ export const ERRORS = {
     status: 502,
     kind: 'final',
     when: 'Stripe refused the call itself: an invalid or revoked key (401/403), an invalid request (400/404, such as an unknown customer)',
-    afterwards: 'makePayment: `DECLINED`, nothing charged, makePayment tries again; cancelPayment: the refund was refused, the payment stays `COMPLETED` and a later cancelPayment tries again',
+    afterwards:
+      'makePayment: `DECLINED`, nothing charged, makePayment tries again; cancelPayment: the refund was refused, the payment stays `COMPLETED` and a later cancelPayment tries again',
   },
   ledger_unavailable: {
     status: 503,

@@ -24,7 +24,11 @@ const statusSchema = {
     status: { type: 'string', enum: ['ok', 'unavailable'] },
     temporal: { type: 'boolean', description: 'Temporal answered a health check' },
     ledger: { type: 'boolean', description: 'the ledger database answered (absent with PAYMENT_PROVIDER=stripe)' },
-    problems: { type: 'array', items: { type: 'string' }, description: 'when unavailable: what failed and why, one per dependency ("temporal: ...", "ledger: ...")' },
+    problems: {
+      type: 'array',
+      items: { type: 'string' },
+      description: 'when unavailable: what failed and why, one per dependency ("temporal: ...", "ledger: ...")',
+    },
   },
   required: ['status'],
   additionalProperties: false,

@@ -35,7 +35,16 @@ export const paymentRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: PaymentR
         summary: 'Charge the payment once; a repeat with the same body answers the first result',
         params: paymentIdParams,
         body: makePaymentBody,
-        response: { 200: paymentResult, 202: paymentView, 402: errorRef, 409: errorRef, 422: errorRef, 429: errorRef, 502: errorRef, ...commonErrors },
+        response: {
+          200: paymentResult,
+          202: paymentView,
+          402: errorRef,
+          409: errorRef,
+          422: errorRef,
+          429: errorRef,
+          502: errorRef,
+          ...commonErrors,
+        },
       },
     },
     async (request, reply) => {

@@ -318,7 +318,9 @@ export class PostgresLedger implements Ledger {
     await this.transaction(async (db) => {
       // Workers and gateways starting together: one migrates, the others wait here, then find it done.
       await db.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-      await db.query('CREATE TABLE IF NOT EXISTS ledger_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+      await db.query(
+        'CREATE TABLE IF NOT EXISTS ledger_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+      );
       const { rows } = await db.query<{ version: number }>('SELECT coalesce(max(version), 0) AS version FROM ledger_migrations');
       for (let version = rows[0]!.version + 1; version <= MIGRATIONS.length; version++) {
         await db.query(MIGRATIONS[version - 1]!);

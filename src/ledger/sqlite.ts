@@ -136,9 +136,7 @@ export class SqliteLedger implements Ledger {
         'INSERT INTO accounts (account_id, balance, opened_at) VALUES (?, ?, ?) ON CONFLICT (account_id) DO NOTHING',
       ),
       balance: db.prepare<[string], { balance: number }>('SELECT balance FROM accounts WHERE account_id = ?'),
-      debit: db.prepare<[number, string, number]>(
-        'UPDATE accounts SET balance = balance - ? WHERE account_id = ? AND balance >= ?',
-      ),
+      debit: db.prepare<[number, string, number]>('UPDATE accounts SET balance = balance - ? WHERE account_id = ? AND balance >= ?'),
       credit: db.prepare<[number, string]>('UPDATE accounts SET balance = balance + ? WHERE account_id = ?'),
       insertEntry: db.prepare<[string, string, string, number, string, string]>(
         'INSERT INTO entries (payment_id, kind, account_id, amount, run_id, at) VALUES (?, ?, ?, ?, ?, ?)',
@@ -211,7 +209,17 @@ export class SqliteLedger implements Ledger {
   recordOutcome(record: PaymentRecord, runId: string): Promise<void> {
     const { paymentId, status, accountId, amount, refunded, expiresAt, chargeReference } = record;
     return this.unlocked(() => {
-      this.statements.insertRecord.run(paymentId, status, accountId, amount, refunded ? 1 : 0, expiresAt, chargeReference, runId, this.now().toISOString());
+      this.statements.insertRecord.run(
+        paymentId,
+        status,
+        accountId,
+        amount,
+        refunded ? 1 : 0,
+        expiresAt,
+        chargeReference,
+        runId,
+        this.now().toISOString(),
+      );
     });
   }
 
@@ -268,7 +276,9 @@ export class SqliteLedger implements Ledger {
         // Read by shape: better-sqlite3's error class may belong to another realm (see the ledger test).
         if (!/^SQLITE_BUSY/.test(String((err as { code?: unknown }).code))) throw err;
         if (Date.now() >= deadline) {
-          throw new TransientLedgerError(`ledger database locked by another connection for over ${this.lockWaitMs} ms: ${(err as Error).message}`);
+          throw new TransientLedgerError(
+            `ledger database locked by another connection for over ${this.lockWaitMs} ms: ${(err as Error).message}`,
+          );
         }
         await new Promise((resolve) => setTimeout(resolve, BUSY_WAIT_MS));
       }

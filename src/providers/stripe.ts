@@ -88,7 +88,10 @@ function refusalOf(err: unknown, operation: string): ProviderRefusal | undefined
   if (!(err instanceof Stripe.errors.StripeError)) return undefined;
   if (err instanceof Stripe.errors.StripeCardError) {
     const insufficient = err.decline_code === 'insufficient_funds' || err.code === 'insufficient_funds';
-    return new ProviderRefusal(insufficient ? ErrorCode.InsufficientFunds : ErrorCode.CardDeclined, `Stripe declined the card: ${err.message}`);
+    return new ProviderRefusal(
+      insufficient ? ErrorCode.InsufficientFunds : ErrorCode.CardDeclined,
+      `Stripe declined the card: ${err.message}`,
+    );
   }
   if (err instanceof Stripe.errors.StripeIdempotencyError) return undefined;
   const status = err.statusCode ?? 0;
@@ -98,7 +101,10 @@ function refusalOf(err: unknown, operation: string): ProviderRefusal | undefined
     return new ProviderRefusal(ErrorCode.ProviderError, `Stripe refused the ${operation} (${status}): the API key was not accepted`);
   }
   if (status >= 400 || err instanceof Stripe.errors.StripeAuthenticationError || err instanceof Stripe.errors.StripeInvalidRequestError) {
-    return new ProviderRefusal(ErrorCode.ProviderError, `Stripe refused the ${operation} (${err.type}${status ? ` ${status}` : ''}): ${err.message}`);
+    return new ProviderRefusal(
+      ErrorCode.ProviderError,
+      `Stripe refused the ${operation} (${err.type}${status ? ` ${status}` : ''}): ${err.message}`,
+    );
   }
   return undefined;
 }
@@ -119,7 +125,11 @@ function asTaken(refusal: ProviderRefusal, retry: boolean): Error {
  * One Stripe call of an activity attempt: its request ends with the attempt (or is not made
  * once the attempt is over), and a failure is taken as the payment should take it.
  */
-async function answered<T>(operation: string, { retry, deadline, signal }: Pick<ChargeRequest, 'retry' | keyof AttemptLimits>, call: (options: Stripe.RequestOptions) => Promise<T>): Promise<T> {
+async function answered<T>(
+  operation: string,
+  { retry, deadline, signal }: Pick<ChargeRequest, 'retry' | keyof AttemptLimits>,
+  call: (options: Stripe.RequestOptions) => Promise<T>,
+): Promise<T> {
   const remaining = deadline - Date.now();
   if (signal.aborted || remaining <= 0) {
     throw new Error(`the activity attempt ended (cancelled or out of time) before Stripe's ${operation} call; the next attempt makes it`);
@@ -246,7 +256,8 @@ export class StripeProvider implements PaymentProvider {
       // Off-session, Stripe answers a failed confirmation with an error; any other state (such as
       // requires_action) still means no money moved, and the next attempt gets a new key. Cancelled,
       // so that nobody can complete it later beside a charge the next attempt makes.
-      if (intent.status !== 'canceled') await answered('charge', request, (options) => this.stripe.paymentIntents.cancel(intent.id, {}, options));
+      if (intent.status !== 'canceled')
+        await answered('charge', request, (options) => this.stripe.paymentIntents.cancel(intent.id, {}, options));
       throw new ProviderRefusal(ErrorCode.CardDeclined, `Stripe left PaymentIntent ${intent.id} in status ${intent.status}`);
     }
     return { reference: intent.id, fromEarlierRun: false, refunded: false, at: isoTime(intent.created) };

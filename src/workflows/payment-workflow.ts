@@ -157,10 +157,16 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
   const { expiry, continued, ...initialRequest } = input ?? {};
   const expiryMs = expiry !== undefined || continued ? parseExpiry(expiry ?? DEFAULT_EXPIRY) : await workerExpiry();
   if (expiryMs === undefined) {
-    throw failure({ code: ErrorCode.InvalidRequest, message: `expiry must be at least 1s, such as 90s, 15m or 1h; got ${JSON.stringify(expiry)}` });
+    throw failure({
+      code: ErrorCode.InvalidRequest,
+      message: `expiry must be at least 1s, such as 90s, 15m or 1h; got ${JSON.stringify(expiry)}`,
+    });
   }
   // The window counts from the first run of the payment-id, whichever run this is.
-  const context: PaymentContext = { paymentId, expiresAt: continued?.expiresAt ?? new Date(info.startTime.getTime() + expiryMs).toISOString() };
+  const context: PaymentContext = {
+    paymentId,
+    expiresAt: continued?.expiresAt ?? new Date(info.startTime.getTime() + expiryMs).toISOString(),
+  };
 
   let state: PaymentState = continued?.state ?? initialState;
   const apply = (event: PaymentEvent): void => {
@@ -228,14 +234,18 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
 
   const runRefund = async (): Promise<void> => {
     try {
-      await withDurableRetry(({ refund }, afterTries) => refund({ paymentId, reference: state.chargeReference, ...(afterTries && { afterTries }) }));
+      await withDurableRetry(({ refund }, afterTries) =>
+        refund({ paymentId, reference: state.chargeReference, ...(afterTries && { afterTries }) }),
+      );
       apply({ type: 'refunded' });
     } catch (err) {
       apply(refusalEvent(err, refundRefused));
     }
   };
 
-  const expiryTimer = sleep(continued ? Math.max(1, Date.parse(context.expiresAt) - Date.now()) : expiryMs).then(() => apply({ type: 'expire' }));
+  const expiryTimer = sleep(continued ? Math.max(1, Date.parse(context.expiresAt) - Date.now()) : expiryMs).then(() =>
+    apply({ type: 'expire' }),
+  );
 
   /**
    * Temporal suggests it once a run has taken most of the updates it allows (2,000) or grown
@@ -252,7 +262,8 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
     if (work === 'charge') await runCharge(state.request!);
     else if (work === 'refund') await runRefund();
     else if (!state.expired) {
-      if (patched(CONTINUE_AS_NEW_PATCH)) await continueAsNew<typeof payment>({ expiry, continued: { state, expiresAt: context.expiresAt } });
+      if (patched(CONTINUE_AS_NEW_PATCH))
+        await continueAsNew<typeof payment>({ expiry, continued: { state, expiresAt: context.expiresAt } });
       mayContinueAsNew = false;
     } else break;
   }

@@ -5,7 +5,14 @@
  * cannot both start a charge or a refund.
  */
 import type { Answer, Refusal } from '../domain/answers';
-import { type CancelResult, type PaymentRequest, type PaymentResult, type PaymentSnapshot, type PaymentStatus, type PaymentView } from '../domain/contract';
+import {
+  type CancelResult,
+  type PaymentRequest,
+  type PaymentResult,
+  type PaymentSnapshot,
+  type PaymentStatus,
+  type PaymentView,
+} from '../domain/contract';
 import { ErrorCode, isDecline } from '../domain/errors';
 
 export type Phase =
@@ -96,7 +103,14 @@ export function nextState(state: PaymentState, event: PaymentEvent): PaymentStat
       return { ...state, phase: state.cancelRequested ? 'cancelled' : 'declined', chargeRefusal: event.refusal };
     case 'alreadyRefunded':
       if (state.phase !== 'charging') return state;
-      return { ...state, phase: 'cancelled', cancelRequested: true, refunded: true, chargeReference: event.reference, chargedByEarlierRun: true };
+      return {
+        ...state,
+        phase: 'cancelled',
+        cancelRequested: true,
+        refunded: true,
+        chargeReference: event.reference,
+        chargedByEarlierRun: true,
+      };
     case 'mismatched':
       if (state.phase !== 'charging') return state;
       return { ...state, phase: state.cancelRequested ? 'cancelled' : 'new', request: undefined, chargeRefusal: event.refusal };
@@ -190,7 +204,12 @@ const expiredRefusal = ({ paymentId, expiresAt }: PaymentContext): Refusal => ({
 });
 
 /** makePayment's answer once nothing is in flight; `replayed` when this request did not start the attempt. */
-export function makePaymentAnswer(state: PaymentState, context: PaymentContext, request: PaymentRequest, replayed: boolean): Answer<PaymentResult> {
+export function makePaymentAnswer(
+  state: PaymentState,
+  context: PaymentContext,
+  request: PaymentRequest,
+  replayed: boolean,
+): Answer<PaymentResult> {
   const { paymentId } = context;
   switch (state.phase) {
     case 'charged':
@@ -207,7 +226,8 @@ export function makePaymentAnswer(state: PaymentState, context: PaymentContext, 
 /** cancelPayment's answer once nothing is in flight. */
 export function cancellationAnswer(state: PaymentState, context: PaymentContext): Answer<CancelResult> {
   if (state.cancelRequested) return { result: { paymentId: context.paymentId, status: 'CANCELLED', refunded: state.refunded } };
-  if (state.expired) return { refusal: state.refundRefusal?.code === ErrorCode.PaymentExpired ? state.refundRefusal : expiredRefusal(context) };
+  if (state.expired)
+    return { refusal: state.refundRefusal?.code === ErrorCode.PaymentExpired ? state.refundRefusal : expiredRefusal(context) };
   // The provider refused the refund (perhaps before this caller asked): the charge stands, and a later cancel tries again.
   if (state.refundRefusal) return { refusal: state.refundRefusal };
   return { refusal: { code: ErrorCode.InvalidRequest, message: `payment ${context.paymentId} is not cancelled` } };

@@ -9,7 +9,7 @@ import { openLedger } from '../../src/ledger/open';
 
 const [envJson, seedText, countText] = process.argv.slice(2);
 let seed = Number(seedText);
-const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 
 async function main(): Promise<void> {
   const ledger = await openLedger(loadConfig(JSON.parse(envJson!)));

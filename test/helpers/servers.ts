@@ -79,7 +79,10 @@ export async function devServerEnv({ dynamicConfig = {}, ...options }: DevServer
  * A closed run is deleted only once its close has been acknowledged by the history queues,
  * which the server records every 30 s by default: retention tests would wait that long.
  */
-export const PROMPT_DELETION = { 'history.transferProcessorUpdateAckInterval': '"500ms"', 'history.visibilityProcessorUpdateAckInterval': '"500ms"' };
+export const PROMPT_DELETION = {
+  'history.transferProcessorUpdateAckInterval': '"500ms"',
+  'history.visibilityProcessorUpdateAckInterval': '"500ms"',
+};
 
 /** A fresh directory for one test's files (ledger, dev server database). */
 export function tempDir(prefix: string): string {

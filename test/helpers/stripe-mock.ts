@@ -102,7 +102,10 @@ export function cardDecline(declineCode: string, message: string): Canned {
   return { status: 402, body: { error: { type: 'card_error', code: 'card_declined', decline_code: declineCode, message } } };
 }
 
-export const rateLimited: Canned = { status: 429, body: { error: { type: 'rate_limit_error', message: 'Too many requests hit the API too quickly.' } } };
+export const rateLimited: Canned = {
+  status: 429,
+  body: { error: { type: 'rate_limit_error', message: 'Too many requests hit the API too quickly.' } },
+};
 /** Stripe asks for a pause: Retry-After and its reason header, as its rate limiters answer. */
 export function rateLimitedFor(seconds: number, reason = 'endpoint-rate'): Canned {
   return { ...rateLimited, headers: { 'retry-after': String(seconds), 'stripe-rate-limited-reason': reason } };
@@ -166,7 +169,11 @@ export class RecordingProxy {
       const headers = { ...request.headers };
       // fetch sets these itself, and refuses some of them.
       for (const name of ['host', 'connection', 'keep-alive', 'transfer-encoding', 'content-length']) delete headers[name];
-      const forwarded = await fetch(this.target + request.url, { method, headers: headers as Record<string, string>, body: body.length ? body : undefined });
+      const forwarded = await fetch(this.target + request.url, {
+        method,
+        headers: headers as Record<string, string>,
+        body: body.length ? body : undefined,
+      });
       status = canned?.status ?? forwarded.status;
       text = await forwarded.text();
     }

@@ -38,44 +38,69 @@ function downForLocalTries(ledger: GatedLedger): PaymentProvider {
 
 /** Each scenario ends with its payment's workflow expired and closed, so its whole life is recorded. */
 const scenarios: [name: string, paymentId: string, run: (stack: Stack) => Promise<void>, options?: StackOptions][] = [
-  ['paid-replayed-refunded', 'h1', async ({ payments }) => {
-    await payments.makePayment('h1', request);
-    await payments.makePayment('h1', request);
-    await payments.cancelPayment('h1');
-    await payments.cancelPayment('h1');
-  }],
-  ['cancelled-before-paying', 'h2', async ({ payments }) => {
-    await payments.cancelPayment('h2');
-    await payments.makePayment('h2', request).catch(() => undefined);
-  }],
-  ['declined-then-paid', 'h3', async ({ payments }) => {
-    await payments.makePayment('h3-big', { accountId: 'acct', amount: 9_900 });
-    await payments.makePayment('h3', request).catch(() => undefined);
-    await payments.cancelPayment('h3-big');
-    await payments.makePayment('h3', request);
-  }],
-  ['cancelled-while-charging', 'h4', async ({ payments, ledger }) => {
-    ledger.hold();
-    const paying = payments.makePayment('h4', request).catch(() => undefined);
-    await ledger.chargeArrived;
-    const cancelling = payments.cancelPayment('h4');
-    await ledger.requestsReached('h4', 2);
-    ledger.release();
-    await Promise.all([paying, cancelling]);
-  }],
-  ['mismatch-and-storm', 'h5', async ({ payments }) => {
-    await Promise.allSettled([
-      payments.makePayment('h5', request),
-      payments.makePayment('h5', request),
-      payments.makePayment('h5', { ...request, amount: 1 }),
-      payments.cancelPayment('h5'),
-      payments.makePayment('h5', request),
-    ]);
-  }],
-  ['charged-after-an-outage', 'h6', async ({ payments }) => {
-    await payments.makePayment('h6', request);
-    await payments.cancelPayment('h6');
-  }, { provider: downForLocalTries }],
+  [
+    'paid-replayed-refunded',
+    'h1',
+    async ({ payments }) => {
+      await payments.makePayment('h1', request);
+      await payments.makePayment('h1', request);
+      await payments.cancelPayment('h1');
+      await payments.cancelPayment('h1');
+    },
+  ],
+  [
+    'cancelled-before-paying',
+    'h2',
+    async ({ payments }) => {
+      await payments.cancelPayment('h2');
+      await payments.makePayment('h2', request).catch(() => undefined);
+    },
+  ],
+  [
+    'declined-then-paid',
+    'h3',
+    async ({ payments }) => {
+      await payments.makePayment('h3-big', { accountId: 'acct', amount: 9_900 });
+      await payments.makePayment('h3', request).catch(() => undefined);
+      await payments.cancelPayment('h3-big');
+      await payments.makePayment('h3', request);
+    },
+  ],
+  [
+    'cancelled-while-charging',
+    'h4',
+    async ({ payments, ledger }) => {
+      ledger.hold();
+      const paying = payments.makePayment('h4', request).catch(() => undefined);
+      await ledger.chargeArrived;
+      const cancelling = payments.cancelPayment('h4');
+      await ledger.requestsReached('h4', 2);
+      ledger.release();
+      await Promise.all([paying, cancelling]);
+    },
+  ],
+  [
+    'mismatch-and-storm',
+    'h5',
+    async ({ payments }) => {
+      await Promise.allSettled([
+        payments.makePayment('h5', request),
+        payments.makePayment('h5', request),
+        payments.makePayment('h5', { ...request, amount: 1 }),
+        payments.cancelPayment('h5'),
+        payments.makePayment('h5', request),
+      ]);
+    },
+  ],
+  [
+    'charged-after-an-outage',
+    'h6',
+    async ({ payments }) => {
+      await payments.makePayment('h6', request);
+      await payments.cancelPayment('h6');
+    },
+    { provider: downForLocalTries },
+  ],
 ];
 
 async function main(): Promise<void> {
@@ -91,7 +116,16 @@ async function main(): Promise<void> {
         const handle = env.client.workflow.getHandle(workflowIdFor(paymentId));
         await handle.result();
         // The CLI writes the history in the JSON form Temporal's tools read and replay.
-        const history = execFileSync(TEMPORAL_CLI, ['workflow', 'show', '--workflow-id', handle.workflowId, '--address', env.address, '--output', 'json']);
+        const history = execFileSync(TEMPORAL_CLI, [
+          'workflow',
+          'show',
+          '--workflow-id',
+          handle.workflowId,
+          '--address',
+          env.address,
+          '--output',
+          'json',
+        ]);
         fs.writeFileSync(file, history);
         process.stdout.write(`recorded ${name}\n`);
       });

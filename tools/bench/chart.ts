@@ -15,10 +15,17 @@ export function chartSvg(payments: LoadResult[], ceiling: LoadResult[], title: s
   payments.forEach((r, i) => {
     const x = pad.left + i * slot;
     const c = ceiling.find((q) => q.clients === r.clients);
-    parts.push(`<rect x="${x + slot * 0.15}" y="${y(r.perSecond, maxRate)}" width="${slot * 0.33}" height="${pad.top + plotH - y(r.perSecond, maxRate)}" fill="#3b7dd8"/>`);
-    if (c) parts.push(`<rect x="${x + slot * 0.5}" y="${y(c.perSecond, maxRate)}" width="${slot * 0.33}" height="${pad.top + plotH - y(c.perSecond, maxRate)}" fill="#b9cbe6"/>`);
+    parts.push(
+      `<rect x="${x + slot * 0.15}" y="${y(r.perSecond, maxRate)}" width="${slot * 0.33}" height="${pad.top + plotH - y(r.perSecond, maxRate)}" fill="#3b7dd8"/>`,
+    );
+    if (c)
+      parts.push(
+        `<rect x="${x + slot * 0.5}" y="${y(c.perSecond, maxRate)}" width="${slot * 0.33}" height="${pad.top + plotH - y(c.perSecond, maxRate)}" fill="#b9cbe6"/>`,
+      );
     parts.push(`<text x="${x + slot / 2}" y="${height - pad.bottom + 18}" text-anchor="middle">${r.clients}</text>`);
-    parts.push(`<text x="${x + slot * 0.31}" y="${y(r.perSecond, maxRate) - 4}" text-anchor="middle" font-size="10">${Math.round(r.perSecond)}</text>`);
+    parts.push(
+      `<text x="${x + slot * 0.31}" y="${y(r.perSecond, maxRate) - 4}" text-anchor="middle" font-size="10">${Math.round(r.perSecond)}</text>`,
+    );
   });
   const line = payments.map((r, i) => `${pad.left + i * slot + slot / 2},${y(r.p99, maxP99)}`).join(' ');
   parts.push(`<polyline points="${line}" fill="none" stroke="#d8553b" stroke-width="2"/>`);

@@ -111,7 +111,14 @@ function row(label: string, r: Measured, ceiling?: LoadResult): string {
     fmt(worker, 2).padStart(8),
     fmt(r.cpuMsPerRequest.temporal!, 2).padStart(8),
     fmt(r.peakRssMiB['api-1']!, 0).padStart(6),
-    fmt(Math.max(...Object.entries(r.peakRssMiB).filter(([k]) => k.startsWith('worker')).map(([, v]) => v)), 0).padStart(6),
+    fmt(
+      Math.max(
+        ...Object.entries(r.peakRssMiB)
+          .filter(([k]) => k.startsWith('worker'))
+          .map(([, v]) => v),
+      ),
+      0,
+    ).padStart(6),
   ].join(' ');
 }
 
@@ -126,9 +133,14 @@ async function historyCost(client: Client, paymentIds: string[]) {
   for (const id of paymentIds) {
     const history = await client.workflow.getHandle(workflowIdFor(id)).fetchHistory();
     events += history.events?.length ?? 0;
-    workflowTasks += history.events?.filter((e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED).length ?? 0;
+    workflowTasks +=
+      history.events?.filter((e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED).length ?? 0;
   }
-  return { sample: paymentIds.length, eventsPerPayment: events / paymentIds.length, workflowTasksPerPayment: workflowTasks / paymentIds.length };
+  return {
+    sample: paymentIds.length,
+    eventsPerPayment: events / paymentIds.length,
+    workflowTasksPerPayment: workflowTasks / paymentIds.length,
+  };
 }
 
 /** Rows in the dev server's history table: one per batch of events appended (one write). */
@@ -143,7 +155,9 @@ function historyRows(temporalDb: string): number {
 
 async function main(): Promise<void> {
   const o = options();
-  say(`bench: ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+  say(
+    `bench: ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+  );
   let stack: LocalStack | undefined;
   let temporalAddress = o.temporal;
   if (!o.url) {
@@ -153,7 +167,9 @@ async function main(): Promise<void> {
     await stack.start();
     temporalAddress = stack.temporalAddress;
   } else {
-    say(`stack: the running gateway at ${o.url}${o.temporal ? `, Temporal at ${o.temporal}` : ''}; ${o.seconds} s per step; no process figures`);
+    say(
+      `stack: the running gateway at ${o.url}${o.temporal ? `, Temporal at ${o.temporal}` : ''}; ${o.seconds} s per step; no process figures`,
+    );
   }
   const connection = temporalAddress ? await Connection.connect({ address: temporalAddress }) : undefined;
   const subject: Subject = { apiUrl: stack?.apiUrl ?? o.url!, stack, client: connection && new Client({ connection }) };
@@ -190,7 +206,9 @@ async function main(): Promise<void> {
     if (cost) {
       say(
         `cost per payment: ${fmt(cost.eventsPerPayment)} history events, ${fmt(cost.workflowTasksPerPayment)} workflow tasks` +
-          (batchesPerPayment === undefined ? '' : `, ${fmt(batchesPerPayment, 2)} history writes (rows appended to the server's history table)`) +
+          (batchesPerPayment === undefined
+            ? ''
+            : `, ${fmt(batchesPerPayment, 2)} history writes (rows appended to the server's history table)`) +
           `, sample of ${cost.sample}`,
       );
     } else {
@@ -201,7 +219,10 @@ async function main(): Promise<void> {
     const scale: { open: number; result: LoadResult }[] = [];
     if (!connection && o.open.length > 0) say('no scale step: pass --temporal host:port to count open payments');
     for (const target of connection ? o.open : []) {
-      const open = await connection!.workflowService.countWorkflowExecutions({ namespace: 'default', query: 'ExecutionStatus = "Running"' });
+      const open = await connection!.workflowService.countWorkflowExecutions({
+        namespace: 'default',
+        query: 'ExecutionStatus = "Running"',
+      });
       let openNow = Number(open.count ?? 0);
       if (openNow < target) {
         say(`opening payments: ${openNow} -> ${target}...`);
@@ -218,13 +239,28 @@ async function main(): Promise<void> {
     }
     if (scale.length >= 2) {
       const [first, last] = [scale[0]!, scale[scale.length - 1]!];
-      say(`latency ratio (${last.open} open vs ${first.open}): p50 ×${fmt(last.result.p50 / first.result.p50, 2)}, p99 ×${fmt(last.result.p99 / first.result.p99, 2)}`);
+      say(
+        `latency ratio (${last.open} open vs ${first.open}): p50 ×${fmt(last.result.p50 / first.result.p50, 2)}, p99 ×${fmt(last.result.p99 / first.result.p99, 2)}`,
+      );
     }
 
     fs.mkdirSync(o.out, { recursive: true });
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const machine = { cores: os.cpus().length, cpu: os.cpus()[0]?.model.trim(), memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version };
-    const report = { at: new Date().toISOString(), machine, options: o, payments, ceiling, cost: cost && { ...cost, batchesPerPayment }, scale };
+    const machine = {
+      cores: os.cpus().length,
+      cpu: os.cpus()[0]?.model.trim(),
+      memGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+    };
+    const report = {
+      at: new Date().toISOString(),
+      machine,
+      options: o,
+      payments,
+      ceiling,
+      cost: cost && { ...cost, batchesPerPayment },
+      scale,
+    };
     fs.writeFileSync(path.join(o.out, `bench-${stamp}.json`), JSON.stringify(report, null, 1));
     fs.writeFileSync(path.join(o.out, 'bench.svg'), chartSvg(payments, ceiling, `payments/s and p99 vs clients (${machine.cores} cores)`));
     say();

@@ -38,13 +38,19 @@ const body = (n: number) => `{"accountId":"cus_bench${n % customers}","amount":1
 const payTarget: Target = { path: (n) => `/payments/${paymentId(n)}/makePayment`, body };
 
 async function post(apiUrl: string, path: string, json?: string): Promise<number> {
-  const response = await fetch(apiUrl + path, { method: 'POST', ...(json && { headers: { 'content-type': 'application/json' }, body: json }) });
+  const response = await fetch(apiUrl + path, {
+    method: 'POST',
+    ...(json && { headers: { 'content-type': 'application/json' }, body: json }),
+  });
   await response.body?.cancel();
   return response.status;
 }
 
 /** Requests the proxy saw while `body` ran, by kind. */
-async function counted<T>(proxy: RecordingProxy, body: () => Promise<T>): Promise<{ result: T; total: number; byKind: Record<string, number> }> {
+async function counted<T>(
+  proxy: RecordingProxy,
+  body: () => Promise<T>,
+): Promise<{ result: T; total: number; byKind: Record<string, number> }> {
   const before = proxy.requests.length;
   const result = await body();
   const made = proxy.requests.slice(before);
@@ -110,7 +116,11 @@ async function main(): Promise<void> {
       for (const n of paid) await post(api, `/payments/${paymentId(n)}/cancelPayment`);
     });
     const declines = 20;
-    proxy.answer('POST', '/v1/payment_intents', ...Array.from({ length: declines }, () => cardDecline('insufficient_funds', 'Your card has insufficient funds.')));
+    proxy.answer(
+      'POST',
+      '/v1/payment_intents',
+      ...Array.from({ length: declines }, () => cardDecline('insufficient_funds', 'Your card has insufficient funds.')),
+    );
     const declined = await counted(proxy, async () => {
       for (let i = 0; i < declines; i++) {
         const n = next();
@@ -136,7 +146,9 @@ async function main(): Promise<void> {
     say(`replay of a charged payment (100):   ${fmt(replay.total / paid.length)} Stripe requests each`);
     say(`refund (cancel of a charged one, 100): ${fmt(refund.total / paid.length)} each (${kinds(refund.byKind, paid.length)})`);
     say(`decline (${declines}, one customer's card each): ${fmt(declined.total / declines)} each (${kinds(declined.byKind, declines)})`);
-    say(`a charge rate-limited once, Retry-After: 1 (${limited}): ${fmt(rateLimited.total / limited)} each (${kinds(rateLimited.byKind, limited)})`);
+    say(
+      `a charge rate-limited once, Retry-After: 1 (${limited}): ${fmt(rateLimited.total / limited)} each (${kinds(rateLimited.byKind, limited)})`,
+    );
     say(`worker metric payments_provider_rate_limited: ${counter429}`);
   } finally {
     await stack.stop();

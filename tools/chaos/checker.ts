@@ -151,7 +151,8 @@ export function checkInvariants(record: ChaosRecord): Violation[] {
     const paidAs = new Set(payAcks.map((r) => `${r.answer!.body.accountId}/${r.answer!.body.amount}`));
     if (paidAs.size > 1) sameAnswer(`makePayment acknowledged with different payments: ${[...paidAs].join(', ')}`);
     if (payAcks.length > 0 && refundedAnswers.has(false)) sameAnswer('acknowledged as paid, then as cancelled without a refund');
-    if (payAcks.filter((r) => r.answer!.body.replayed === false).length > 1) sameAnswer('more than one makePayment answered as the first (replayed: false)');
+    if (payAcks.filter((r) => r.answer!.body.replayed === false).length > 1)
+      sameAnswer('more than one makePayment answered as the first (replayed: false)');
 
     const resent = record.resent[id];
     if (resent?.makePayment && payAcks.length > 0 && !cancelEverSent) {
@@ -160,17 +161,20 @@ export function checkInvariants(record: ChaosRecord): Violation[] {
     }
     if (resent?.cancelPayment && cancelAcks.length > 0) {
       const { status, body } = resent.cancelPayment;
-      if (status !== 200 || !refundedAnswers.has(body.refunded)) sameAnswer(`cancelPayment sent again answered ${status} ${JSON.stringify(body)}`);
+      if (status !== 200 || !refundedAnswers.has(body.refunded))
+        sameAnswer(`cancelPayment sent again answered ${status} ${JSON.stringify(body)}`);
     }
 
     if (record.afterRetention) {
-      const forgotten = (detail: string) => fail('after Temporal forgets a payment, its answers stand and no run starts', detail, { paymentId: id });
+      const forgotten = (detail: string) =>
+        fail('after Temporal forgets a payment, its answers stand and no run starts', detail, { paymentId: id });
       const { resent: later, finals: laterFinals, restarted } = record.afterRetention;
       if (restarted.includes(id)) forgotten('a new run was started for it');
       for (const op of ['makePayment', 'cancelPayment'] as const) {
         const before = resent?.[op];
         const after = later[id]?.[op];
-        if (before && after && answerOf(before) !== answerOf(after)) forgotten(`${op} answered ${answerOf(before)}, then ${answerOf(after)}`);
+        if (before && after && answerOf(before) !== answerOf(after))
+          forgotten(`${op} answered ${answerOf(before)}, then ${answerOf(after)}`);
       }
       const after = laterFinals[id];
       if (final && (after?.status !== final.status || after.refunded !== final.refunded)) {

@@ -113,7 +113,13 @@ async function workerStartup(stack: LocalStack): Promise<number> {
   const started = Date.now();
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'src/worker.ts')], {
     cwd: PROJECT_ROOT,
-    env: { ...process.env, TEMPORAL_ADDRESS: stack.temporalAddress, DATA_DIR: stack.dataDir, TASK_QUEUE: 'startup-probe', LOG_LEVEL: 'info' },
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: stack.temporalAddress,
+      DATA_DIR: stack.dataDir,
+      TASK_QUEUE: 'startup-probe',
+      LOG_LEVEL: 'info',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -145,7 +151,12 @@ async function runStack(o: CrashTestOptions, workers: number, scenarios: Scenari
     say(`stack up: ${workers} worker(s), gateway ${stack.apiUrl}, Temporal ${stack.temporalAddress}`);
     let stopAt = Infinity;
     const loadStart = Date.now();
-    const load = steadyLoad(() => stack.apiUrl, o.clients, o.seed + workers, () => stopAt);
+    const load = steadyLoad(
+      () => stack.apiUrl,
+      o.clients,
+      o.seed + workers,
+      () => stopAt,
+    );
     const faults: { scenario: Scenario; kill: number; exited: number; restarted: number; from: number; to: number }[] = [];
     let phaseStart = loadStart;
     for (const scenario of scenarios) {
@@ -157,7 +168,9 @@ async function runStack(o: CrashTestOptions, workers: number, scenarios: Scenari
       const restarted = Date.now();
       await stack.launch(scenario.role);
       const to = kill + o.afterMs;
-      say(`  ${scenario.signal} ${scenario.name} at ${((kill - loadStart) / 1000).toFixed(1)} s, exited after ${exited - kill} ms, started again at ${((restarted - loadStart) / 1000).toFixed(1)} s`);
+      say(
+        `  ${scenario.signal} ${scenario.name} at ${((kill - loadStart) / 1000).toFixed(1)} s, exited after ${exited - kill} ms, started again at ${((restarted - loadStart) / 1000).toFixed(1)} s`,
+      );
       faults.push({ scenario, kill, exited, restarted, from: phaseStart, to });
       await pause(to - Date.now());
       phaseStart = to;
@@ -182,7 +195,11 @@ async function runStack(o: CrashTestOptions, workers: number, scenarios: Scenari
         ...faultImpact(timed, span, { from: Math.max(from, kill - 1000), to }),
       };
     });
-    const verdict = await check(stack, load.sent, faults.map((f) => ({ from: f.kill, to: f.restarted })));
+    const verdict = await check(
+      stack,
+      load.sent,
+      faults.map((f) => ({ from: f.kill, to: f.restarted })),
+    );
     return { results, startup, sent: load.sent.length, ...verdict };
   } finally {
     await stack.stop();
@@ -220,10 +237,12 @@ async function check(stack: LocalStack, sent: Sent[], faults: Span[]): Promise<{
         const spec = expected.get(entry.paymentId);
         moved += entry.kind === 'charge' ? entry.amount : -entry.amount;
         if (entry.kind !== 'charge') changed.push(`${entry.paymentId}: a ${entry.kind} in the ledger`);
-        else if (!spec || spec.accountId !== accountId || spec.amount !== entry.amount) changed.push(`${entry.paymentId}: a charge of ${entry.amount} to ${accountId} nobody asked for`);
+        else if (!spec || spec.accountId !== accountId || spec.amount !== entry.amount)
+          changed.push(`${entry.paymentId}: a charge of ${entry.amount} to ${accountId} nobody asked for`);
         charged.set(entry.paymentId, (charged.get(entry.paymentId) ?? 0) + 1);
       }
-      if (account.balance !== OPENING_BALANCE - moved) changed.push(`${accountId}: balance ${account.balance}, entries say ${OPENING_BALANCE - moved}`);
+      if (account.balance !== OPENING_BALANCE - moved)
+        changed.push(`${accountId}: balance ${account.balance}, entries say ${OPENING_BALANCE - moved}`);
     }
     for (const { spec, record } of sent) {
       const times = charged.get(spec.paymentId) ?? 0;
@@ -235,8 +254,7 @@ async function check(stack: LocalStack, sent: Sent[], faults: Span[]): Promise<{
 
   // The requests a fault touched (and any that were retried), sent again: the same payment, as a replay.
   const touched = sent.filter(
-    ({ record }) =>
-      record.attempts.length > 1 || faults.some((f) => record.startedAt! < f.to && (answeredAt(record) ?? Infinity) > f.from),
+    ({ record }) => record.attempts.length > 1 || faults.some((f) => record.startedAt! < f.to && (answeredAt(record) ?? Infinity) > f.from),
   );
   const queue = touched.filter(({ record }) => record.answer);
   await Promise.all(
@@ -244,7 +262,14 @@ async function check(stack: LocalStack, sent: Sent[], faults: Span[]): Promise<{
       const random = seeded(lane + 1);
       for (let next = queue.shift(); next; next = queue.shift()) {
         const { spec } = next;
-        const again = await send(() => stack.apiUrl, spec, 'makePayment', -1, () => Date.now() + 30_000, random);
+        const again = await send(
+          () => stack.apiUrl,
+          spec,
+          'makePayment',
+          -1,
+          () => Date.now() + 30_000,
+          random,
+        );
         const body = again.answer?.body;
         if (again.answer?.status !== 200 || body?.replayed !== true || body.accountId !== spec.accountId || body.amount !== spec.amount) {
           changed.push(`${spec.paymentId}: sent again, answered ${again.answer?.status ?? 'nothing'} ${JSON.stringify(body ?? null)}`);
@@ -260,7 +285,12 @@ export async function runCrashTest(o: CrashTestOptions, say: (line: string) => v
   const shapes = [...new Set(chosen.map((s) => s.workers))];
   const result: CrashTestResult = { options: o, scenarios: [], workerStartupMs: [], requests: 0, resent: 0, lost: [], changed: [] };
   for (const workers of shapes) {
-    const done = await runStack(o, workers, chosen.filter((s) => s.workers === workers), say);
+    const done = await runStack(
+      o,
+      workers,
+      chosen.filter((s) => s.workers === workers),
+      say,
+    );
     result.scenarios.push(...done.results);
     result.workerStartupMs.push(...done.startup);
     result.requests += done.sent;

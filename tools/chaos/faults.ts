@@ -44,7 +44,12 @@ export function planFaults(seed: number, durationMs: number, kinds: readonly Fau
 }
 
 /** Runs the plan against the stack, one fault at a time; resolves when the last has ended. */
-export async function injectFaults(stack: LocalStack, plan: PlannedFault[], startedAt: number, log: (line: string) => void): Promise<InjectedFault[]> {
+export async function injectFaults(
+  stack: LocalStack,
+  plan: PlannedFault[],
+  startedAt: number,
+  log: (line: string) => void,
+): Promise<InjectedFault[]> {
   const done: InjectedFault[] = [];
   const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   for (const fault of plan) {

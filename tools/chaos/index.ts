@@ -111,25 +111,39 @@ function summarize(requests: RequestRecord[]) {
 
 /** For each fault: the longest stretch with no definitive answer, and the latency of the requests in flight across it. */
 function faultCosts({ startedAt, requests, faults }: Pick<ChaosResult, 'startedAt' | 'requests' | 'faults'>, durationMs: number) {
-  const timed = requests.map((r) => ({ startedAt: r.startedAt ?? r.attempts[0]?.at ?? startedAt, answeredAt: r.answer ? r.attempts[r.attempts.length - 1]!.at : undefined }));
+  const timed = requests.map((r) => ({
+    startedAt: r.startedAt ?? r.attempts[0]?.at ?? startedAt,
+    answeredAt: r.answer ? r.attempts[r.attempts.length - 1]!.at : undefined,
+  }));
   // Silences are counted while the clients still send: not in the settling after the storm.
   const loadEnd = startedAt + durationMs;
   return faults.map((f, i) => ({
     at: f.startedAt - startedAt,
     kind: f.kind,
-    ...faultImpact(timed, { from: f.startedAt, to: f.endedAt }, { from: Math.max(faults[i - 1]?.endedAt ?? startedAt, f.startedAt - 1000), to: Math.min(faults[i + 1]?.startedAt ?? loadEnd, loadEnd) }),
+    ...faultImpact(
+      timed,
+      { from: f.startedAt, to: f.endedAt },
+      {
+        from: Math.max(faults[i - 1]?.endedAt ?? startedAt, f.startedAt - 1000),
+        to: Math.min(faults[i + 1]?.startedAt ?? loadEnd, loadEnd),
+      },
+    ),
   }));
 }
 
 async function crashTest(o: CrashTestOptions): Promise<void> {
-  say(`crash test: ${o.clients} clients paying fresh payment-ids; each fault after ${o.beforeMs / 1000} s of load, ${o.downMs / 1000} s down, ${o.afterMs / 1000} s from kill to the next`);
+  say(
+    `crash test: ${o.clients} clients paying fresh payment-ids; each fault after ${o.beforeMs / 1000} s of load, ${o.downMs / 1000} s down, ${o.afterMs / 1000} s from kill to the next`,
+  );
   say(`run directory: ${o.dir}`);
   const r = await runCrashTest(o, say);
   say('');
   say('| stopped | longest stretch with no answer | in flight across it | p50 / p99 / max latency of those | steady p99 before |');
   say('| --- | ---: | ---: | --- | ---: |');
   for (const s of r.scenarios) {
-    say(`| ${s.scenario} | ${seconds(s.noAnswerMs)} | ${s.inFlight} | ${seconds(s.p50Ms)} / ${seconds(s.p99Ms)} / ${seconds(s.maxMs)} | ${seconds(s.steadyP99Ms)} |`);
+    say(
+      `| ${s.scenario} | ${seconds(s.noAnswerMs)} | ${s.inFlight} | ${seconds(s.p50Ms)} / ${seconds(s.p99Ms)} / ${seconds(s.maxMs)} | ${seconds(s.steadyP99Ms)} |`,
+    );
   }
   say('');
   say(`worker start-up (src/worker.ts to "worker polling"): ${r.workerStartupMs.map((ms) => `${ms} ms`).join(', ')}`);
@@ -156,19 +170,35 @@ async function main(): Promise<void> {
   const sigkills = faults.reduce((sum, f) => sum + f.sigkills, 0);
 
   say('');
-  say(`requests ${summary.requests}, acknowledged (200) ${summary.acknowledged}, retried ${summary.retriedRequests} (${summary.retries} retries), unanswered ${summary.unanswered}`);
+  say(
+    `requests ${summary.requests}, acknowledged (200) ${summary.acknowledged}, retried ${summary.retriedRequests} (${summary.retries} retries), unanswered ${summary.unanswered}`,
+  );
   for (const [answer, count] of Object.entries(summary.byAnswer).sort()) say(`  ${answer.padEnd(48)} ${count}`);
-  say(`answers by gateway: ${Object.entries(answersByGateway).map(([url, n]) => `${url} ${n}`).join(', ')}`);
+  say(
+    `answers by gateway: ${Object.entries(answersByGateway)
+      .map(([url, n]) => `${url} ${n}`)
+      .join(', ')}`,
+  );
   const kinds: Record<string, number> = {};
   for (const f of faults) kinds[f.kind] = (kinds[f.kind] ?? 0) + 1;
-  say(`faults ${faults.length}, SIGKILLs ${sigkills}: ${Object.entries(kinds).map(([k, n]) => `${k} ×${n}`).join(', ')}`);
-  say(`processes that died on their own (restarted): ${crashes.length ? crashes.map((c) => `${c.role} at ${((c.at - startedAt) / 1000).toFixed(1)} s`).join(', ') : 'none'}`);
-  say(`ledger: ${rows.filter((r) => r.kind === 'charge').length} charges, ${rows.filter((r) => r.kind === 'refund').length} refunds; settled in ${(settleMs / 1000).toFixed(1)} s`);
+  say(
+    `faults ${faults.length}, SIGKILLs ${sigkills}: ${Object.entries(kinds)
+      .map(([k, n]) => `${k} ×${n}`)
+      .join(', ')}`,
+  );
+  say(
+    `processes that died on their own (restarted): ${crashes.length ? crashes.map((c) => `${c.role} at ${((c.at - startedAt) / 1000).toFixed(1)} s`).join(', ') : 'none'}`,
+  );
+  say(
+    `ledger: ${rows.filter((r) => r.kind === 'charge').length} charges, ${rows.filter((r) => r.kind === 'refund').length} refunds; settled in ${(settleMs / 1000).toFixed(1)} s`,
+  );
   const costs = faultCosts({ startedAt, requests, faults }, o.durationMs);
   say('');
   say('what each fault cost: longest stretch with no answer; requests in flight across it, their p99 / max latency');
   for (const c of costs) {
-    say(`${(c.at / 1000).toFixed(1).padStart(6)} s  ${c.kind.padEnd(26)} ${seconds(c.noAnswerMs).padStart(7)}   ${String(c.inFlight).padStart(3)} in flight, ${seconds(c.p99Ms)} / ${seconds(c.maxMs)}`);
+    say(
+      `${(c.at / 1000).toFixed(1).padStart(6)} s  ${c.kind.padEnd(26)} ${seconds(c.noAnswerMs).padStart(7)}   ${String(c.inFlight).padStart(3)} in flight, ${seconds(c.p99Ms)} / ${seconds(c.maxMs)}`,
+    );
   }
   say('');
   for (const invariant of INVARIANTS) {
@@ -179,14 +209,20 @@ async function main(): Promise<void> {
     say(`\nviolation: ${v.invariant}: ${v.detail} (${v.paymentId ? `payment ${v.paymentId}` : `account ${v.accountId}`})`);
     if (v.paymentId) {
       for (const r of requests.filter((q) => q.paymentId === v.paymentId)) {
-        say(`  client ${r.client} ${r.op}: ${r.attempts.map((a) => `${a.outcome}@${((a.at - startedAt) / 1000).toFixed(2)}s`).join(' ')} -> ${JSON.stringify(r.answer?.body ?? null)}`);
+        say(
+          `  client ${r.client} ${r.op}: ${r.attempts.map((a) => `${a.outcome}@${((a.at - startedAt) / 1000).toFixed(2)}s`).join(' ')} -> ${JSON.stringify(r.answer?.body ?? null)}`,
+        );
       }
-      for (const row of rows.filter((x) => x.paymentId === v.paymentId)) say(`  ledger #${row.id} ${row.kind} ${row.amount} ${row.accountId}`);
+      for (const row of rows.filter((x) => x.paymentId === v.paymentId))
+        say(`  ledger #${row.id} ${row.kind} ${row.amount} ${row.accountId}`);
     }
   }
 
   const reportFile = path.join(o.dir, 'chaos-report.json');
-  fs.writeFileSync(reportFile, JSON.stringify({ options: o, summary, faults, faultCosts: costs, crashes, settleMs, answersByGateway, violations, record }, null, 1));
+  fs.writeFileSync(
+    reportFile,
+    JSON.stringify({ options: o, summary, faults, faultCosts: costs, crashes, settleMs, answersByGateway, violations, record }, null, 1),
+  );
   say(`\nfull record: ${reportFile}`);
   say(violations.length === 0 ? 'chaos: all invariants held' : `chaos: ${violations.length} violation(s)`);
   process.exit(violations.length === 0 ? 0 : 1);

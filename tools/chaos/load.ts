@@ -67,7 +67,14 @@ async function attempt(url: string, spec: PaymentSpec, op: RequestRecord['op']):
 }
 
 /** Sends one request until it gets a definitive answer or the run gives up on it, as a real integration retries. */
-export async function send(url: (attempt: number) => string, spec: PaymentSpec, op: RequestRecord['op'], client: number, giveUpAt: () => number, random: Random): Promise<RequestRecord> {
+export async function send(
+  url: (attempt: number) => string,
+  spec: PaymentSpec,
+  op: RequestRecord['op'],
+  client: number,
+  giveUpAt: () => number,
+  random: Random,
+): Promise<RequestRecord> {
   const record: RequestRecord = {
     client,
     op,

@@ -130,7 +130,9 @@ async function storm(o: ChaosOptions, stack: LocalStack, ledgerUrl: string | und
   const pool = paymentPool({ paymentIds: o.ids, accounts: o.accounts, seed: o.seed });
   await stack.start();
   const gateways = stack.apiUrls;
-  say(`stack up: Temporal ${stack.temporalAddress}, gateways ${gateways.join(' ')}, ${o.workers} workers, ledger ${ledgerUrl ? 'PostgreSQL' : 'SQLite'}`);
+  say(
+    `stack up: Temporal ${stack.temporalAddress}, gateways ${gateways.join(' ')}, ${o.workers} workers, ledger ${ledgerUrl ? 'PostgreSQL' : 'SQLite'}`,
+  );
 
   const startedAt = Date.now();
   const until = startedAt + o.durationMs;
@@ -140,7 +142,10 @@ async function storm(o: ChaosOptions, stack: LocalStack, ledgerUrl: string | und
   // Each client has a gateway, and retries on the next one, as a load balancer skips a dead backend.
   const gatewayOf = (client: number, attempt = 0) => gateways[(client + attempt) % gateways.length]!;
   const [requests, faults] = await Promise.all([
-    runClients({ url: gatewayOf, clients: o.clients, paymentIds: o.ids, accounts: o.accounts, seed: o.seed, until, giveUpAt: () => giveUpAt }, pool),
+    runClients(
+      { url: gatewayOf, clients: o.clients, paymentIds: o.ids, accounts: o.accounts, seed: o.seed, until, giveUpAt: () => giveUpAt },
+      pool,
+    ),
     injectFaults(stack, plan, startedAt, say).then((done: InjectedFault[]) => {
       giveUpAt = Date.now() + SETTLE_LIMIT_MS;
       return done;
@@ -160,7 +165,16 @@ async function storm(o: ChaosOptions, stack: LocalStack, ledgerUrl: string | und
       const entry: ChaosRecord['resent'][string] = {};
       for (const op of ['makePayment', 'cancelPayment'] as const) {
         if (mine.some((r) => r.op === op && r.answer?.status === 200)) {
-          entry[op] = (await send((n) => gatewayOf(i, n), spec, op, -1, () => Date.now() + 30_000, random)).answer;
+          entry[op] = (
+            await send(
+              (n) => gatewayOf(i, n),
+              spec,
+              op,
+              -1,
+              () => Date.now() + 30_000,
+              random,
+            )
+          ).answer;
         }
       }
       resent[spec.paymentId] = entry;
@@ -172,11 +186,21 @@ async function storm(o: ChaosOptions, stack: LocalStack, ledgerUrl: string | und
   let afterRetention: ChaosRecord['afterRetention'];
   if (o.retention) {
     say('retention: waiting out every window, then deleting each closed workflow as retention would');
-    const forgotten = await forgetAll(stack, pool.map((spec) => spec.paymentId));
+    const forgotten = await forgetAll(
+      stack,
+      pool.map((spec) => spec.paymentId),
+    );
     say(`retention: ${forgotten.length} workflows deleted; asking again`);
     const later = await resendAcknowledged();
     const laterFinals = await settle(stack.apiUrl, pool);
-    afterRetention = { resent: later, finals: laterFinals, restarted: await knownTo(stack, pool.map((spec) => spec.paymentId)) };
+    afterRetention = {
+      resent: later,
+      finals: laterFinals,
+      restarted: await knownTo(
+        stack,
+        pool.map((spec) => spec.paymentId),
+      ),
+    };
   }
 
   const ledger = await openLedger(
@@ -188,12 +212,18 @@ async function storm(o: ChaosOptions, stack: LocalStack, ledgerUrl: string | und
   } finally {
     await ledger.close();
   }
-  const record: ChaosRecord = { openingBalance: o.openingBalance, requests, ...read, finals, resent, ...(afterRetention && { afterRetention }) };
+  const record: ChaosRecord = {
+    openingBalance: o.openingBalance,
+    requests,
+    ...read,
+    finals,
+    resent,
+    ...(afterRetention && { afterRetention }),
+  };
   const answersByGateway: Record<string, number> = Object.fromEntries(gateways.map((url) => [url, 0]));
   for (const r of requests) if (r.answer) answersByGateway[gatewayOf(r.client, r.attempts.length - 1)]!++;
   return { startedAt, requests, faults, crashes: stack.crashes, settleMs, answersByGateway, record, violations: checkInvariants(record) };
 }
-
 
 const RETENTION_LIMIT_MS = 300_000;
 
