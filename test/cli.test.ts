@@ -30,6 +30,11 @@ async function queryView(workflowId: string): Promise<PaymentView> {
   return JSON.parse(out).queryResult[0] as PaymentView;
 }
 
+/** `temporal workflow start` of a payment, as the README shows it (without its reuse policy and task timeout). */
+function startArgs(taskQueue: string, workflowId: string, input: string): string[] {
+  return ['workflow', 'start', '--type', PAYMENT_WORKFLOW, '--task-queue', taskQueue, '--workflow-id', workflowId, '--input', input];
+}
+
 function until(workflowId: string, done: (view: PaymentView) => boolean): Promise<PaymentView> {
   return eventually(`${workflowId} settled`, async () => {
     const view = await queryView(workflowId);
@@ -73,18 +78,7 @@ test('start pays, signal cancels and refunds, query shows each state', () =>
 test('a second start of the same payment-id gets the running payment back, not a second run', () =>
   withStack(env, {}, async ({ ledger, taskQueue }) => {
     const workflowId = workflowIdFor('cli-twice');
-    const args = [
-      'workflow',
-      'start',
-      '--type',
-      PAYMENT_WORKFLOW,
-      '--task-queue',
-      taskQueue,
-      '--workflow-id',
-      workflowId,
-      '--input',
-      '{"accountId": "abc", "amount": 5}',
-    ];
+    const args = startArgs(taskQueue, workflowId, '{"accountId": "abc", "amount": 5}');
     const runId = (out: string) => out.match(/RunId\s+(\S+)/)?.[1];
     const first = runId(await temporal(...args));
     await until(workflowId, (v) => v.status === 'COMPLETED');
@@ -95,18 +89,7 @@ test('a second start of the same payment-id gets the running payment back, not a
 test("a payment started without a window gets the worker's PAYMENT_EXPIRY, as the gateway's do", () =>
   withStack(env, { expiryMs: 2 * HOUR }, async ({ taskQueue }) => {
     const workflowId = workflowIdFor('cli-window');
-    await temporal(
-      'workflow',
-      'start',
-      '--type',
-      PAYMENT_WORKFLOW,
-      '--task-queue',
-      taskQueue,
-      '--workflow-id',
-      workflowId,
-      '--input',
-      '{"accountId": "abc", "amount": 7}',
-    );
+    await temporal(...startArgs(taskQueue, workflowId, '{"accountId": "abc", "amount": 7}'));
     const view = await until(workflowId, (v) => v.status === 'COMPLETED');
     const { startTime } = await env.client.workflow.getHandle(workflowId).describe();
     expect(Date.parse(view.expiresAt) - startTime.getTime()).toBe(2 * HOUR);
