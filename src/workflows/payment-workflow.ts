@@ -155,7 +155,7 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
   const paymentId = paymentIdOf(info.workflowId);
   // `temporal workflow start --input null` arrives as null, not as a missing argument.
   const { expiry, continued, ...initialRequest } = input ?? {};
-  const expiryMs = expiry !== undefined || continued ? parseExpiry(expiry ?? DEFAULT_EXPIRY) : await workerExpiry();
+  let expiryMs = parseExpiry(expiry ?? DEFAULT_EXPIRY);
   if (expiryMs === undefined) {
     throw failure({
       code: ErrorCode.InvalidRequest,
@@ -163,10 +163,8 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
     });
   }
   // The window counts from the first run of the payment-id, whichever run this is.
-  const context: PaymentContext = {
-    paymentId,
-    expiresAt: continued?.expiresAt ?? new Date(info.startTime.getTime() + expiryMs).toISOString(),
-  };
+  const windowEnd = (ms: number): string => continued?.expiresAt ?? new Date(info.startTime.getTime() + ms).toISOString();
+  const context: PaymentContext = { paymentId, expiresAt: windowEnd(expiryMs) };
 
   let state: PaymentState = continued?.state ?? initialState;
   const apply = (event: PaymentEvent): void => {
@@ -210,6 +208,13 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
       },
     },
   );
+
+  // A start that named no window takes the worker's. Asked only once every handler is set: an
+  // update or query arriving meanwhile is handled, not refused for want of a handler.
+  if (expiry === undefined && !continued) {
+    expiryMs = await workerExpiry();
+    context.expiresAt = windowEnd(expiryMs);
+  }
 
   if (initialRequest.accountId !== undefined || initialRequest.amount !== undefined) {
     const problem = requestProblem(initialRequest);

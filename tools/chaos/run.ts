@@ -186,21 +186,17 @@ async function storm(o: ChaosOptions, stack: LocalStack, ledgerUrl: string | und
   let afterRetention: ChaosRecord['afterRetention'];
   if (o.retention) {
     say('retention: waiting out every window, then deleting each closed workflow as retention would');
-    const forgotten = await forgetAll(
-      stack,
-      pool.map((spec) => spec.paymentId),
-    );
-    say(`retention: ${forgotten.length} workflows deleted; asking again`);
-    const later = await resendAcknowledged();
-    const laterFinals = await settle(stack.apiUrl, pool);
-    afterRetention = {
-      resent: later,
-      finals: laterFinals,
-      restarted: await knownTo(
-        stack,
-        pool.map((spec) => spec.paymentId),
-      ),
-    };
+    const ids = pool.map((spec) => spec.paymentId);
+    const client = createClient(loadConfig({ TEMPORAL_ADDRESS: stack.temporalAddress }));
+    try {
+      const forgotten = await forgetAll(client, ids);
+      say(`retention: ${forgotten.length} workflows deleted; asking again`);
+      const later = await resendAcknowledged();
+      const laterFinals = await settle(stack.apiUrl, pool);
+      afterRetention = { resent: later, finals: laterFinals, restarted: await knownTo(client, ids) };
+    } finally {
+      await client.connection.close();
+    }
   }
 
   const ledger = await openLedger(
@@ -227,27 +223,18 @@ async function storm(o: ChaosOptions, stack: LocalStack, ledgerUrl: string | und
 
 const RETENTION_LIMIT_MS = 300_000;
 
-function temporalClient(stack: LocalStack): Client {
-  return createClient(loadConfig({ TEMPORAL_ADDRESS: stack.temporalAddress }));
-}
-
 /** The payment-ids whose workflow Temporal knows. */
-async function knownTo(stack: LocalStack, paymentIds: string[]): Promise<string[]> {
-  const client = temporalClient(stack);
-  try {
-    const known: string[] = [];
-    for (const id of paymentIds) {
-      try {
-        await client.workflow.getHandle(workflowIdFor(id)).describe();
-        known.push(id);
-      } catch (err) {
-        if (!(err instanceof WorkflowNotFoundError)) throw err;
-      }
+async function knownTo(client: Client, paymentIds: string[]): Promise<string[]> {
+  const known: string[] = [];
+  for (const id of paymentIds) {
+    try {
+      await client.workflow.getHandle(workflowIdFor(id)).describe();
+      known.push(id);
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
     }
-    return known;
-  } finally {
-    await client.connection.close();
   }
+  return known;
 }
 
 /**
@@ -255,26 +242,21 @@ async function knownTo(stack: LocalStack, paymentIds: string[]): Promise<string[
  * namespace's retention would, and waits until Temporal no longer knows any of them.
  * Deletion is asynchronous: the dev server acknowledges a closed run every 30 s or so.
  */
-async function forgetAll(stack: LocalStack, paymentIds: string[]): Promise<string[]> {
-  const client = temporalClient(stack);
+async function forgetAll(client: Client, paymentIds: string[]): Promise<string[]> {
   const deadline = Date.now() + RETENTION_LIMIT_MS;
   const pause = () => new Promise((resolve) => setTimeout(resolve, 1000));
-  try {
-    const seen = await knownTo(stack, paymentIds);
-    for (const id of seen) {
-      const handle = client.workflow.getHandle(workflowIdFor(id));
-      while ((await handle.describe()).status.name === 'RUNNING') {
-        if (Date.now() > deadline) throw new Error(`payment ${id} still running after its window`);
-        await pause();
-      }
-      await client.workflowService.deleteWorkflowExecution({ namespace: 'default', workflowExecution: { workflowId: handle.workflowId } });
-    }
-    while ((await knownTo(stack, seen)).length > 0) {
-      if (Date.now() > deadline) throw new Error('Temporal did not delete the closed workflows in time');
+  const seen = await knownTo(client, paymentIds);
+  for (const id of seen) {
+    const handle = client.workflow.getHandle(workflowIdFor(id));
+    while ((await handle.describe()).status.name === 'RUNNING') {
+      if (Date.now() > deadline) throw new Error(`payment ${id} still running after its window`);
       await pause();
     }
-    return seen;
-  } finally {
-    await client.connection.close();
+    await client.workflowService.deleteWorkflowExecution({ namespace: 'default', workflowExecution: { workflowId: handle.workflowId } });
   }
+  while ((await knownTo(client, seen)).length > 0) {
+    if (Date.now() > deadline) throw new Error('Temporal did not delete the closed workflows in time');
+    await pause();
+  }
+  return seen;
 }
