@@ -1,6 +1,6 @@
 /**
  * A worker process killed with SIGKILL after the ledger committed a charge (or refund) but
- * before Temporal heard of it, then started again: the workflow task times out, the charge
+ * before Temporal heard of it, then started again: the activity's attempt times out, the charge
  * runs again on the new worker, the ledger's unique key turns it into a no-op, and the
  * payment ends right with money moved once.
  */
@@ -55,7 +55,7 @@ function crashSetup(prefix: string) {
   return { workerEnv, ledger, payments };
 }
 
-test('SIGKILL between ledger commit and workflow task completion: one charge, one refund, right final state', async () => {
+test("SIGKILL between the ledger's commit and the activity's completion: one charge, one refund, right final state", async () => {
   const { workerEnv, ledger, payments } = crashSetup('crash');
   const entry = (kind: string) => async () => (await ledger.entriesOf('crash-1')).find((e: LedgerEntry) => e.kind === kind);
   let worker: Proc | undefined;
@@ -92,17 +92,17 @@ test('SIGKILL between ledger commit and workflow task completion: one charge, on
   }
 });
 
-test("a workflow task held by a SIGKILLed worker goes to the other worker once the payment's 2 s task timeout lapses: charged once", async () => {
-  const { workerEnv, ledger, payments } = crashSetup('task-timeout');
+test("the charge of a SIGKILLed worker goes to the other worker once its 2 s heartbeat timeout lapses, not the attempt's 10 s: charged once", async () => {
+  const { workerEnv, ledger, payments } = crashSetup('heartbeat');
   const workers: Proc[] = [];
   try {
-    // The first worker holds the charge's workflow task: its ledger pauses 30 s after the commit.
+    // The first worker holds the charge: its ledger pauses 30 s after the commit, and it beats meanwhile.
     workers.push(startEntry('src/worker.ts', workerEnv({ LEDGER_WRITE_DELAY_MS: '30000' })));
     const paying = payments.makePayment('held-1', { accountId: 'acct', amount: 300 });
     await waitFor('the charge to commit', async () => (await ledger.entriesOf('held-1')).find((e) => e.kind === 'charge'));
     workers[0]!.kill('SIGKILL');
     await workers[0]!.exited;
-    // The production shape: another worker, which takes the task over.
+    // The production shape: another worker, which takes the charge over.
     workers.push(startEntry('src/worker.ts', workerEnv()));
 
     expect(await paying).toEqual({ paymentId: 'held-1', status: 'COMPLETED', accountId: 'acct', amount: 300, replayed: false });
@@ -111,22 +111,23 @@ test("a workflow task held by a SIGKILLed worker goes to the other worker once t
 
     const { events } = await env.client.workflow.getHandle(workflowIdFor('held-1')).fetchHistory();
     const EventType = temporal.api.enums.v1.EventType;
-    const started = events!.find((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED)!;
-    expect(Number(started.workflowExecutionStartedEventAttributes!.workflowTaskTimeout!.seconds)).toBe(2);
+    const run = events!.find((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED)!;
+    expect(Number(run.workflowExecutionStartedEventAttributes!.workflowTaskTimeout!.seconds)).toBe(2);
     expect(PAYMENT_WORKFLOW_TASK_TIMEOUT).toBe('2s');
-    // The dead worker's task timed out (start to close), measured from when it took it.
-    const timedOut = events!.filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT);
-    expect(timedOut[0]?.workflowTaskTimedOutEventAttributes!.timeoutType).toBe(
-      temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE,
+    const scheduled = events!.find((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)!;
+    expect(scheduled.activityTaskScheduledEventAttributes!.activityType!.name).toBe('charge');
+    expect(Number(scheduled.activityTaskScheduledEventAttributes!.heartbeatTimeout!.seconds)).toBe(2);
+    // The second attempt ran because the first stopped beating, not because its 10 s ran out.
+    const started = events!.find((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED)!.activityTaskStartedEventAttributes!;
+    expect(started.attempt).toBe(2);
+    expect(started.lastFailure!.timeoutFailureInfo!.timeoutType).toBe(temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_HEARTBEAT);
+    // The dead worker held no workflow task. (The answer's task may first wait 2 s on its sticky queue.)
+    const heldTasks = events!.filter(
+      (e) =>
+        e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT &&
+        e.workflowTaskTimedOutEventAttributes!.timeoutType === temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE,
     );
-    const takenBy = events!.find(
-      (e) => e.eventId!.toString() === timedOut[0]!.workflowTaskTimedOutEventAttributes!.startedEventId!.toString(),
-    )!;
-    const ms = (e: temporal.api.history.v1.IHistoryEvent) => Number(e.eventTime!.seconds) * 1000 + Math.floor(e.eventTime!.nanos! / 1e6);
-    const heldMs = ms(timedOut[0]!) - ms(takenBy);
-    // Never before the timeout; far sooner than Temporal's default of 10 s (the server's timer, not this machine's load, sets it).
-    expect(heldMs).toBeGreaterThanOrEqual(2000);
-    expect(heldMs).toBeLessThan(10_000);
+    expect(heldTasks).toEqual([]);
   } finally {
     for (const worker of workers) worker.kill('SIGKILL');
     await ledger.close();
@@ -149,13 +150,13 @@ test("a worker serves Temporal's own worker metrics when WORKER_METRICS_ADDRESS 
     const payments = new PaymentClient({ client: env.client, taskQueue, expiryMs: HOUR, requestTimeoutMs: 30_000, records });
     await payments.makePayment('metrics-1', { accountId: 'acct', amount: 100 });
     // The update's answer can come back before the worker has recorded the task's latency.
-    const wanted = [/^temporal_workflow_task_execution_latency_count\{/m, /^temporal_local_activity_execution_latency_count\{/m];
+    const wanted = [/^temporal_workflow_task_execution_latency_count\{/m, /^temporal_activity_execution_latency_count\{/m];
     const metrics = await waitFor('the task metrics', async () => {
       const text = await (await fetch(`http://${metricsAddress}/metrics`)).text();
       return wanted.every((pattern) => pattern.test(text)) ? text : undefined;
     }).catch(async () => (await fetch(`http://${metricsAddress}/metrics`)).text());
     expect(metrics).toMatch(/^temporal_workflow_task_execution_latency_count\{.*task_queue="metrics-/m);
-    expect(metrics).toMatch(/^temporal_local_activity_execution_latency_count\{.*activity_type="charge"/m);
+    expect(metrics).toMatch(/^temporal_activity_execution_latency_count\{.*activity_type="charge"/m);
   } finally {
     worker.kill('SIGKILL');
     await records.close();

@@ -84,6 +84,22 @@ async function refusalsAsFailures<T>(operation: string, call: Promise<T>): Promi
   }
 }
 
+/**
+ * Beats while a provider call runs past half the heartbeat timeout, so that the call of a worker
+ * that died is handed to another within that timeout, not the attempt's; quick calls send none.
+ */
+async function heartbeating<T>(call: () => Promise<T>): Promise<T> {
+  const context = Context.current();
+  const timeoutMs = context.info.heartbeatTimeoutMs;
+  if (!timeoutMs) return call();
+  const beat = setInterval(() => context.heartbeat(), timeoutMs / 2);
+  try {
+    return await call();
+  } finally {
+    clearInterval(beat);
+  }
+}
+
 /** Refuses, as a provider would, what a closed payment's record forbids. */
 function refuseWhatTheRecordForbids(answer: Answer<unknown> | undefined): void {
   if (answer?.refusal) throw new ProviderRefusal(answer.refusal.code, answer.refusal.message);
@@ -101,7 +117,7 @@ export function createActivities({ provider, records, expiryMs }: ActivityDeps) 
     charge(request: ChargeInput): Promise<ChargeResult> {
       return refusalsAsFailures(
         'charge',
-        (async () => {
+        heartbeating(async () => {
           const record = await records.recordOf(request.paymentId);
           refuseWhatTheRecordForbids(record && makePaymentAfterClose(record, request));
           // Charged by a run Temporal has forgotten: the record names the charge (made before its window ended), and the provider is not asked again.
@@ -115,19 +131,19 @@ export function createActivities({ provider, records, expiryMs }: ActivityDeps) 
             return noted.earlierRun || noted.repeated;
           };
           return provider.charge({ ...charge, ...call, triedBefore });
-        })(),
+        }),
       );
     },
 
     refund(request: RefundInput): Promise<{ at: string }> {
       return refusalsAsFailures(
         'refund',
-        (async () => {
+        heartbeating(async () => {
           const record = await records.recordOf(request.paymentId);
           refuseWhatTheRecordForbids(record && cancelAfterClose(record));
           const { afterTries, ...refund } = request;
           return provider.refund({ ...refund, ...currentCall(afterTries) });
-        })(),
+        }),
       );
     },
 

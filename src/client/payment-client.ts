@@ -70,12 +70,10 @@ const ID_POLICIES = { workflowIdConflictPolicy: 'USE_EXISTING', workflowIdReuseP
  * The payment workflow's task timeout (Temporal's default is 10 s). A workflow task taken by a
  * worker that then dies is given to another worker only once this lapses, so it bounds what a
  * worker crash costs the payments in flight. A payment's task takes about 20 ms of worker CPU,
- * so 2 s leaves a wide margin on a loaded machine. What it costs: while a local activity (charge
- * or refund) holds the task, the worker completes the task every 80 % of this (1.6 s) and takes
- * a new one, which writes three history events each time. The local tries are few and short
- * (five, 200 ms to 1.6 s apart, each at most 10 s) before the charge goes on as a regular
- * activity that holds no task: a provider refusing at once costs about two such heartbeats
- * (6 events), and one that hangs every try for its full 10 s about 33 (some 100 events), once.
+ * so 2 s leaves a wide margin on a loaded machine. Charge and refund run as regular activities,
+ * which hold no task; only runs of earlier releases, whose calls ran as local activities inside
+ * the task, pay for the short timeout: a task heartbeat (three events) every 1.6 s while a call
+ * retries, for a few seconds before it goes on as a regular activity.
  * Not a workflow command: recorded histories replay unchanged, and a run continued as new
  * keeps its run's setting.
  */

@@ -1,11 +1,11 @@
-import { allHandlersFinished, condition, proxyLocalActivities, setHandler } from '@temporalio/workflow';
+import { allHandlersFinished, condition, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { PaymentActivities } from '../activities';
 import { ceilingUpdate } from '../domain/ceiling';
 
-// Local, like the payment's charge: the ceiling is the same shape with nothing in it.
-const { noop } = proxyLocalActivities<PaymentActivities>({ startToCloseTimeout: '10s' });
+// A regular activity with the charge's options: the ceiling is the payment's shape with nothing in it.
+const { noop } = proxyActivities<PaymentActivities>({ startToCloseTimeout: '10s', heartbeatTimeout: '2s' });
 
-/** The benchmark's ceiling: one update that runs one no-op local activity and answers. */
+/** The benchmark's ceiling: one update that runs one no-op activity and answers. */
 export async function ceiling(): Promise<void> {
   let answered = false;
   setHandler(ceilingUpdate, async () => {

@@ -52,13 +52,26 @@ import {
 } from './transitions';
 
 /**
- * Charge and refund run first as local activities: in the workflow task, with no round trip
- * through Temporal, for the common case where the provider answers. A local activity that keeps
- * failing holds the workflow task and writes a heartbeat of events every few seconds, so after
- * a few tries (seconds) the same call goes on as a regular activity, retried with backoff up to
- * five minutes for as long as the provider is down: a three-day outage costs a handful of
- * events, not tens of thousands. Declines come back as non-retryable types either way.
+ * Charge and refund run as regular activities, retried with backoff up to five minutes for as
+ * long as the provider is down (a payment in flight must land; a three-day outage costs a
+ * handful of events). Not as local activities, though those save a round trip: an update that
+ * waits on a local activity can be answered in a later workflow task than the one that records
+ * the activity's result (the SDK splits them when a query or a task heartbeat arrives at that
+ * moment). If that later task is lost with its worker, a worker replaying the run rebuilds the
+ * answer without its message, and the server refuses every task of the run from then on: the
+ * payment never answers or closes. An answer that follows an activity's completion event is
+ * always built in a task that is sent. The heartbeat timeout hands the call of a worker that
+ * died to another within 2 s rather than the attempt's 10 s; the activity beats only when a
+ * call runs that long.
  */
+const providerCalls = proxyActivities<PaymentActivities>({
+  startToCloseTimeout: '10s',
+  heartbeatTimeout: '2s',
+  // No attempt limit: a payment in flight must land.
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '5m' },
+});
+
+/** Runs of releases before the provider-activities patch: local activities first, then these. */
 const local = proxyLocalActivities<PaymentActivities>({
   startToCloseTimeout: '10s',
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '2s', maximumAttempts: 5 },
@@ -80,6 +93,8 @@ export const CONTINUE_AS_NEW_PATCH = 'continue-as-new';
 export const WORKER_EXPIRY_PATCH = 'worker-expiry';
 /** Runs of releases before it retried a local activity for ever. */
 export const DURABLE_RETRY_PATCH = 'durable-retry';
+/** Runs of releases before it ran charge and refund as regular activities. */
+export const PROVIDER_ACTIVITIES_PATCH = 'provider-activities';
 
 /** What a run hands the next one when it continues as new: the payment as it stands, and its window. */
 export interface ContinuedPayment {
@@ -130,10 +145,12 @@ function isRefusal(err: unknown): boolean {
 }
 
 /**
- * The local activity's call, then, once its few tries have failed, the same call as a regular
- * activity, told that earlier tries may have reached the provider.
+ * A provider call (charge or refund). In runs of earlier releases: the local activity's call,
+ * then, once its few tries have failed, the same call as a regular activity, told that earlier
+ * tries may have reached the provider.
  */
-async function withDurableRetry<T>(call: (activities: typeof local, afterTries: boolean) => Promise<T>): Promise<T> {
+async function providerCall<T>(call: (activities: typeof local, afterTries: boolean) => Promise<T>): Promise<T> {
+  if (patched(PROVIDER_ACTIVITIES_PATCH)) return call(providerCalls, false);
   try {
     return await call(local, false);
   } catch (err) {
@@ -224,7 +241,7 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
 
   const runCharge = async (request: PaymentRequest): Promise<void> => {
     try {
-      const result = await withDurableRetry(({ charge }, afterTries) =>
+      const result = await providerCall(({ charge }, afterTries) =>
         charge({ paymentId, ...request, attempt: state.attempts, ...(afterTries && { afterTries }) }),
       );
       apply(
@@ -239,7 +256,7 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
 
   const runRefund = async (): Promise<void> => {
     try {
-      await withDurableRetry(({ refund }, afterTries) =>
+      await providerCall(({ refund }, afterTries) =>
         refund({ paymentId, reference: state.chargeReference, ...(afterTries && { afterTries }) }),
       );
       apply({ type: 'refunded' });
