@@ -11,18 +11,16 @@ export interface GatewayParts extends Omit<PaymentClientOptions, 'ledger'> {
   ledger: Ledger | undefined;
   logger: AppDeps['logger'];
   timeouts?: Partial<HttpTimeouts>;
-  bench?: AppDeps['bench'];
 }
 
 /** The gateway's app over its parts: what a process wires from its configuration, and a test from its own. */
-export function gatewayApp({ ledger, logger, timeouts, bench, ...client }: GatewayParts) {
+export function gatewayApp({ ledger, logger, timeouts, ...client }: GatewayParts) {
   return buildApp({
     payments: new PaymentClient({ ...client, ledger }),
     ledger,
     temporalProblem: () => temporalProblem(client.client),
     logger,
     timeouts,
-    bench,
   });
 }
 
@@ -40,7 +38,6 @@ export async function createGateway(config: Config) {
     ledger: config.paymentProvider.kind === 'ledger' ? database : undefined,
     logger: { level: config.logLevel },
     timeouts: httpTimeouts(config.requestTimeoutMs),
-    ...(config.benchRoutes ? { bench: { client, taskQueue: config.taskQueue } } : {}),
   });
   app.addHook('onClose', async () => {
     // Runs after in-flight requests have finished.
@@ -50,9 +47,12 @@ export async function createGateway(config: Config) {
   return app;
 }
 
-async function main(): Promise<void> {
-  const config = loadConfigOrExit();
+export type Gateway = Awaited<ReturnType<typeof createGateway>>;
+
+/** A gateway process: serves until SIGINT or SIGTERM. `extend` adds a tool's routes (the bench gateway's). */
+export async function runGateway(config: Config, extend?: (app: Gateway) => Promise<void>): Promise<void> {
   const app = await createGateway(config);
+  if (extend) await extend(app);
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-  main().catch((err) => {
+  runGateway(loadConfigOrExit()).catch((err) => {
     process.stderr.write(`gateway failed: ${(err as Error).stack ?? err}\n`);
     process.exit(1);
   });

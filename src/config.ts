@@ -55,12 +55,6 @@ export interface Config {
   /** host:port where the worker serves Temporal's own worker metrics (Prometheus); off when absent. */
   workerMetricsAddress: string | undefined;
   paymentProvider: ProviderConfig;
-  /** Share of ledger writes that fail with a transient fault (0 in production). */
-  ledgerFaultRate: number;
-  /** Pause after each ledger write commits (0 in production): widens crash windows in fault tests. */
-  ledgerWriteDelayMs: number;
-  /** Serve POST /bench/ceiling/:id, the benchmark's measure of Temporal alone (off in production). */
-  benchRoutes: boolean;
 }
 
 export class ConfigError extends Error {
@@ -115,14 +109,6 @@ function integer(variable: string, text: string, min: number, max: number): numb
   const value = Number(text);
   if (!/^\d+$/.test(text) || value < min || value > max) {
     throw new ConfigError(variable, `expected a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
-  }
-  return value;
-}
-
-function fraction(variable: string, text: string): number {
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value) || value < 0 || value > 1) {
-    throw new ConfigError(variable, `expected a number from 0 to 1, got ${JSON.stringify(text)}`);
   }
   return value;
 }
@@ -278,9 +264,6 @@ export function loadConfig(env: Env = process.env): Config {
             apiBase: optional('STRIPE_API_BASE', httpUrl),
             currency: read('STRIPE_CURRENCY', 'usd', currency),
           },
-    ledgerFaultRate: read('LEDGER_FAULT_RATE', '0', fraction),
-    ledgerWriteDelayMs: read('LEDGER_WRITE_DELAY_MS', '0', (v, text) => integer(v, text, 0, 60_000)),
-    benchRoutes: read('BENCH_ROUTES', 'false', boolean),
   };
 }
 

@@ -1,7 +1,8 @@
 /**
  * `npm run worker`: runs the payment workflow and its activities on TASK_QUEUE, moving
  * money with the PAYMENT_PROVIDER (the ledger at LEDGER_URL or under DATA_DIR, or Stripe).
- * createPaymentWorker is what the tests use too.
+ * createPaymentWorker is what the tests use too; runWorker what the tools' workers (the
+ * benchmark's, the fault-injecting one) wrap.
  */
 import {
   DefaultLogger,
@@ -12,9 +13,9 @@ import {
   type WorkerOptions,
 } from '@temporalio/worker';
 import { createActivities } from './activities';
-import { type LogLevel, loadConfigOrExit } from './config';
+import { type Config, type LogLevel, loadConfigOrExit } from './config';
 import { openProvider } from './providers';
-import type { PaymentRecords } from './ledger/ledger';
+import type { Ledger, PaymentRecords } from './ledger/ledger';
 import type { PaymentProvider } from './providers/provider';
 import { connectWorker, describeTemporal } from './temporal';
 import { loadWorkflowBundle } from './workflow-bundle';
@@ -32,6 +33,8 @@ export interface PaymentWorkerOptions {
   expiryMs: number;
   /** From bundleWorkflows() or loadWorkflowBundle(): made once, and shared by every worker of a process or test run. */
   workflowBundle: WorkerOptions['workflowBundle'];
+  /** Activities beside the payment's, for workflows a tool adds to the bundle. */
+  moreActivities?: WorkerOptions['activities'];
 }
 
 /**
@@ -52,12 +55,13 @@ export function createPaymentWorker({
   records,
   expiryMs,
   workflowBundle,
+  moreActivities,
 }: PaymentWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection,
     namespace,
     taskQueue,
-    activities: createActivities({ provider, records, expiryMs }),
+    activities: { ...moreActivities, ...createActivities({ provider, records, expiryMs }) },
     workflowBundle,
     // A payment's first workflow task, usually its only one, comes from the shared queue; the
     // sticky queue serves only a later cancel or the expiry. So all of the worker's workflow
@@ -77,8 +81,17 @@ const TEMPORAL_LOG_LEVEL: Record<LogLevel, TemporalLogLevel> = {
   silent: 'ERROR',
 };
 
-async function main(): Promise<void> {
-  const config = loadConfigOrExit();
+/** What a tool's worker changes in a worker process; `npm run worker` changes nothing. */
+export interface WorkerProcessOptions {
+  /** Wraps the ledger the process opens (the fault-injecting worker's faults). */
+  wrapLedger?: (ledger: Ledger) => Ledger;
+  /** Another workflows module, with its own bundle cache (the benchmark's, which adds its ceiling workflow). */
+  workflows?: { path: string; cacheDir: string };
+  moreActivities?: PaymentWorkerOptions['moreActivities'];
+}
+
+/** A worker process: runs until SIGINT or SIGTERM. */
+export async function runWorker(config: Config, { wrapLedger, workflows, moreActivities }: WorkerProcessOptions = {}): Promise<void> {
   Runtime.install({
     logger: new DefaultLogger(TEMPORAL_LOG_LEVEL[config.logLevel]),
     ...(config.workerMetricsAddress
@@ -87,9 +100,12 @@ async function main(): Promise<void> {
   });
   const log = (line: string) => Runtime.instance().logger.info(line);
   if (config.workerMetricsAddress) log(`worker metrics on http://${config.workerMetricsAddress}/metrics`);
-  const { provider, records, close, description } = await openProvider(config);
+  const { provider, records, close, description } = await openProvider(config, wrapLedger);
   // Made while the connection is opened; cached on disk, keyed by the workflow sources' content.
-  const [bundle, connection] = await Promise.all([loadWorkflowBundle(), connectWorker(config, log)]);
+  const [bundle, connection] = await Promise.all([
+    loadWorkflowBundle(workflows && { workflowsPath: workflows.path, cacheDir: workflows.cacheDir }),
+    connectWorker(config, log),
+  ]);
   const worker = await createPaymentWorker({
     connection,
     namespace: config.temporalNamespace,
@@ -98,6 +114,7 @@ async function main(): Promise<void> {
     records,
     expiryMs: config.paymentExpiryMs,
     workflowBundle: { code: bundle.code },
+    moreActivities,
   });
   log(
     `worker polling ${config.taskQueue} on ${describeTemporal(config)}, money moves in ${description}; ` +
@@ -113,7 +130,7 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-  main().catch((err) => {
+  runWorker(loadConfigOrExit()).catch((err) => {
     process.stderr.write(`worker failed: ${(err as Error).stack ?? err}\n`);
     process.exit(1);
   });

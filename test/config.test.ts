@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError, loadConfig, redactUrl } from '../src/config';
+import { startEntry } from './helpers/processes';
 
 test('defaults follow the SPEC', () => {
   expect(loadConfig({})).toEqual({
@@ -19,9 +20,6 @@ test('defaults follow the SPEC', () => {
     logLevel: 'info',
     workerMetricsAddress: undefined,
     paymentProvider: { kind: 'ledger' },
-    ledgerFaultRate: 0,
-    ledgerWriteDelayMs: 0,
-    benchRoutes: false,
     requestTimeoutMs: 30_000,
   });
 });
@@ -61,9 +59,6 @@ test.each([
   ['OPENING_BALANCE', '-1'],
   ['OPENING_BALANCE', '10.5'],
   ['LOG_LEVEL', 'loud'],
-  ['LEDGER_FAULT_RATE', '2'],
-  ['LEDGER_WRITE_DELAY_MS', '-1'],
-  ['BENCH_ROUTES', 'yes'],
   ['WORKER_METRICS_ADDRESS', '9464'],
   ['PAYMENT_PROVIDER', 'paypal'],
   ['LEDGER_URL', 'file:///tmp/ledger.db'],
@@ -151,5 +146,20 @@ describe('PAYMENT_PROVIDER=stripe', () => {
 
   test('the ledger provider reads no Stripe settings', () => {
     expect(loadConfig({ STRIPE_API_BASE: 'nonsense' }).paymentProvider).toEqual({ kind: 'ledger' });
+  });
+});
+
+describe('faults are no setting of the service', () => {
+  test('the service reads no fault settings: they change nothing in its configuration', () => {
+    expect(loadConfig({ LEDGER_FAULT_RATE: '0.5', LEDGER_WRITE_DELAY_MS: '1000' })).toEqual(loadConfig({}));
+  });
+
+  test.each([
+    ['LEDGER_FAULT_RATE', '2'],
+    ['LEDGER_WRITE_DELAY_MS', '-1'],
+  ])('the fault-injecting worker refuses %s=%j, naming it, before it connects anywhere', async (variable, value) => {
+    const worker = startEntry('tools/faults/worker.ts', { [variable]: value, TEMPORAL_ADDRESS: '127.0.0.1:1' });
+    expect(await worker.exited).toBe(2);
+    expect(worker.output()).toContain(`configuration error: ${variable}: expected a number from 0 to`);
   });
 });

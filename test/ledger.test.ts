@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { loadConfig } from '../src/config';
-import { FaultInjectingLedger } from '../src/ledger/faults';
+import { FaultInjectingLedger } from '../tools/faults/ledger';
 import { InsufficientFundsError, type Ledger, NoChargeError, TransientLedgerError } from '../src/ledger/ledger';
 import { openLedger } from '../src/ledger/open';
 import { PostgresLedger } from '../src/ledger/postgres';

@@ -61,7 +61,7 @@ test("SIGKILL between the ledger's commit and the activity's completion: one cha
   let worker: Proc | undefined;
   try {
     // The slow worker holds each write for 30 s after its commit: a wide window to die in.
-    worker = startEntry('src/worker.ts', workerEnv({ LEDGER_WRITE_DELAY_MS: '30000' }));
+    worker = startEntry('tools/faults/worker.ts', workerEnv({ LEDGER_WRITE_DELAY_MS: '30000' }));
     let paid = false;
     const paying = payments.makePayment('crash-1', { accountId: 'acct', amount: 700 }).finally(() => (paid = true));
     await waitFor('the charge to commit', entry('charge'));
@@ -75,7 +75,7 @@ test("SIGKILL between the ledger's commit and the activity's completion: one cha
 
     worker.kill('SIGKILL');
     await worker.exited;
-    worker = startEntry('src/worker.ts', workerEnv({ LEDGER_WRITE_DELAY_MS: '30000' }));
+    worker = startEntry('tools/faults/worker.ts', workerEnv({ LEDGER_WRITE_DELAY_MS: '30000' }));
     const cancelling = payments.cancelPayment('crash-1');
     await waitFor('the refund to commit', entry('refund'));
     worker.kill('SIGKILL');
@@ -97,7 +97,7 @@ test("the charge of a SIGKILLed worker goes to the other worker once its 2 s hea
   const workers: Proc[] = [];
   try {
     // The first worker holds the charge: its ledger pauses 30 s after the commit, and it beats meanwhile.
-    workers.push(startEntry('src/worker.ts', workerEnv({ LEDGER_WRITE_DELAY_MS: '30000' })));
+    workers.push(startEntry('tools/faults/worker.ts', workerEnv({ LEDGER_WRITE_DELAY_MS: '30000' })));
     const paying = payments.makePayment('held-1', { accountId: 'acct', amount: 300 });
     await waitFor('the charge to commit', async () => (await ledger.entriesOf('held-1')).find((e) => e.kind === 'charge'));
     workers[0]!.kill('SIGKILL');

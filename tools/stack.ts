@@ -12,9 +12,11 @@ import { PROJECT_ROOT } from './paths';
 
 export type Role = 'temporal' | `worker-${number}` | `api-${number}`;
 
-function entryOf(role: Role): string {
+/** The entry a role runs: `npm run temporal`'s, `npm run worker`'s and `npm run api`'s unless the stack names others. */
+function entryOf(role: Role, entries: StackSettings['entries'], faulty: boolean): string {
   if (role === 'temporal') return 'tools/devserver.ts';
-  return role.startsWith('api') ? 'src/api.ts' : 'src/worker.ts';
+  if (role.startsWith('api')) return entries?.api ?? 'src/api.ts';
+  return faulty ? 'tools/faults/worker.ts' : (entries?.worker ?? 'src/worker.ts');
 }
 
 export interface StackSettings {
@@ -27,6 +29,8 @@ export interface StackSettings {
   ledgerUrl?: string;
   /** More environment for every process (for example the dev server's or worker's tuning). */
   env?: Record<string, string>;
+  /** Other entries for the workers and gateways (the bench's, which serve its ceiling). */
+  entries?: { worker?: string; api?: string };
 }
 
 /** A free port whose port + 1000 (the dev server's web UI) is free too. */
@@ -84,6 +88,7 @@ export class LocalStack {
   }
 
   private env(role: Role): Record<string, string> {
+    const faultRate = this.faultRate.get(role) ?? 0;
     return {
       TEMPORAL_ADDRESS: this.temporalAddress,
       DATA_DIR: this.dataDir,
@@ -93,7 +98,7 @@ export class LocalStack {
       OPENING_BALANCE: String(this.settings.openingBalance),
       PAYMENT_EXPIRY: '1h',
       LOG_LEVEL: 'warn',
-      LEDGER_FAULT_RATE: String(this.faultRate.get(role) ?? 0),
+      ...(faultRate > 0 ? { LEDGER_FAULT_RATE: String(faultRate) } : {}),
       ...this.settings.env,
     };
   }
@@ -101,7 +106,8 @@ export class LocalStack {
   /** Starts a role and waits until it serves (the dev server and gateway accept connections). */
   async launch(role: Role): Promise<void> {
     const log = fs.openSync(path.join(this.settings.dir, 'logs', `${role}.log`), 'a');
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, entryOf(role))], {
+    const entry = entryOf(role, this.settings.entries, (this.faultRate.get(role) ?? 0) > 0);
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, entry)], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, ...this.env(role) },
       stdio: ['ignore', log, log],
@@ -140,6 +146,7 @@ export class LocalStack {
     await gone;
   }
 
+  /** From the role's next launch on: a rate above 0 runs it as the fault-injecting worker. */
   setLedgerFaultRate(role: Role, rate: number): void {
     this.faultRate.set(role, rate);
   }

@@ -156,9 +156,6 @@ export function createActivities({ provider, records, expiryMs }: ActivityDeps) 
     async paymentExpiry(): Promise<number> {
       return expiryMs;
     },
-
-    /** The benchmark's ceiling workflow: an activity that does nothing, to measure Temporal alone. */
-    async noop(): Promise<void> {},
   };
 }
 

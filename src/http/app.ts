@@ -9,7 +9,6 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { Ledger } from '../ledger/ledger';
 import type { PaymentClient } from '../client/payment-client';
 import { accountRoutes } from './accounts';
-import { type BenchDeps, benchRoutes } from './bench';
 import { errorHandler, notFoundHandler } from './errors';
 import { GatewayMetrics } from './metrics';
 import { opsRoutes } from './ops';
@@ -23,8 +22,6 @@ export interface AppDeps {
   /** Why Temporal does not answer right now, undefined when it does (for /readyz). */
   temporalProblem: () => Promise<string | undefined>;
   logger: FastifyServerOptions['logger'];
-  /** With these, the gateway also serves the benchmark's ceiling route. */
-  bench?: BenchDeps;
   /** How long a client may take; httpTimeouts() when absent. */
   timeouts?: Partial<HttpTimeouts>;
 }
@@ -124,6 +121,5 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(paymentRoutes, { payments: deps.payments, metrics });
   await app.register(accountRoutes, { ledger: deps.ledger });
   await app.register(opsRoutes, { ledger: deps.ledger, temporalProblem: deps.temporalProblem, metrics });
-  if (deps.bench) await app.register(benchRoutes, deps.bench);
   return app;
 }

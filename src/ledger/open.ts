@@ -1,18 +1,15 @@
 /** Picks the ledger store of a worker or gateway process from its configuration. */
 import * as path from 'node:path';
 import { type Config, redactUrl } from '../config';
-import { FaultInjectingLedger } from './faults';
 import type { Ledger } from './ledger';
 import { PostgresLedger } from './postgres';
 import { SqliteLedger } from './sqlite';
 
 /** PostgreSQL at LEDGER_URL (schema migrated), or else the SQLite file DATA_DIR/ledger.db. */
 export async function openLedger(config: Config): Promise<Ledger> {
-  const store = config.ledgerUrl
-    ? await PostgresLedger.open({ url: config.ledgerUrl, openingBalance: config.openingBalance })
+  return config.ledgerUrl
+    ? PostgresLedger.open({ url: config.ledgerUrl, openingBalance: config.openingBalance })
     : new SqliteLedger({ file: path.join(config.dataDir, 'ledger.db'), openingBalance: config.openingBalance });
-  if (config.ledgerFaultRate === 0 && config.ledgerWriteDelayMs === 0) return store;
-  return new FaultInjectingLedger(store, { faultRate: config.ledgerFaultRate, writeDelayMs: config.ledgerWriteDelayMs });
 }
 
 /** Where the ledger is, for the start-up log line: never the password. */

@@ -2,7 +2,7 @@
 import type { Config } from '../config';
 import { describeLedger, openLedger } from '../ledger/open';
 import { LedgerProvider } from './ledger';
-import type { PaymentRecords } from '../ledger/ledger';
+import type { Ledger, PaymentRecords } from '../ledger/ledger';
 import type { PaymentProvider } from './provider';
 import { StripeProvider } from './stripe';
 
@@ -16,9 +16,10 @@ export interface OpenProvider {
   description: string;
 }
 
-export async function openProvider(config: Config): Promise<OpenProvider> {
+/** `wrap` is the fault-injecting worker's: it gets the ledger as opened and gives back what the worker uses. */
+export async function openProvider(config: Config, wrap: (ledger: Ledger) => Ledger = (ledger) => ledger): Promise<OpenProvider> {
   const settings = config.paymentProvider;
-  const ledger = await openLedger(config);
+  const ledger = wrap(await openLedger(config));
   const close = () => ledger.close();
   if (settings.kind === 'stripe') {
     return {

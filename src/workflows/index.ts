@@ -1,3 +1,2 @@
 // What the worker bundles: every workflow type the task queue serves.
-export { ceiling } from './ceiling';
 export { payment } from './payment-workflow';

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import type { PaymentProvider } from '../../src/providers/provider';
-import { FaultInjectingLedger } from '../../src/ledger/faults';
+import { FaultInjectingLedger } from '../../tools/faults/ledger';
 import { SqliteLedger } from '../../src/ledger/sqlite';
 import { PaymentClient } from '../../src/client/payment-client';
 import { LedgerProvider } from '../../src/providers/ledger';

@@ -85,7 +85,7 @@ async function measure(subject: Subject, target: Target, clients: number, second
   return { ...result, cpu, cpuMsPerRequest, peakRssMiB };
 }
 
-/** Whether the gateway serves the ceiling route (BENCH_ROUTES=true). */
+/** Whether the gateway serves the ceiling route (the bench gateway, tools/bench/gateway.ts, does). */
 async function servesCeiling(apiUrl: string): Promise<boolean> {
   const response = await fetch(`${apiUrl}${ceilingTarget.path(next())}`, { method: 'POST' });
   await response.body?.cancel();
@@ -162,7 +162,13 @@ async function main(): Promise<void> {
   let temporalAddress = o.temporal;
   if (!o.url) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'payments-bench-'));
-    stack = new LocalStack({ dir, openingBalance: 1e15, workers: o.workers, env: { BENCH_ROUTES: 'true', LOG_LEVEL: 'error' } });
+    stack = new LocalStack({
+      dir,
+      openingBalance: 1e15,
+      workers: o.workers,
+      env: { LOG_LEVEL: 'error' },
+      entries: { worker: 'tools/bench/worker.ts', api: 'tools/bench/gateway.ts' },
+    });
     say(`stack: dev server persisted to ${dir}/data, ${o.workers} worker(s), gateway; ${o.seconds} s per step`);
     await stack.start();
     temporalAddress = stack.temporalAddress;
@@ -175,7 +181,10 @@ async function main(): Promise<void> {
   const subject: Subject = { apiUrl: stack?.apiUrl ?? o.url!, stack, client: connection && new Client({ connection }) };
   try {
     const withCeiling = await servesCeiling(subject.apiUrl);
-    if (!withCeiling) say('no Temporal ceiling: the gateway does not serve POST /bench/ceiling/:id (start it with BENCH_ROUTES=true)');
+    if (!withCeiling)
+      say(
+        'no Temporal ceiling: the gateway does not serve POST /bench/ceiling/:id (start it with node --import tsx tools/bench/gateway.ts, and its workers with tools/bench/worker.ts)',
+      );
     say('warming up...');
     await drive(subject.apiUrl, paymentTarget, 8, o.warmup, next);
     if (withCeiling) await drive(subject.apiUrl, ceilingTarget, 8, Math.max(1, o.warmup / 2), next);

@@ -1,10 +1,10 @@
 /**
  * Transient faults and slow commits around any ledger store, for the fault tests and chaos
- * runs (LEDGER_FAULT_RATE, LEDGER_WRITE_DELAY_MS). A wrapper, so that both stores are
- * tested the same way and neither carries test-only code.
+ * runs. A wrapper, so that both stores are tested the same way and neither carries test-only
+ * code; the fault-injecting worker (worker.ts here) installs it, never `npm run worker`.
  */
-import { ForwardingLedger } from './forwarding';
-import { type Ledger, TransientLedgerError } from './ledger';
+import { ForwardingLedger } from '../../src/ledger/forwarding';
+import { type Ledger, TransientLedgerError } from '../../src/ledger/ledger';
 
 export interface FaultOptions {
   /** Share of charge and refund calls that fail with a TransientLedgerError (0: never). */

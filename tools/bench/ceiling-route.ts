@@ -1,15 +1,15 @@
-/** POST /bench/ceiling/:id, served only with BENCH_ROUTES=true: Temporal's ceiling for `npm run bench`. */
+/** POST /bench/ceiling/:id, served only by the bench gateway (gateway.ts here): Temporal's ceiling for `npm run bench`. */
 import { type Client, WithStartWorkflowOperation } from '@temporalio/client';
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts';
-import { CEILING_WORKFLOW, ceilingUpdate } from '../domain/ceiling';
-import { commonErrors, paymentIdParams } from './schemas';
+import { commonErrors, paymentIdParams } from '../../src/http/schemas';
+import { CEILING_WORKFLOW, ceilingUpdate } from './ceiling';
 
 export interface BenchDeps {
   client: Client;
   taskQueue: string;
 }
 
-export const benchRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: BenchDeps }> = async (app, { client, taskQueue }) => {
+export const ceilingRoute: FastifyPluginAsyncJsonSchemaToTs<{ Options: BenchDeps }> = async (app, { client, taskQueue }) => {
   app.post(
     '/bench/ceiling/:id',
     {

@@ -7,3 +7,10 @@ import { defineUpdate } from '@temporalio/workflow';
 
 export const CEILING_WORKFLOW = 'ceiling';
 export const ceilingUpdate = defineUpdate<{ ok: true }, []>('ceilingStep');
+
+/** The bench worker's activity beside the payment's: it does nothing, so the ceiling measures Temporal alone. */
+export const ceilingActivities = {
+  async noop(): Promise<void> {},
+};
+
+export type CeilingActivities = typeof ceilingActivities;
