@@ -18,7 +18,7 @@ import { openProvider } from './providers';
 import type { Ledger, PaymentRecords } from './ledger/ledger';
 import type { PaymentProvider } from './providers/provider';
 import { connectWorker, describeTemporal } from './temporal';
-import { loadWorkflowBundle } from './workflow-bundle';
+import { loadWorkflowBundle, prebuiltBundle } from './workflow-bundle';
 
 export { bundleWorkflows } from './workflow-bundle';
 
@@ -101,9 +101,15 @@ export async function runWorker(config: Config, { wrapLedger, workflows, moreAct
   const log = (line: string) => Runtime.instance().logger.info(line);
   if (config.workerMetricsAddress) log(`worker metrics on http://${config.workerMetricsAddress}/metrics`);
   const { provider, records, close, description } = await openProvider(config, wrapLedger);
-  // Made while the connection is opened; cached on disk, keyed by the workflow sources' content.
+  // The build's, or else made while the connection is opened and cached on disk, keyed by the workflow sources' content.
+  const built = workflows ? undefined : prebuiltBundle();
   const [bundle, connection] = await Promise.all([
-    loadWorkflowBundle(workflows && { workflowsPath: workflows.path, cacheDir: workflows.cacheDir }),
+    built !== undefined
+      ? { code: built, origin: 'from the build' }
+      : loadWorkflowBundle(workflows && { workflowsPath: workflows.path, cacheDir: workflows.cacheDir }).then(({ code, cached }) => ({
+          code,
+          origin: cached ? 'from the cache' : 'made now',
+        })),
     connectWorker(config, log),
   ]);
   const worker = await createPaymentWorker({
@@ -118,7 +124,7 @@ export async function runWorker(config: Config, { wrapLedger, workflows, moreAct
   });
   log(
     `worker polling ${config.taskQueue} on ${describeTemporal(config)}, money moves in ${description}; ` +
-      `workflow bundle ${bundle.cached ? 'from the cache' : 'made now'}, ${Math.round(performance.now())} ms after start`,
+      `workflow bundle ${bundle.origin}, ${Math.round(performance.now())} ms after start`,
   );
   try {
     // Runtime shuts the worker down on SIGINT/SIGTERM, letting running tasks finish.

@@ -15,6 +15,17 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 export const WORKFLOWS_PATH = require.resolve('./workflows');
 /** Git-ignored, beside the checkout's DATA_DIR default. */
 export const DEFAULT_BUNDLE_CACHE = path.resolve(__dirname, '..', '.cache', 'workflow-bundle');
+/** Written by `npm run build` beside the compiled worker (dist/), which loads it as it is: no bundler at start. */
+export const PREBUILT_BUNDLE = path.join(__dirname, 'workflows.bundle.js');
+
+/** The bundle `npm run build` made, when this is the compiled worker; undefined when running from the sources. */
+export function prebuiltBundle(): string | undefined {
+  try {
+    return fs.readFileSync(PREBUILT_BUNDLE, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
 
 const MANIFEST = 'manifest.json';
 const INLINE_SOURCE_MAP = /sourceMappingURL=data:application\/json;(?:charset=utf-8;)?base64,([A-Za-z0-9+/=]+)\s*$/;

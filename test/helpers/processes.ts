@@ -13,7 +13,12 @@ export interface Proc {
 
 /** Runs a TypeScript entry point (relative to the project root) the way package.json's scripts do. */
 export function startEntry(entry: string, env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, entry)], {
+  return startNode(['--import', 'tsx', path.join(PROJECT_ROOT, entry)], env);
+}
+
+/** Runs Node with these arguments (a compiled script: plain Node, as in production). */
+export function startNode(args: string[], env: Record<string, string>): Proc {
+  const child = spawn(process.execPath, args, {
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...env },
     detached: true,

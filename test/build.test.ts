@@ -1,0 +1,63 @@
+/**
+ * `npm run build`, then the compiled worker and gateway started with plain Node (no tsx, no
+ * bundler): the worker runs the build's workflow bundle, and a payment goes through.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { freePort, waitForTcp } from '../src/net';
+import { PROJECT_ROOT } from '../tools/paths';
+import { type Proc, startNode } from './helpers/processes';
+import { devServerEnv, tempDir } from './helpers/servers';
+import { eventually } from './helpers/eventually';
+
+jest.setTimeout(180_000);
+
+let env: TestWorkflowEnvironment;
+beforeAll(async () => {
+  env = await devServerEnv();
+});
+afterAll(async () => {
+  await env?.teardown();
+});
+
+test('the compiled worker and gateway run with plain node: the bundle comes from the build, and a payment is charged', async () => {
+  // Inside the project, where the compiled files find node_modules.
+  const out = path.join(PROJECT_ROOT, '.cache', `build-test-${randomUUID()}`);
+  const processes: Proc[] = [];
+  try {
+    execFileSync(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'tools/build.ts'), '--out', out], { stdio: 'pipe' });
+    expect(fs.existsSync(path.join(out, 'workflows.bundle.js'))).toBe(true);
+
+    const port = await freePort();
+    const processEnv = {
+      TEMPORAL_ADDRESS: env.address,
+      TASK_QUEUE: `build-${randomUUID()}`,
+      DATA_DIR: tempDir('build'),
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      LOG_LEVEL: 'info',
+    };
+    const worker = startNode([path.join(out, 'worker.js')], processEnv);
+    const gateway = startNode([path.join(out, 'api.js')], processEnv);
+    processes.push(worker, gateway);
+    await waitForTcp('127.0.0.1', port, 60_000);
+    await eventually('the worker polling', async () => (worker.output().includes('worker polling') ? true : undefined), {
+      timeoutMs: 60_000,
+    });
+    expect(worker.output()).toContain('workflow bundle from the build');
+
+    const response = await fetch(`http://127.0.0.1:${port}/payments/built-1/makePayment`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ accountId: 'acct', amount: 250 }),
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ paymentId: 'built-1', status: 'COMPLETED', amount: 250 });
+  } finally {
+    for (const proc of processes) proc.kill('SIGKILL');
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});
