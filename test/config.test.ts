@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError, loadConfig, redactUrl } from '../src/config';
 import { startEntry } from './helpers/processes';
+import { tempDir } from './helpers/servers';
 
 test('defaults follow the SPEC', () => {
   expect(loadConfig({})).toEqual({
@@ -68,7 +68,7 @@ test.each([
 });
 
 describe('TLS towards Temporal', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'payments-config-'));
+  const dir = tempDir('config');
   const pem = path.join(dir, 'some.pem');
   fs.writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nMII=\n-----END CERTIFICATE-----\n');
   const notPem = path.join(dir, 'notes.txt');

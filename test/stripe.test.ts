@@ -45,6 +45,25 @@ afterAll(async () => {
   await env?.teardown();
 });
 
+/**
+ * Checked after every test, over the requests that test made: each one that could move money
+ * (creating a PaymentIntent or a Refund; cancelling a PaymentIntent moves none) carried its
+ * payment's idempotency key.
+ */
+let firstRequestOfTest = 0;
+beforeEach(() => {
+  firstRequestOfTest = proxy.requests.length;
+});
+afterEach(() => {
+  const posts = proxy.requests
+    .slice(firstRequestOfTest)
+    .filter((r) => r.method === 'POST' && (r.path === '/v1/payment_intents' || r.path === '/v1/refunds'));
+  for (const post of posts) {
+    const kind = post.path === '/v1/refunds' ? 'refund' : 'charge(:\\d+)?';
+    expect(post.idempotencyKey).toMatch(new RegExp(`^payment:${post.form.get('metadata[paymentId]')}:${kind}$`));
+  }
+});
+
 /** A worker whose provider is Stripe (through the proxy), and the gateway over it. */
 function inStripeStack(body: (stack: Stack & { gateway: Gateway }) => Promise<void>, apiKey = 'sk_test_123') {
   const provider = new StripeProvider({ apiKey, apiBase: proxy.url, currency: 'usd' });
@@ -337,16 +356,6 @@ test('the account endpoint says balances are at Stripe; readiness does not wait 
     expect(answer.body.error.message).toContain(`${CUSTOMER} is a Stripe customer`);
     expect(await call(gateway.url, 'GET', '/readyz')).toMatchObject({ status: 200, body: { status: 'ok', temporal: true } });
   }));
-
-test('every request that could move money carried its payment key', () => {
-  // Creating PaymentIntents and Refunds; cancelling a PaymentIntent moves none.
-  const posts = proxy.requests.filter((r) => r.method === 'POST' && (r.path === '/v1/payment_intents' || r.path === '/v1/refunds'));
-  expect(posts.length).toBeGreaterThanOrEqual(15);
-  for (const post of posts) {
-    const kind = post.path === '/v1/refunds' ? 'refund' : 'charge(:\\d+)?';
-    expect(post.idempotencyKey).toMatch(new RegExp(`^payment:${post.form.get('metadata[paymentId]')}:${kind}$`));
-  }
-});
 
 describe('a payment-id whose earlier run the service noted, and Temporal has forgotten (retention), is answered from its earlier PaymentIntent', () => {
   /** Stripe's search answer holding the PaymentIntent an earlier, forgotten run made. */

@@ -27,7 +27,7 @@ export function requireTools(): void {
 
 /** Writes the bundled workflow code where this process and its children find it. */
 export function keepWorkflowBundle(code: string): void {
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'payments-bundle-')), 'workflow-bundle.js');
+  const file = path.join(tempDir('bundle'), 'workflow-bundle.js');
   fs.writeFileSync(file, code);
   process.env[BUNDLE_VARIABLE] = file;
 }
@@ -84,7 +84,10 @@ export const PROMPT_DELETION = {
   'history.visibilityProcessorUpdateAckInterval': '"500ms"',
 };
 
-/** A fresh directory for one test's files (ledger, dev server database). */
+/** Where a test run keeps its files: made by jest's global setup, deleted by its teardown. */
+export const RUN_DIR_VARIABLE = 'PAYMENTS_TEST_RUN_DIR';
+
+/** A fresh directory for one test's files (ledger, dev server database), inside the run's directory when there is one. */
 export function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `payments-${prefix}-`));
+  return fs.mkdtempSync(path.join(process.env[RUN_DIR_VARIABLE] ?? os.tmpdir(), `payments-${prefix}-`));
 }
