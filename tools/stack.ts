@@ -4,11 +4,11 @@
  * the SQLite ledger there or a PostgreSQL one. Each can be killed with SIGKILL (its whole
  * process group) and started again.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { freePort, portIsFree, waitForTcp } from '../src/net';
-import { PROJECT_ROOT } from './paths';
+import { launchEntry, signalGroup } from './launch';
 
 export type Role = 'temporal' | `worker-${number}` | `api-${number}`;
 
@@ -107,12 +107,7 @@ export class LocalStack {
   async launch(role: Role): Promise<void> {
     const log = fs.openSync(path.join(this.settings.dir, 'logs', `${role}.log`), 'a');
     const entry = entryOf(role, this.settings.entries, (this.faultRate.get(role) ?? 0) > 0);
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, entry)], {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, ...this.env(role) },
-      stdio: ['ignore', log, log],
-      detached: true,
-    });
+    const child = launchEntry(entry, { env: this.env(role), stdio: ['ignore', log, log] });
     fs.closeSync(log);
     this.processes.set(role, child);
     child.once('exit', (code, signal) => {
@@ -138,11 +133,7 @@ export class LocalStack {
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     this.expectedExit.add(child);
     const gone = new Promise((resolve) => child.once('exit', resolve));
-    try {
-      process.kill(-child.pid!, signal);
-    } catch {
-      // already gone
-    }
+    signalGroup(child, signal);
     await gone;
   }
 

@@ -7,13 +7,12 @@
  * answer is checked (none lost, none changed: the ledger holds one charge per answer, and the
  * requests that lived through a fault, sent again, answer the same).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { loadConfig } from '../../src/config';
 import { openLedger } from '../../src/ledger/open';
-import { PROJECT_ROOT } from '../paths';
+import { launchEntry, signalGroup } from '../launch';
 import { LocalStack, type Role } from '../stack';
 import type { RequestRecord } from './checker';
 import { type FaultImpact, type Span, faultImpact, percentile } from './impact';
@@ -111,17 +110,9 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.
 /** ms from starting a worker process to its "worker polling" line (it is then killed). */
 async function workerStartup(stack: LocalStack): Promise<number> {
   const started = Date.now();
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'src/worker.ts')], {
-    cwd: PROJECT_ROOT,
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: stack.temporalAddress,
-      DATA_DIR: stack.dataDir,
-      TASK_QUEUE: 'startup-probe',
-      LOG_LEVEL: 'info',
-    },
+  const child = launchEntry('src/worker.ts', {
+    env: { TEMPORAL_ADDRESS: stack.temporalAddress, DATA_DIR: stack.dataDir, TASK_QUEUE: 'startup-probe', LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
   });
   try {
     return await new Promise<number>((resolve, reject) => {
@@ -135,11 +126,7 @@ async function workerStartup(stack: LocalStack): Promise<number> {
       child.once('exit', () => reject(new Error(`worker exited before polling:\n${output}`)));
     });
   } finally {
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
+    signalGroup(child, 'SIGKILL');
   }
 }
 

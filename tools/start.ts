@@ -3,12 +3,11 @@
  * gateway need it), then the worker and the gateway. Ctrl-C or SIGTERM stops them in the
  * reverse order: gateway and worker finish what they are doing, then the dev server.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import * as path from 'node:path';
-import { loadConfigOrExit, splitAddress } from './config';
-import { waitForTcp } from './net';
+import type { ChildProcess } from 'node:child_process';
+import { loadConfigOrExit, splitAddress } from '../src/config';
+import { waitForTcp } from '../src/net';
+import { launchEntry } from './launch';
 
-const ROOT = path.resolve(__dirname, '..');
 const STOP_GRACE_MS = 15_000;
 
 interface Child {
@@ -36,11 +35,7 @@ function prefixLines(name: string, stream: NodeJS.ReadableStream, out: NodeJS.Wr
 
 function run(name: string, entry: string): Child {
   // Own process group: a terminal's Ctrl-C reaches only this supervisor, which stops the children in order.
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, entry)], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
+  const child = launchEntry(entry, { stdio: ['ignore', 'pipe', 'pipe'] });
   prefixLines(name, child.stdout!, process.stdout);
   prefixLines(name, child.stderr!, process.stderr);
   const exited = new Promise<void>((resolve) =>
