@@ -51,7 +51,37 @@ export interface RefundOutcome {
   existing: boolean;
 }
 
-export interface Ledger {
+export const KEY_SCOPES = ['read', 'write'] as const;
+export type KeyScope = (typeof KEY_SCOPES)[number];
+
+/** An API key as stored: never its secret, only a hash of it. */
+export interface ApiKeyRecord {
+  /** The key's public part, which also names it in logs, ledger entries and `npm run keys -- list`. */
+  id: string;
+  tenant: string;
+  scope: KeyScope;
+  name: string | null;
+  /** sha256 of the secret part, hex. */
+  secretHash: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+/** The API keys, in the service's database beside the ledger. */
+export interface ApiKeys {
+  /** Stores a new key; its id is unique (a clash throws). */
+  createKey(key: Pick<ApiKeyRecord, 'id' | 'tenant' | 'scope' | 'name' | 'secretHash'>): Promise<ApiKeyRecord>;
+  keyById(id: string): Promise<ApiKeyRecord | undefined>;
+  /** Every key, oldest first. */
+  listKeys(): Promise<ApiKeyRecord[]>;
+  /** Marks the key revoked (once: a second revoke keeps the first time); undefined for an unknown id. */
+  revokeKey(id: string): Promise<ApiKeyRecord | undefined>;
+  /** Sets the key's last use (`at`, ISO 8601) when it is later than the one stored. */
+  noteKeyUsed(id: string, at: string): Promise<void>;
+}
+
+export interface Ledger extends ApiKeys {
   /**
    * Debits the account once per payment-id. A repeated call returns the first charge and
    * moves nothing. Throws InsufficientFundsError when the balance would go below zero.
