@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import { newKey } from '../src/access/keys';
 import { loadConfig } from '../src/config';
 import { FaultInjectingLedger } from '../tools/faults/ledger';
 import { InsufficientFundsError, type Ledger, NoChargeError, TransientLedgerError } from '../src/ledger/ledger';
@@ -264,6 +265,108 @@ describe.each([sqliteStore, postgresStore])('$name ledger', (store) => {
       "SELECT payment_id FROM entries r WHERE kind = 'refund' AND NOT EXISTS (SELECT 1 FROM entries c WHERE c.payment_id = r.payment_id AND c.kind = 'charge')",
     );
     expect(orphanRefunds).toEqual([]);
+  });
+
+  describe('API keys', () => {
+    /** A new key stored, and the whole key its owner would be given. */
+    async function create(tenant = 't1', scope: 'read' | 'write' = 'write', name: string | null = null) {
+      const { id, key, secretHash } = newKey();
+      return { key, record: await ledger.createKey({ id, tenant, scope, name, secretHash }) };
+    }
+
+    test('a key is stored as made, found by its id from another connection, and its id is unique', async () => {
+      const before = Date.now();
+      const { record } = await create('acme', 'read', 'ci bot');
+      expect(record).toEqual({
+        id: expect.stringMatching(/^[0-9a-f]{16}$/),
+        tenant: 'acme',
+        scope: 'read',
+        name: 'ci bot',
+        secretHash: expect.stringMatching(/^[0-9a-f]{64}$/),
+        createdAt: expect.any(String),
+        lastUsedAt: null,
+        revokedAt: null,
+      });
+      expect(new Date(record.createdAt).toISOString()).toBe(record.createdAt);
+      // The server's clock makes PostgreSQL's: allow it a little skew from this one.
+      expect(Date.parse(record.createdAt)).toBeGreaterThanOrEqual(before - 1000);
+      expect(await (await another()).keyById(record.id)).toEqual(record);
+      await expect(ledger.createKey({ ...record, tenant: 'other' })).rejects.toThrow(/unique/i);
+      expect(await ledger.keyById(record.id)).toEqual(record);
+    });
+
+    test('the database refuses a scope other than read or write', async () => {
+      const { id, secretHash } = newKey();
+      await expect(ledger.createKey({ id, tenant: 't', scope: 'admin' as 'read', name: null, secretHash })).rejects.toThrow(/check/i);
+      expect(await ledger.keyById(id)).toBeUndefined();
+    });
+
+    test('the stored record never holds the key or its secret, only the hash of the secret', async () => {
+      const { key, record } = await create();
+      const secret = key.slice(`pk_${record.id}_`.length);
+      expect(record.secretHash).not.toContain(key);
+      expect(record.secretHash).not.toContain(secret);
+      const rows = await store.sql(location, 'SELECT * FROM api_keys');
+      const stored = JSON.stringify(rows);
+      expect(stored).toContain(record.secretHash);
+      expect(stored).not.toContain(key);
+      expect(stored).not.toContain(secret);
+    });
+
+    test('listKeys gives every key oldest first; an empty store lists none', async () => {
+      expect(await ledger.listKeys()).toEqual([]);
+      const made = [];
+      for (const tenant of ['t1', 't2', 't1']) {
+        made.push((await create(tenant)).record);
+        // Each its own millisecond, so the order shown is the creation order, not the ids' order within one.
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      expect(await ledger.listKeys()).toEqual(made);
+    });
+
+    test('noteKeyUsed only moves the last use forward', async () => {
+      const { record } = await create();
+      await ledger.noteKeyUsed(record.id, '2026-03-01T10:00:00.000Z');
+      expect((await ledger.keyById(record.id))!.lastUsedAt).toBe('2026-03-01T10:00:00.000Z');
+      await ledger.noteKeyUsed(record.id, '2026-03-01T09:59:59.999Z');
+      await ledger.noteKeyUsed(record.id, '2026-03-01T10:00:00.000Z');
+      expect((await ledger.keyById(record.id))!.lastUsedAt).toBe('2026-03-01T10:00:00.000Z');
+      await ledger.noteKeyUsed(record.id, '2026-03-01T10:00:00.001Z');
+      expect((await ledger.keyById(record.id))!.lastUsedAt).toBe('2026-03-01T10:00:00.001Z');
+      // Another notation of a time is read as that time.
+      await ledger.noteKeyUsed(record.id, '2026-03-01T12:00:00+01:00');
+      expect((await ledger.keyById(record.id))!.lastUsedAt).toBe('2026-03-01T11:00:00.000Z');
+      // Uses noted at once from several connections leave the latest.
+      const times = ['2026-03-02T00:00:00.003Z', '2026-03-02T00:00:00.009Z', '2026-03-02T00:00:00.001Z', '2026-03-02T00:00:00.005Z'];
+      const ledgers = [ledger, await another(), await another(), await another()];
+      await Promise.all(times.map((at, i) => ledgers[i]!.noteKeyUsed(record.id, at)));
+      expect((await ledger.keyById(record.id))!.lastUsedAt).toBe('2026-03-02T00:00:00.009Z');
+      const { record: other } = await create();
+      expect((await ledger.keyById(other.id))!.lastUsedAt).toBeNull();
+    });
+
+    test('revokeKey marks the key revoked once: a second revoke keeps the first time', async () => {
+      const { record } = await create();
+      const { record: untouched } = await create();
+      const revoked = await ledger.revokeKey(record.id);
+      expect(revoked).toEqual({ ...record, revokedAt: expect.any(String) });
+      expect(new Date(revoked!.revokedAt!).toISOString()).toBe(revoked!.revokedAt);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(await (await another()).revokeKey(record.id)).toEqual(revoked);
+      expect(await ledger.keyById(record.id)).toEqual(revoked);
+      // Use after revocation is still noted; revocation stays.
+      await ledger.noteKeyUsed(record.id, '2026-03-01T10:00:00.000Z');
+      expect(await ledger.keyById(record.id)).toEqual({ ...revoked, lastUsedAt: '2026-03-01T10:00:00.000Z' });
+      expect(await ledger.keyById(untouched.id)).toEqual(untouched);
+    });
+
+    test('unknown ids: no key, nothing to revoke, a use noted changes nothing', async () => {
+      const { record } = await create();
+      expect(await ledger.keyById('0123456789abcdef')).toBeUndefined();
+      expect(await ledger.revokeKey('0123456789abcdef')).toBeUndefined();
+      await ledger.noteKeyUsed('0123456789abcdef', '2026-03-01T10:00:00.000Z');
+      expect(await ledger.listKeys()).toEqual([record]);
+    });
   });
 });
 

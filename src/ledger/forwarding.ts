@@ -32,6 +32,26 @@ export class ForwardingLedger implements Ledger {
     return this.inner.entriesOf(paymentId);
   }
 
+  createKey(...args: Parameters<Ledger['createKey']>) {
+    return this.inner.createKey(...args);
+  }
+
+  keyById(id: string) {
+    return this.inner.keyById(id);
+  }
+
+  listKeys() {
+    return this.inner.listKeys();
+  }
+
+  revokeKey(id: string) {
+    return this.inner.revokeKey(id);
+  }
+
+  noteKeyUsed(...args: Parameters<Ledger['noteKeyUsed']>) {
+    return this.inner.noteKeyUsed(...args);
+  }
+
   ping() {
     return this.inner.ping();
   }

@@ -15,6 +15,7 @@
 import pg from 'pg';
 import {
   type Account,
+  type ApiKeyRecord,
   type ChargeOutcome,
   type EntryKind,
   InsufficientFundsError,
@@ -93,13 +94,28 @@ const MIGRATIONS: readonly string[] = [
      noted_at   timestamptz NOT NULL DEFAULT now(),
      PRIMARY KEY (payment_id, run_id, attempt)
    );`,
+  `CREATE TABLE api_keys (
+     id           text PRIMARY KEY,
+     tenant       text NOT NULL,
+     scope        text NOT NULL CHECK (scope IN ('read', 'write')),
+     name         text,
+     secret_hash  text NOT NULL,
+     created_at   timestamptz NOT NULL DEFAULT now(),
+     last_used_at timestamptz,
+     revoked_at   timestamptz
+   );`,
 ];
 
 /** Advisory lock key held while migrating ("ledger" in ASCII). */
 const MIGRATION_LOCK = 0x6c6564676572;
 
-const ENTRY = `payment_id AS "paymentId", kind, account_id AS "accountId", amount, run_id AS "runId",
-  to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at`;
+/** A timestamptz column as toISOString writes it (what the SQLite store keeps). */
+const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+const ENTRY = `payment_id AS "paymentId", kind, account_id AS "accountId", amount, run_id AS "runId", ${iso('at')} AS at`;
+
+const KEY = `id, tenant, scope, name, secret_hash AS "secretHash", ${iso('created_at')} AS "createdAt",
+  ${iso('last_used_at')} AS "lastUsedAt", ${iso('revoked_at')} AS "revokedAt"`;
 
 const SQL = {
   entriesOf: `SELECT ${ENTRY} FROM entries WHERE payment_id = $1 ORDER BY id`,
@@ -120,6 +136,11 @@ const SQL = {
     )
     SELECT EXISTS (SELECT 1 FROM charge_attempts WHERE payment_id = $1 AND run_id <> $2) AS "earlierRun", NOT EXISTS (SELECT 1 FROM noted) AS repeated`,
   accountEntries: `SELECT ${ENTRY} FROM entries WHERE account_id = $1 ORDER BY id DESC LIMIT $2`,
+  createKey: `INSERT INTO api_keys (id, tenant, scope, name, secret_hash) VALUES ($1, $2, $3, $4, $5) RETURNING ${KEY}`,
+  keyById: `SELECT ${KEY} FROM api_keys WHERE id = $1`,
+  listKeys: `SELECT ${KEY} FROM api_keys ORDER BY created_at, id`,
+  revokeKey: `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING ${KEY}`,
+  noteKeyUsed: 'UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)',
 };
 
 /** bigint columns as numbers: amounts and balances stay far below 2^53. */
@@ -253,6 +274,29 @@ export class PostgresLedger implements Ledger {
 
   entriesOf(paymentId: string): Promise<LedgerEntry[]> {
     return this.guard(() => this.entries(paymentId));
+  }
+
+  createKey(key: Parameters<Ledger['createKey']>[0]): Promise<ApiKeyRecord> {
+    const { id, tenant, scope, name, secretHash } = key;
+    return this.guard(async () => (await this.pool.query<ApiKeyRecord>(SQL.createKey, [id, tenant, scope, name, secretHash])).rows[0]!);
+  }
+
+  keyById(id: string): Promise<ApiKeyRecord | undefined> {
+    return this.guard(async () => (await this.pool.query<ApiKeyRecord>(SQL.keyById, [id])).rows[0]);
+  }
+
+  listKeys(): Promise<ApiKeyRecord[]> {
+    return this.guard(async () => (await this.pool.query<ApiKeyRecord>(SQL.listKeys)).rows);
+  }
+
+  revokeKey(id: string): Promise<ApiKeyRecord | undefined> {
+    return this.guard(async () => (await this.pool.query<ApiKeyRecord>(SQL.revokeKey, [id])).rows[0]);
+  }
+
+  noteKeyUsed(id: string, at: string): Promise<void> {
+    return this.guard(async () => {
+      await this.pool.query(SQL.noteKeyUsed, [id, at]);
+    });
   }
 
   ping(): Promise<void> {

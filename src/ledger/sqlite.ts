@@ -8,9 +8,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   type Account,
+  type ApiKeyRecord,
   type ChargeOutcome,
   type EntryKind,
   InsufficientFundsError,
+  type KeyScope,
   type Ledger,
   type LedgerEntry,
   NoChargeError,
@@ -70,6 +72,16 @@ CREATE TABLE IF NOT EXISTS charge_attempts (
   noted_at   TEXT NOT NULL,
   PRIMARY KEY (payment_id, run_id, attempt)
 );
+CREATE TABLE IF NOT EXISTS api_keys (
+  id           TEXT PRIMARY KEY,
+  tenant       TEXT NOT NULL,
+  scope        TEXT NOT NULL CHECK (scope IN ('read', 'write')),
+  name         TEXT,
+  secret_hash  TEXT NOT NULL,
+  created_at   TEXT NOT NULL,
+  last_used_at TEXT,
+  revoked_at   TEXT
+);
 `;
 
 interface RecordRow {
@@ -103,6 +115,32 @@ function toEntry(row: EntryRow): LedgerEntry {
 }
 
 const ENTRY_COLUMNS = 'payment_id, kind, account_id, amount, run_id, at';
+
+interface KeyRow {
+  id: string;
+  tenant: string;
+  scope: KeyScope;
+  name: string | null;
+  secret_hash: string;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+function toKey(row: KeyRow): ApiKeyRecord {
+  return {
+    id: row.id,
+    tenant: row.tenant,
+    scope: row.scope,
+    name: row.name,
+    secretHash: row.secret_hash,
+    createdAt: row.created_at,
+    lastUsedAt: row.last_used_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
+const KEY_COLUMNS = 'id, tenant, scope, name, secret_hash, created_at, last_used_at, revoked_at';
 
 export class SqliteLedger implements Ledger {
   private readonly db: Database.Database;
@@ -156,6 +194,18 @@ export class SqliteLedger implements Ledger {
       ),
       accountEntries: db.prepare<[string, number], EntryRow>(
         `SELECT ${ENTRY_COLUMNS} FROM entries WHERE account_id = ? ORDER BY id DESC LIMIT ?`,
+      ),
+      createKey: db.prepare<[string, string, string, string | null, string, string], KeyRow>(
+        `INSERT INTO api_keys (id, tenant, scope, name, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING ${KEY_COLUMNS}`,
+      ),
+      keyById: db.prepare<[string], KeyRow>(`SELECT ${KEY_COLUMNS} FROM api_keys WHERE id = ?`),
+      listKeys: db.prepare<[], KeyRow>(`SELECT ${KEY_COLUMNS} FROM api_keys ORDER BY created_at, id`),
+      revokeKey: db.prepare<[string, string], KeyRow>(
+        `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ? RETURNING ${KEY_COLUMNS}`,
+      ),
+      // Every timestamp here is toISOString's, so comparing the text compares the times.
+      noteKeyUsed: db.prepare<[string, string, string]>(
+        'UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)',
       ),
     };
 
@@ -250,6 +300,36 @@ export class SqliteLedger implements Ledger {
 
   entriesOf(paymentId: string): Promise<LedgerEntry[]> {
     return this.unlocked(() => this.statements.entriesOf.all(paymentId).map(toEntry));
+  }
+
+  createKey(key: Parameters<Ledger['createKey']>[0]): Promise<ApiKeyRecord> {
+    const { id, tenant, scope, name, secretHash } = key;
+    return this.unlocked(() => toKey(this.statements.createKey.get(id, tenant, scope, name, secretHash, this.now().toISOString())!));
+  }
+
+  keyById(id: string): Promise<ApiKeyRecord | undefined> {
+    return this.unlocked(() => {
+      const row = this.statements.keyById.get(id);
+      return row && toKey(row);
+    });
+  }
+
+  listKeys(): Promise<ApiKeyRecord[]> {
+    return this.unlocked(() => this.statements.listKeys.all().map(toKey));
+  }
+
+  revokeKey(id: string): Promise<ApiKeyRecord | undefined> {
+    return this.unlocked(() => {
+      const row = this.statements.revokeKey.get(this.now().toISOString(), id);
+      return row && toKey(row);
+    });
+  }
+
+  noteKeyUsed(id: string, at: string): Promise<void> {
+    return this.unlocked(() => {
+      const used = new Date(at).toISOString();
+      this.statements.noteKeyUsed.run(used, id, used);
+    });
   }
 
   ping(): Promise<void> {
