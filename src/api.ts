@@ -4,6 +4,7 @@ import { type AppDeps, type HttpTimeouts, buildApp, httpTimeouts } from './http/
 import type { Ledger } from './ledger/ledger';
 import { describeLedger, openLedger } from './ledger/open';
 import { PaymentClient, type PaymentClientOptions } from './client/payment-client';
+import { isLoopback } from './net';
 import { createClient, describeTemporal, temporalProblem } from './temporal';
 
 export interface GatewayParts extends Omit<PaymentClientOptions, 'ledger'> {
@@ -11,16 +12,19 @@ export interface GatewayParts extends Omit<PaymentClientOptions, 'ledger'> {
   ledger: Ledger | undefined;
   logger: AppDeps['logger'];
   timeouts?: Partial<HttpTimeouts>;
+  /** AUTH=off and no browser origins unless given. */
+  access?: AppDeps['access'];
 }
 
 /** The gateway's app over its parts: what a process wires from its configuration, and a test from its own. */
-export function gatewayApp({ ledger, logger, timeouts, ...client }: GatewayParts) {
+export function gatewayApp({ ledger, logger, timeouts, access = { mode: 'off', allowedOrigins: [] }, ...client }: GatewayParts) {
   return buildApp({
     payments: new PaymentClient({ ...client, ledger }),
     ledger,
     temporalProblem: () => temporalProblem(client.client),
     logger,
     timeouts,
+    access,
   });
 }
 
@@ -38,6 +42,7 @@ export async function createGateway(config: Config) {
     ledger: config.paymentProvider.kind === 'ledger' ? database : undefined,
     logger: { level: config.logLevel },
     timeouts: httpTimeouts(config.requestTimeoutMs),
+    access: { mode: config.auth, keys: database, allowedOrigins: config.allowedOrigins },
   });
   app.addHook('onClose', async () => {
     // Runs after in-flight requests have finished.
@@ -68,6 +73,9 @@ export async function runGateway(config: Config, extend?: (app: Gateway) => Prom
   app.log.info(
     `gateway on http://${config.host}:${config.port}, Temporal ${describeTemporal(config)}, ${config.paymentProvider.kind === 'ledger' ? describeLedger(config) : `payments at Stripe, records in ${describeLedger(config)}`}`,
   );
+  if (config.auth === 'keys') app.log.info('access: API keys (AUTH=keys); create them with npm run keys -- create --tenant T');
+  else if (isLoopback(config.host)) app.log.info("access control off (AUTH=off): every request is the tenant default's");
+  else app.log.warn(`ACCESS CONTROL IS OFF (AUTH=off) on ${config.host}: anyone who reaches this address can move money`);
 }
 
 if (require.main === module) {

@@ -19,6 +19,9 @@ export interface TemporalTls {
   clientCertPair?: { crt: Buffer; key: Buffer };
 }
 export const PAYMENT_PROVIDERS = ['ledger', 'stripe'] as const;
+/** `keys`: every request but the probes and docs carries an API key; `off`: none does, and all are the tenant `default`'s. */
+export const AUTH_MODES = ['keys', 'off'] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
 
 /** Where charges and refunds go: the built-in ledger, or Stripe. */
 export type ProviderConfig =
@@ -33,6 +36,10 @@ export type ProviderConfig =
     };
 
 export interface Config {
+  /** The gateway's access control (AUTH). */
+  auth: AuthMode;
+  /** Origins (scheme://host[:port]) whose browsers may POST (ALLOWED_ORIGINS); a POST from any other Origin is refused. */
+  allowedOrigins: string[];
   temporalAddress: string;
   temporalNamespace: string;
   /** Absent: plain-text gRPC, as the local dev server speaks. */
@@ -147,6 +154,29 @@ function boolean(variable: string, text: string): boolean {
   return text === 'true';
 }
 
+/** Comma-separated origins, each `scheme://host[:port]` as browsers send it in `Origin`. */
+function origins(variable: string, text: string): string[] {
+  return text
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter(Boolean)
+    .map((origin) => {
+      let url: URL | undefined;
+      try {
+        url = new URL(origin);
+      } catch {
+        // refused below
+      }
+      if (!url || !/^https?:$/.test(url.protocol) || url.origin !== origin) {
+        throw new ConfigError(
+          variable,
+          `expected origins such as https://shop.example.com, comma-separated; got ${JSON.stringify(origin)}`,
+        );
+      }
+      return origin;
+    });
+}
+
 function oneOf<T extends string>(choices: readonly T[]) {
   return (variable: string, text: string): T => {
     if (!(choices as readonly string[]).includes(text)) {
@@ -241,6 +271,8 @@ export function loadConfig(env: Env = process.env): Config {
   };
   const temporalApiKey = optional('TEMPORAL_API_KEY', (_v, text) => text);
   return {
+    auth: read('AUTH', 'keys', oneOf(AUTH_MODES)),
+    allowedOrigins: read('ALLOWED_ORIGINS', '', origins),
     temporalAddress: read('TEMPORAL_ADDRESS', '127.0.0.1:7233', hostPort),
     temporalNamespace: read('TEMPORAL_NAMESPACE', 'default', name),
     temporalTls: temporalTls(optional, temporalApiKey !== undefined),

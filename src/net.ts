@@ -38,3 +38,8 @@ export async function portIsFree(port: number, host = '127.0.0.1'): Promise<bool
     server.listen(port, host, () => server.close(() => resolve(true)));
   });
 }
+
+/** Whether a listening host is reachable only from this machine. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}

@@ -39,6 +39,7 @@ test('the compiled worker and gateway run with plain node: the bundle comes from
       HOST: '127.0.0.1',
       PORT: String(port),
       LOG_LEVEL: 'info',
+      AUTH: 'off',
     };
     const worker = startNode([path.join(out, 'worker.js')], processEnv);
     const gateway = startNode([path.join(out, 'api.js')], processEnv);

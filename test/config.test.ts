@@ -6,6 +6,8 @@ import { tempDir } from './helpers/servers';
 
 test('defaults follow the SPEC', () => {
   expect(loadConfig({})).toEqual({
+    auth: 'keys',
+    allowedOrigins: [],
     temporalAddress: '127.0.0.1:7233',
     temporalNamespace: 'default',
     temporalTls: undefined,
@@ -59,6 +61,10 @@ test.each([
   ['OPENING_BALANCE', '-1'],
   ['OPENING_BALANCE', '10.5'],
   ['LOG_LEVEL', 'loud'],
+  ['AUTH', 'none'],
+  ['ALLOWED_ORIGINS', 'shop.example.com'],
+  ['ALLOWED_ORIGINS', 'https://shop.example.com/'],
+  ['ALLOWED_ORIGINS', 'ftp://shop.example.com'],
   ['WORKER_METRICS_ADDRESS', '9464'],
   ['PAYMENT_PROVIDER', 'paypal'],
   ['LEDGER_URL', 'file:///tmp/ledger.db'],
@@ -162,4 +168,11 @@ describe('faults are no setting of the service', () => {
     expect(await worker.exited).toBe(2);
     expect(worker.output()).toContain(`configuration error: ${variable}: expected a number from 0 to`);
   });
+});
+
+test('ALLOWED_ORIGINS: origins as browsers send them, comma-separated', () => {
+  expect(loadConfig({ ALLOWED_ORIGINS: 'https://shop.example.com, http://127.0.0.1:3000' }).allowedOrigins).toEqual([
+    'https://shop.example.com',
+    'http://127.0.0.1:3000',
+  ]);
 });

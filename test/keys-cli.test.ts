@@ -44,13 +44,13 @@ async function created(...args: string[]): Promise<{ key: string; id: string; se
 }
 
 test('create prints the key alone on stdout, once; the database keeps only the hash of its secret', async () => {
-  const run = await keys('create', '--tenant', 'acme', '--scope', 'read', '--name', 'ci bot');
+  const run = await keys('create', '--tenant', 'default', '--scope', 'read', '--name', 'ci bot');
   expect(run.code).toBe(0);
   expect(run.stdout).toMatch(/^[^\n]+\n$/);
   const parsed = parseKey(run.stdout.trimEnd());
   expect(parsed).toBeDefined();
   expect(run.stderr).toContain(parsed!.id);
-  expect(run.stderr).toContain('acme');
+  expect(run.stderr).toContain('default');
   expect(run.stderr).toContain('read');
   expect(run.stderr).toMatch(/once/);
   expect(run.stderr).not.toContain(parsed!.secret);
@@ -58,7 +58,7 @@ test('create prints the key alone on stdout, once; the database keeps only the h
   const ledger = new SqliteLedger({ file: path.join(dataDir, 'ledger.db'), openingBalance: 0 });
   try {
     const record = await ledger.keyById(parsed!.id);
-    expect(record).toMatchObject({ tenant: 'acme', scope: 'read', name: 'ci bot', revokedAt: null });
+    expect(record).toMatchObject({ tenant: 'default', scope: 'read', name: 'ci bot', revokedAt: null });
     expect(secretMatches(parsed!.secret, record!.secretHash)).toBe(true);
   } finally {
     await ledger.close();
@@ -66,15 +66,15 @@ test('create prints the key alone on stdout, once; the database keeps only the h
 });
 
 test('list shows each key with its id, tenant and scope, never the key, its secret or its hash', async () => {
-  const first = await created('--tenant', 'acme');
-  const second = await created('--tenant', 'beta.co', '--scope', 'read', '--name', 'reports');
+  const first = await created('--tenant', 'default');
+  const second = await created('--tenant', 'default', '--scope', 'read', '--name', 'reports');
   const run = await keys('list');
   expect(run.code).toBe(0);
   const lines = run.stdout.trimEnd().split('\n');
   expect(lines[0]).toMatch(/^id\s+tenant\s+scope\s+name\s+created\s+last used\s+revoked$/);
   expect(lines).toHaveLength(3);
-  expect(lines[1]).toMatch(new RegExp(`^${first.id}\\s+acme\\s+write\\s+-\\s+\\S+Z\\s+-\\s+-$`));
-  expect(lines[2]).toMatch(new RegExp(`^${second.id}\\s+beta\\.co\\s+read\\s+reports\\s+\\S+Z\\s+-\\s+-$`));
+  expect(lines[1]).toMatch(new RegExp(`^${first.id}\\s+default\\s+write\\s+-\\s+\\S+Z\\s+-\\s+-$`));
+  expect(lines[2]).toMatch(new RegExp(`^${second.id}\\s+default\\s+read\\s+reports\\s+\\S+Z\\s+-\\s+-$`));
   for (const { key, secret } of [first, second]) {
     expect(run.stdout).not.toContain(key);
     expect(run.stdout).not.toContain(secret);
@@ -83,9 +83,9 @@ test('list shows each key with its id, tenant and scope, never the key, its secr
 });
 
 test('revoke takes the whole key or its id; a second revoke keeps the first time; an unknown key exits 1', async () => {
-  const byKey = await created('--tenant', 'acme');
-  const byId = await created('--tenant', 'acme');
-  const kept = await created('--tenant', 'acme');
+  const byKey = await created('--tenant', 'default');
+  const byId = await created('--tenant', 'default');
+  const kept = await created('--tenant', 'default');
 
   const revokedByKey = await keys('revoke', byKey.key);
   expect(revokedByKey.code).toBe(0);
@@ -123,13 +123,21 @@ test('a bad tenant exits 2 naming --tenant and its alphabet, and makes no key', 
   expect((await keys('list')).stdout.trimEnd().split('\n')).toHaveLength(1);
 });
 
+test('a tenant other than default is refused until payments are kept apart by tenant', async () => {
+  const run = await keys('create', '--tenant', 'acme');
+  expect(run.code).toBe(2);
+  expect(run.stdout).toBe('');
+  expect(run.stderr).toContain('serves only the tenant default');
+  expect((await keys('list')).stdout.trimEnd().split('\n')).toHaveLength(1);
+});
+
 test.each([
   { usage: 'an unknown command', args: ['rotate'], says: 'unknown command "rotate"' },
   { usage: 'no command', args: [], says: 'no command given' },
   { usage: 'an unknown option', args: ['list', '--all'], says: "'--all'" },
   { usage: 'an option without its value', args: ['create', '--tenant'], says: '--tenant' },
   { usage: 'create without --tenant', args: ['create'], says: 'create needs --tenant' },
-  { usage: 'a scope other than read or write', args: ['create', '--tenant', 'a', '--scope', 'admin'], says: '--scope' },
+  { usage: 'a scope other than read or write', args: ['create', '--tenant', 'default', '--scope', 'admin'], says: '--scope' },
   { usage: 'revoke without its argument', args: ['revoke'], says: 'revoke takes 1 argument' },
 ])('$usage exits 2 with the usage on stderr', async ({ args, says }) => {
   const run = await keys(...args);

@@ -4,6 +4,7 @@
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
+import { newKey } from '../src/access/keys';
 import { type Config, loadConfig } from '../src/config';
 import { createGateway } from '../src/api';
 import { openLedger } from '../src/ledger/open';
@@ -42,13 +43,17 @@ function configFor(settings: Record<string, string>): Config {
   });
 }
 
-test('a payment goes through worker and gateway over mutual TLS, every call carrying the API key', async () => {
+test('a payment goes through worker and gateway over mutual TLS, every call carrying the API key; the gateway asks callers for theirs', async () => {
   const config = configFor({
     TEMPORAL_TLS_CERT: certificates.clientCert,
     TEMPORAL_TLS_KEY: certificates.clientKey,
     TEMPORAL_API_KEY: API_KEY,
   });
   const ledger = await openLedger(config);
+  // The gateway of createGateway(config) runs with AUTH=keys, as `npm run api` does.
+  const key = newKey();
+  await ledger.createKey({ id: key.id, tenant: 'default', scope: 'write', name: null, secretHash: key.secretHash });
+  const caller = { authorization: `Bearer ${key.key}` };
   const connection = await connectWorker(config, () => undefined);
   let worker: Worker | undefined;
   const gateway = await createGateway(config);
@@ -68,9 +73,10 @@ test('a payment goes through worker and gateway over mutual TLS, every call carr
       const paid = await call(url, 'POST', '/payments/tls-1/makePayment', {
         body: JSON.stringify({ accountId: 'acct-tls', amount: 250 }),
         contentType: 'application/json',
+        headers: caller,
       });
       expect(paid).toMatchObject({ status: 200, body: { status: 'COMPLETED', replayed: false } });
-      const cancelled = await call(url, 'POST', '/payments/tls-1/cancelPayment');
+      const cancelled = await call(url, 'POST', '/payments/tls-1/cancelPayment', { headers: caller });
       expect(cancelled.body).toEqual({ paymentId: 'tls-1', status: 'CANCELLED', refunded: true });
       expect((await call(url, 'GET', '/readyz')).status).toBe(200);
       expect((await ledger.entriesOf('tls-1')).map((entry) => entry.kind).sort()).toEqual(['charge', 'refund']);

@@ -98,6 +98,8 @@ export class LocalStack {
       OPENING_BALANCE: String(this.settings.openingBalance),
       PAYMENT_EXPIRY: '1h',
       LOG_LEVEL: 'warn',
+      // The load tools drive the gateway as one tenant with no keys.
+      AUTH: 'off',
       ...(faultRate > 0 ? { LEDGER_FAULT_RATE: String(faultRate) } : {}),
       ...this.settings.env,
     };

@@ -33,9 +33,9 @@ function prefixLines(name: string, stream: NodeJS.ReadableStream, out: NodeJS.Wr
   stream.on('end', () => pending && out.write(`[${name}] ${pending}\n`));
 }
 
-function run(name: string, entry: string): Child {
+function run(name: string, entry: string, env: Record<string, string> = {}): Child {
   // Own process group: a terminal's Ctrl-C reaches only this supervisor, which stops the children in order.
-  const child = launchEntry(entry, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = launchEntry(entry, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   prefixLines(name, child.stdout!, process.stdout);
   prefixLines(name, child.stderr!, process.stderr);
   const exited = new Promise<void>((resolve) =>
@@ -82,9 +82,11 @@ async function main(): Promise<void> {
   await waitForTcp(host, port, 60_000);
   say(`Temporal dev server on ${config.temporalAddress}, web UI on http://${host}:${port + 1000}`);
 
-  children.push(run('worker', 'src/worker.ts'), run('api', 'src/api.ts'));
+  // One machine for development: no API keys, so the README's curl commands work as they are.
+  children.push(run('worker', 'src/worker.ts'), run('api', 'src/api.ts', { AUTH: 'off' }));
   await waitForTcp(config.host, config.port, 60_000);
   say(`gateway on http://${config.host}:${config.port} (Ctrl-C stops everything)`);
+  say('access control off (AUTH=off), as for development: npm run api alone asks for API keys (npm run keys)');
 }
 
 main().catch((err) => {

@@ -24,6 +24,12 @@ export const ERRORS = {
     when: 'bad input of any kind; the message names the field',
     afterwards: 'unchanged: nothing charged, no payment created',
   },
+  unauthorized: {
+    status: 401,
+    kind: 'final',
+    when: 'with `AUTH=keys`: no `Authorization: Bearer <key>`, or a malformed, unknown or revoked key (with `WWW-Authenticate: Bearer`)',
+    afterwards: 'unchanged: nothing looked up or started',
+  },
   insufficient_funds: {
     status: 402,
     kind: 'final',
@@ -35,6 +41,14 @@ export const ERRORS = {
     kind: 'final',
     when: 'any other card decline at Stripe, or a PaymentIntent Stripe left unpaid (such as `requires_action`)',
     afterwards: '`DECLINED`; makePayment tries again',
+  },
+  forbidden: {
+    status: 403,
+    kind: 'final',
+    when:
+      'a `read` key on makePayment or cancelPayment; a key of a tenant other than `default`, which this release serves alone; ' +
+      'a POST whose `Origin` is not in `ALLOWED_ORIGINS`',
+    afterwards: 'unchanged: nothing started',
   },
   payment_not_found: {
     status: 404,
@@ -116,6 +130,8 @@ export type ErrorCode = keyof typeof ERRORS;
 /** The codes by name, for code that raises them. */
 export const ErrorCode = {
   InvalidRequest: 'invalid_request',
+  Unauthorized: 'unauthorized',
+  Forbidden: 'forbidden',
   IdempotencyMismatch: 'idempotency_mismatch',
   InsufficientFunds: 'insufficient_funds',
   CardDeclined: 'card_declined',

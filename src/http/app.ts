@@ -8,6 +8,7 @@ import Ajv from 'ajv';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Ledger } from '../ledger/ledger';
 import type { PaymentClient } from '../client/payment-client';
+import { type AccessDeps, registerAccess } from './access';
 import { accountRoutes } from './accounts';
 import { errorHandler, notFoundHandler } from './errors';
 import { GatewayMetrics } from './metrics';
@@ -22,6 +23,8 @@ export interface AppDeps {
   /** Why Temporal does not answer right now, undefined when it does (for /readyz). */
   temporalProblem: () => Promise<string | undefined>;
   logger: FastifyServerOptions['logger'];
+  /** Who may call: API keys (AUTH=keys) or everyone as the tenant `default` (AUTH=off), and the allowed browser origins. */
+  access: AccessDeps;
   /** How long a client may take; httpTimeouts() when absent. */
   timeouts?: Partial<HttpTimeouts>;
 }
@@ -84,6 +87,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
   app.addSchema(errorBody);
+  registerAccess(app, deps.access);
 
   // Once shutdown starts, a response in flight also closes its keep-alive connection, so
   // close() ends when the last request does, not when idle sockets time out; and a request

@@ -21,6 +21,8 @@ export interface GatewayOptions {
   requestTimeoutMs?: number;
   timeouts?: Partial<HttpTimeouts>;
   logger?: AppDeps['logger'];
+  /** AUTH=off and no browser origins unless given. */
+  access?: AppDeps['access'];
 }
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
@@ -44,8 +46,13 @@ export interface Answer {
 }
 
 /** A request as a client sends it; the answer's JSON body parsed. */
-export async function call(url: string, method: string, path: string, init: { body?: string; contentType?: string } = {}): Promise<Answer> {
-  const headers: Record<string, string> = {};
+export async function call(
+  url: string,
+  method: string,
+  path: string,
+  init: { body?: string; contentType?: string; headers?: Record<string, string> } = {},
+): Promise<Answer> {
+  const headers: Record<string, string> = { ...init.headers };
   if (init.contentType) headers['content-type'] = init.contentType;
   const response = await fetch(url + path, { method, headers, body: init.body });
   const text = await response.text();

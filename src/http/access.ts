@@ -1,0 +1,108 @@
+/**
+ * Who may call the gateway. With AUTH=keys every request but the probes, metrics and docs
+ * carries `Authorization: Bearer <key>`, a key of the service's database that is not revoked,
+ * and a `read` key may only GET. With either setting a POST that comes from a web page (it
+ * carries an `Origin`) is refused unless that origin is allowed: cancelPayment takes no body,
+ * so a page could otherwise make its visitor's browser cancel with a plain form post.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DEFAULT_TENANT, parseKey, secretMatches } from '../access/keys';
+import type { AuthMode } from '../config';
+import { ErrorCode, PaymentError } from '../domain/errors';
+import type { ApiKeyRecord, ApiKeys } from '../ledger/ledger';
+
+export interface AccessDeps {
+  mode: AuthMode;
+  /** The key store, needed with AUTH=keys. */
+  keys?: ApiKeys;
+  allowedOrigins: readonly string[];
+}
+
+/** How long a key's record is kept in memory: a key revoked is refused by every gateway within this. */
+export const KEY_CACHE_MS = 5_000;
+/** A key's last use is written at most this often, not on every request. */
+const LAST_USED_EVERY_MS = 60_000;
+/** Past this many cached lookups (unknown ids included, so that guessing costs the database nothing more), the cache starts over. */
+const CACHE_LIMIT = 10_000;
+
+/** Served to anyone: load balancers' probes, Prometheus, and the API's own description. */
+function isPublic(url: string): boolean {
+  const path = url.split('?')[0]!;
+  return path === '/healthz' || path === '/readyz' || path === '/metrics' || path === '/docs' || path.startsWith('/docs/');
+}
+
+/** Key records by id, each looked up at most once per KEY_CACHE_MS; a failed lookup (the database down) is not kept. */
+class KeyCache {
+  private readonly entries = new Map<string, { record: Promise<ApiKeyRecord | undefined>; until: number }>();
+
+  constructor(private readonly keys: ApiKeys) {}
+
+  lookup(id: string): Promise<ApiKeyRecord | undefined> {
+    const now = Date.now();
+    const hit = this.entries.get(id);
+    if (hit && hit.until > now) return hit.record;
+    if (this.entries.size >= CACHE_LIMIT) this.entries.clear();
+    const record = this.keys.keyById(id);
+    this.entries.set(id, { record, until: now + KEY_CACHE_MS });
+    record.catch(() => this.entries.delete(id));
+    return record;
+  }
+}
+
+function unauthorized(reply: FastifyReply, message: string): PaymentError {
+  reply.header('www-authenticate', 'Bearer');
+  return new PaymentError(ErrorCode.Unauthorized, message);
+}
+
+/** The key a request carries, or why it carries none that could be one. */
+function presentedKey(request: FastifyRequest): { id: string; secret: string } | string {
+  const header = request.headers.authorization;
+  if (header === undefined) return 'this request needs an API key: send Authorization: Bearer <key>';
+  const bearer = /^Bearer +(\S+)$/i.exec(header);
+  if (!bearer) return 'the Authorization header must be Bearer <key>';
+  return parseKey(bearer[1]!) ?? 'the Bearer token is not an API key of this service';
+}
+
+export function registerAccess(app: FastifyInstance, { mode, keys, allowedOrigins }: AccessDeps): void {
+  if (mode === 'keys' && !keys) throw new Error('AUTH=keys needs the key store');
+  const cache = mode === 'keys' ? new KeyCache(keys!) : undefined;
+  const lastNoted = new Map<string, number>();
+
+  app.addHook('onRequest', async (request, reply) => {
+    const origin = request.headers.origin;
+    if (request.method === 'POST' && origin !== undefined && !allowedOrigins.includes(origin)) {
+      throw new PaymentError(ErrorCode.Forbidden, `requests from web pages of ${origin} are not allowed (ALLOWED_ORIGINS)`);
+    }
+    if (!cache || isPublic(request.url)) return;
+
+    const presented = presentedKey(request);
+    if (typeof presented === 'string') throw unauthorized(reply, presented);
+    const record = await cache.lookup(presented.id);
+    // One answer for unknown, revoked and wrong secret: a guesser learns nothing about which ids exist.
+    if (!record || record.revokedAt !== null || !secretMatches(presented.secret, record.secretHash)) {
+      throw unauthorized(reply, 'the API key is unknown or revoked');
+    }
+    // Payment-ids and accounts are not yet kept apart by tenant: a key of another tenant could reach the default's.
+    if (record.tenant !== DEFAULT_TENANT) {
+      throw new PaymentError(
+        ErrorCode.Forbidden,
+        `key ${record.id} belongs to tenant ${record.tenant}; this release serves only the tenant ${DEFAULT_TENANT}`,
+      );
+    }
+    if (request.method !== 'GET' && request.method !== 'HEAD' && record.scope !== 'write') {
+      throw new PaymentError(
+        ErrorCode.Forbidden,
+        `key ${record.id} may only read (scope read); makePayment and cancelPayment need a write key`,
+      );
+    }
+    // Every later line of this request's log, its completion included, says who asked.
+    request.log = request.log.child({ keyId: record.id, tenant: record.tenant });
+    reply.log = request.log;
+
+    const now = Date.now();
+    if (now - (lastNoted.get(record.id) ?? 0) >= LAST_USED_EVERY_MS) {
+      lastNoted.set(record.id, now);
+      keys!.noteKeyUsed(record.id, new Date(now).toISOString()).catch((err: unknown) => request.log.warn({ err }, 'key use not recorded'));
+    }
+  });
+}

@@ -1,0 +1,165 @@
+/**
+ * Access control on the real gateway, over a worker and the dev server. With AUTH=keys a
+ * table of hostile requests is refused with the documented status and code, and none of them
+ * charges anything or starts a workflow; read and write keys do what their scope allows; a
+ * revoked key is refused within KEY_CACHE_MS by a gateway that has just accepted it. A POST
+ * from a web page of an origin not allowed is refused with either setting.
+ */
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { newKey } from '../src/access/keys';
+import { KEY_CACHE_MS } from '../src/http/access';
+import type { KeyScope } from '../src/ledger/ledger';
+import { eventually } from './helpers/eventually';
+import { type Answer, call, startGateway } from './helpers/gateway';
+import { temporalKnows } from './helpers/retention';
+import { devServerEnv } from './helpers/servers';
+import { HOUR, withStack } from './helpers/stack';
+import type { GatedLedger } from './helpers/gated-ledger';
+
+jest.setTimeout(120_000);
+
+let env: TestWorkflowEnvironment;
+beforeAll(async () => {
+  env = await devServerEnv();
+});
+afterAll(async () => {
+  await env?.teardown();
+});
+
+const SHOP = 'https://shop.example.com';
+const payment = JSON.stringify({ accountId: 'acct', amount: 100 });
+
+async function keyOf(ledger: GatedLedger, scope: KeyScope, tenant = 'default'): Promise<{ id: string; key: string }> {
+  const made = newKey();
+  await ledger.createKey({ id: made.id, tenant, scope, name: `${scope} key`, secretHash: made.secretHash });
+  return made;
+}
+
+test('hostile requests are refused with the documented answer, and none charges or starts anything', () =>
+  withStack(env, {}, async ({ ledger, taskQueue }) => {
+    const write = await keyOf(ledger, 'write');
+    const read = await keyOf(ledger, 'read');
+    const revoked = await keyOf(ledger, 'write');
+    await ledger.revokeKey(revoked.id);
+    const otherTenant = await keyOf(ledger, 'write', 'acme');
+    const access = { mode: 'keys' as const, keys: ledger, allowedOrigins: [SHOP] };
+    const gateway = await startGateway({ client: env.client, ledger, taskQueue, expiryMs: HOUR, access });
+    try {
+      const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
+      type Case = [what: string, method: 'GET' | 'POST', path: (id: string) => string, headers: Record<string, string>, status: number];
+      const pay = (id: string) => `/payments/${id}/makePayment`;
+      const cancel = (id: string) => `/payments/${id}/cancelPayment`;
+      const view = (id: string) => `/payments/${id}`;
+      const account = () => '/accounts/acct';
+      const cases: Case[] = [
+        ['makePayment with no Authorization', 'POST', pay, {}, 401],
+        ['cancelPayment with no Authorization', 'POST', cancel, {}, 401],
+        ['GET of a payment with no Authorization', 'GET', view, {}, 401],
+        ['GET of an account with no Authorization', 'GET', account, {}, 401],
+        ['Basic credentials', 'POST', pay, { authorization: `Basic ${Buffer.from(`user:${write.key}`).toString('base64')}` }, 401],
+        ['another scheme', 'POST', pay, { authorization: `Token ${write.key}` }, 401],
+        ['Bearer with no token', 'POST', pay, { authorization: 'Bearer' }, 401],
+        ['Bearer with two tokens', 'POST', pay, { authorization: `Bearer ${write.key} ${write.key}` }, 401],
+        ['the key alone, no scheme', 'POST', pay, { authorization: write.key }, 401],
+        ['a truncated key', 'POST', pay, bearer(write.key.slice(0, -1)), 401],
+        ['a key one character longer', 'POST', pay, bearer(`${write.key}x`), 401],
+        ["a key's id with another secret", 'POST', pay, bearer(`pk_${write.id}_${'A'.repeat(43)}`), 401],
+        ['a well-formed key never made', 'POST', pay, bearer(newKey().key), 401],
+        ['a revoked key paying', 'POST', pay, bearer(revoked.key), 401],
+        ['a revoked key reading', 'GET', view, bearer(revoked.key), 401],
+        ['the key in the query string', 'POST', (id) => `${pay(id)}?key=${write.key}`, {}, 401],
+        ['the key as access_token', 'GET', (id) => `${view(id)}?access_token=${write.key}`, {}, 401],
+        ['the key in a cookie', 'POST', pay, { cookie: `key=${write.key}` }, 401],
+        ['the key in another header', 'POST', pay, { 'x-api-key': write.key }, 401],
+        ['a read key paying', 'POST', pay, bearer(read.key), 403],
+        ['a read key cancelling', 'POST', cancel, bearer(read.key), 403],
+        ['a web page of another origin paying', 'POST', pay, { ...bearer(write.key), origin: 'https://evil.example' }, 403],
+        ['a web page of another origin cancelling', 'POST', cancel, { ...bearer(write.key), origin: 'https://evil.example' }, 403],
+        ['a sandboxed page (Origin: null)', 'POST', cancel, { ...bearer(write.key), origin: 'null' }, 403],
+        ['an allowed origin over another scheme', 'POST', cancel, { ...bearer(write.key), origin: 'http://shop.example.com' }, 403],
+        ['a key of a tenant this release does not serve', 'POST', pay, bearer(otherTenant.key), 403],
+        ['a huge Authorization header', 'POST', pay, { authorization: `Bearer ${'A'.repeat(20_000)}` }, 431],
+      ];
+      expect(cases.length).toBeGreaterThanOrEqual(25);
+
+      const answers: [string, Answer][] = [];
+      for (const [i, [what, method, path, headers]] of cases.entries()) {
+        const id = `hostile-${i}`;
+        answers.push([
+          what,
+          await call(gateway.url, method, path(id), {
+            headers,
+            ...(method === 'POST' && path(id).includes('makePayment') && { body: payment, contentType: 'application/json' }),
+          }),
+        ]);
+      }
+      for (const [i, [what, , , , status]] of cases.entries()) {
+        const [, answer] = answers[i]!;
+        expect({ what, status: answer.status }).toEqual({ what, status });
+        if (status === 401) {
+          expect({ what, code: answer.body.error.code, challenge: answer.headers.get('www-authenticate') }).toEqual({
+            what,
+            code: 'unauthorized',
+            challenge: 'Bearer',
+          });
+        }
+        if (status === 403) expect({ what, code: answer.body.error.code }).toEqual({ what, code: 'forbidden' });
+        expect({ what, entries: await ledger.entriesOf(`hostile-${i}`), started: await temporalKnows(env, `hostile-${i}`) }).toEqual({
+          what,
+          entries: [],
+          started: false,
+        });
+      }
+
+      // What the keys may do.
+      expect((await call(gateway.url, 'GET', '/payments/never-made', { headers: bearer(read.key) })).body.error.code).toBe(
+        'payment_not_found',
+      );
+      const paid = await call(gateway.url, 'POST', pay('allowed-1'), {
+        headers: { ...bearer(write.key), origin: SHOP },
+        body: payment,
+        contentType: 'application/json',
+      });
+      expect(paid).toMatchObject({ status: 200, body: { paymentId: 'allowed-1', status: 'COMPLETED' } });
+      expect(await call(gateway.url, 'GET', view('allowed-1'), { headers: bearer(read.key) })).toMatchObject({
+        status: 200,
+        body: { status: 'COMPLETED' },
+      });
+      expect(await call(gateway.url, 'GET', '/healthz')).toMatchObject({ status: 200 });
+      expect(await call(gateway.url, 'GET', '/readyz')).toMatchObject({ status: 200 });
+
+      // Revoked while the gateway holds the key's record: refused once the record is at most KEY_CACHE_MS old.
+      expect((await call(gateway.url, 'GET', view('allowed-1'), { headers: bearer(write.key) })).status).toBe(200);
+      await ledger.revokeKey(write.id);
+      const revokedAt = Date.now();
+      await eventually(
+        'the revoked key refused',
+        async () => ((await call(gateway.url, 'GET', view('allowed-1'), { headers: bearer(write.key) })).status === 401 ? true : undefined),
+        { timeoutMs: KEY_CACHE_MS + 2000 },
+      );
+      expect(Date.now() - revokedAt).toBeLessThanOrEqual(KEY_CACHE_MS + 2000);
+      expect((await ledger.keyById(read.id))?.lastUsedAt).not.toBeNull();
+    } finally {
+      await gateway.app.close();
+    }
+  }));
+
+test('with AUTH=off no key is asked for, but a web page of another origin still cannot POST', () =>
+  withStack(env, {}, async ({ ledger, taskQueue }) => {
+    const gateway = await startGateway({
+      client: env.client,
+      ledger,
+      taskQueue,
+      expiryMs: HOUR,
+      access: { mode: 'off', allowedOrigins: [] },
+    });
+    try {
+      const refused = await call(gateway.url, 'POST', '/payments/page-1/cancelPayment', { headers: { origin: 'https://evil.example' } });
+      expect(refused).toMatchObject({ status: 403, body: { error: { code: 'forbidden' } } });
+      expect(await temporalKnows(env, 'page-1')).toBe(false);
+      const paid = await call(gateway.url, 'POST', '/payments/off-1/makePayment', { body: payment, contentType: 'application/json' });
+      expect(paid).toMatchObject({ status: 200, body: { status: 'COMPLETED' } });
+    } finally {
+      await gateway.app.close();
+    }
+  }));
