@@ -66,7 +66,8 @@ export async function runGateway(config: Config, extend?: (app: Gateway) => Prom
 
   await app.listen({ host: config.host, port: config.port });
   app.log.info(
-    `gateway on http://${config.host}:${config.port}, Temporal ${describeTemporal(config)}, ${config.paymentProvider.kind === 'ledger' ? describeLedger(config) : `payments at Stripe, records in ${describeLedger(config)}`}`,
+    `gateway on http://${config.host}:${config.port}, Temporal ${describeTemporal(config)}, ` +
+      `${config.paymentProvider.kind === 'ledger' ? describeLedger(config) : `payments at Stripe, records in ${describeLedger(config)}`}`,
   );
 }
 
