@@ -71,7 +71,8 @@ export async function runGateway(config: Config, extend?: (app: Gateway) => Prom
 
   await app.listen({ host: config.host, port: config.port });
   app.log.info(
-    `gateway on http://${config.host}:${config.port}, Temporal ${describeTemporal(config)}, ${config.paymentProvider.kind === 'ledger' ? describeLedger(config) : `payments at Stripe, records in ${describeLedger(config)}`}`,
+    `gateway on http://${config.host}:${config.port}, Temporal ${describeTemporal(config)}, ` +
+      `${config.paymentProvider.kind === 'ledger' ? describeLedger(config) : `payments at Stripe, records in ${describeLedger(config)}`}`,
   );
   if (config.auth === 'keys') app.log.info('access: API keys (AUTH=keys); create them with npm run keys -- create --tenant T');
   else if (isLoopback(config.host)) app.log.info("access control off (AUTH=off): every request is the tenant default's");

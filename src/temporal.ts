@@ -13,7 +13,8 @@ export function describeTemporal(config: Config): string {
   const tls = config.temporalTls;
   const security = !tls
     ? 'plain text'
-    : `TLS${tls.clientCertPair ? ' with a client certificate' : ''}${tls.serverNameOverride ? ` (server name ${tls.serverNameOverride})` : ''}`;
+    : `TLS${tls.clientCertPair ? ' with a client certificate' : ''}` +
+      `${tls.serverNameOverride ? ` (server name ${tls.serverNameOverride})` : ''}`;
   return `${config.temporalAddress} (namespace ${config.temporalNamespace}, ${security}${config.temporalApiKey ? ', API key' : ''})`;
 }
 

@@ -88,7 +88,9 @@ test('retries after a decline each try again, and a repeat of the same try share
   expect(await stack.ledger.entriesOf(id)).toEqual([]);
 });
 
-test('with no worker running, makePayment answers 202 at REQUEST_TIMEOUT; once a worker starts, the same request answers the charge', async () => {
+const answeredOnceAWorkerStarts =
+  'with no worker running, makePayment answers 202 at REQUEST_TIMEOUT; once a worker starts, the same request answers the charge';
+test(answeredOnceAWorkerStarts, async () => {
   const ledger = new SqliteLedger({ file: path.join(tempDir('no-worker'), 'ledger.db'), openingBalance: OPENING_BALANCE });
   const taskQueue = `no-worker-${randomUUID()}`;
   const impatient = await startGateway({ client: env.client, ledger, taskQueue, expiryMs: HOUR, requestTimeoutMs: 1500 });

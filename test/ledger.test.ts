@@ -249,7 +249,8 @@ describe.each([sqliteStore, postgresStore])('$name ledger', (store) => {
     // (each process tries all ten).
     const [a3] = await store.sql(
       location,
-      "SELECT CAST(balance AS INTEGER) AS balance, (SELECT CAST(count(*) AS INTEGER) FROM entries WHERE account_id = 'a3') AS n FROM accounts WHERE account_id = 'a3'",
+      "SELECT CAST(balance AS INTEGER) AS balance, (SELECT CAST(count(*) AS INTEGER) FROM entries WHERE account_id = 'a3') AS n " +
+        "FROM accounts WHERE account_id = 'a3'",
     );
     expect(a3).toEqual({ balance: OPENING - 6 * 150, n: 6 });
     expect(told.reduce((sum, t) => sum + t.declined, 0)).toBeGreaterThanOrEqual(4 * 4);
@@ -262,7 +263,8 @@ describe.each([sqliteStore, postgresStore])('$name ledger', (store) => {
     expect(unbalanced).toEqual([]);
     const orphanRefunds = await store.sql(
       location,
-      "SELECT payment_id FROM entries r WHERE kind = 'refund' AND NOT EXISTS (SELECT 1 FROM entries c WHERE c.payment_id = r.payment_id AND c.kind = 'charge')",
+      "SELECT payment_id FROM entries r WHERE kind = 'refund' " +
+        "AND NOT EXISTS (SELECT 1 FROM entries c WHERE c.payment_id = r.payment_id AND c.kind = 'charge')",
     );
     expect(orphanRefunds).toEqual([]);
   });

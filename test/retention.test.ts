@@ -136,7 +136,10 @@ describe.each([ledgerProvider, stripeProvider])('after Temporal forgets it, a pa
       expect(await provider.moves(stack, paymentId)).toEqual(['charge']);
     }));
 
-  test('the rule holds where money moves: a run started around the gateway (as the temporal CLI does) charges and refunds nothing against the record', () =>
+  const ruleWhereMoneyMoves =
+    'the rule holds where money moves: a run started around the gateway (as the temporal CLI does) ' +
+    'charges and refunds nothing against the record';
+  test(ruleWhereMoneyMoves, () =>
     provider.stack(async (stack) => {
       const { payments, taskQueue } = stack;
       const cancelledId = id('cli-cancelled');
@@ -167,7 +170,8 @@ describe.each([ledgerProvider, stripeProvider])('after Temporal forgets it, a pa
       expect((await provider.moves(stack, chargedId)).filter((move) => move === 'refund')).toEqual([]);
       await cancelledRun.terminate('test over');
       await chargedRun.terminate('test over');
-    }));
+    }),
+  );
 });
 
 describe('a Stripe payment whose run was terminated after its charge (so it left no record), then forgotten', () => {

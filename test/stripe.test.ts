@@ -325,7 +325,8 @@ test('an invalid key: 502 provider_error at once, DECLINED, no PaymentIntent mad
     expect(answer.body.error.code).toBe(ErrorCode.ProviderError);
     expect(answer.body.error.message).toBe('Stripe refused the charge (401): the API key was not accepted');
     expect(await payments.getPayment('s6')).toMatchObject({ status: 'DECLINED' });
-    // One call (the read of the customer's payment method: no look-up on a first attempt), answered 401 by stripe-mock itself, and not retried.
+    // One call (the read of the customer's payment method: no look-up on a first attempt),
+    // answered 401 by stripe-mock itself, and not retried.
     expect(proxy.requests.slice(before).map((r) => [r.method, r.path, r.status])).toEqual([['GET', `/v1/customers/${CUSTOMER}`, 401]]);
     expect(await refusal(payments.makePayment('s6', request))).toBe(ErrorCode.ProviderError);
   }, 'sk_live_123'));
@@ -357,7 +358,9 @@ test('the account endpoint says balances are at Stripe; readiness does not wait 
     expect(await call(gateway.url, 'GET', '/readyz')).toMatchObject({ status: 200, body: { status: 'ok', temporal: true } });
   }));
 
-describe('a payment-id whose earlier run the service noted, and Temporal has forgotten (retention), is answered from its earlier PaymentIntent', () => {
+const answeredFromEarlierIntent =
+  'a payment-id whose earlier run the service noted, and Temporal has forgotten (retention), is answered from its earlier PaymentIntent';
+describe(answeredFromEarlierIntent, () => {
   /** Stripe's search answer holding the PaymentIntent an earlier, forgotten run made. */
   const earlier = (paymentId: string, overrides: { amount?: number; refunded?: boolean } = {}): Canned => ({
     status: 200,

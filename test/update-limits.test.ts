@@ -36,7 +36,10 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-test('more declined attempts than a run allows updates: each answered 402, the payment continues as new, keeps its window and stays cancellable', async () => {
+const declinesPastTheUpdateLimit =
+  'more declined attempts than a run allows updates: ' +
+  'each answered 402, the payment continues as new, keeps its window and stays cancellable';
+test(declinesPastTheUpdateLimit, async () => {
   const id = 'limits-1';
   const tooMuch = { accountId: 'acct-limits', amount: OPENING_BALANCE + 1 };
   const first = await pay(gateway.url, id, tooMuch);
@@ -55,7 +58,9 @@ test('more declined attempts than a run allows updates: each answered 402, the p
   expect(await stack.ledger.entriesOf(id)).toEqual([]);
 });
 
-test('a cancel while the charge holds the one update allowed in flight answers 202 (Temporal refused only the wait), and the refund follows', async () => {
+const cancelWhileChargeHoldsTheUpdate =
+  'a cancel while the charge holds the one update allowed in flight answers 202 (Temporal refused only the wait), and the refund follows';
+test(cancelWhileChargeHoldsTheUpdate, async () => {
   const id = 'limits-2';
   const payment = { accountId: 'acct-limits-2', amount: 100 };
   stack.ledger.hold();

@@ -92,7 +92,9 @@ test("SIGKILL between the ledger's commit and the activity's completion: one cha
   }
 });
 
-test("the charge of a SIGKILLed worker goes to the other worker once its 2 s heartbeat timeout lapses, not the attempt's 10 s: charged once", async () => {
+const chargeMovesOnHeartbeatTimeout =
+  "the charge of a SIGKILLed worker goes to the other worker once its 2 s heartbeat timeout lapses, not the attempt's 10 s: charged once";
+test(chargeMovesOnHeartbeatTimeout, async () => {
   const { workerEnv, ledger, payments } = crashSetup('heartbeat');
   const workers: Proc[] = [];
   try {

@@ -15,7 +15,8 @@ const dir = path.join(PROJECT_ROOT, '.cache', `bundle-test-${randomUUID()}`);
 const workflowsPath = path.join(dir, 'workflows.ts');
 const cacheDir = path.join(dir, 'cache');
 const workflow = (answer: string) =>
-  `import { sleep } from '@temporalio/workflow';\nexport async function probe(): Promise<string> {\n  await sleep(1);\n  return '${answer}';\n}\n`;
+  "import { sleep } from '@temporalio/workflow';\n" +
+  `export async function probe(): Promise<string> {\n  await sleep(1);\n  return '${answer}';\n}\n`;
 
 beforeAll(() => fs.mkdirSync(dir, { recursive: true }));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

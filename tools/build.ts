@@ -20,7 +20,8 @@ async function main(): Promise<void> {
   // The name the compiled worker looks for beside itself (PREBUILT_BUNDLE).
   fs.writeFileSync(path.join(out, 'workflows.bundle.js'), code);
   process.stdout.write(
-    `built ${out}: node ${path.relative(process.cwd(), path.join(out, 'worker.js'))}, node ${path.relative(process.cwd(), path.join(out, 'api.js'))}\n`,
+    `built ${out}: node ${path.relative(process.cwd(), path.join(out, 'worker.js'))}, ` +
+      `node ${path.relative(process.cwd(), path.join(out, 'api.js'))}\n`,
   );
 }
 

@@ -119,7 +119,8 @@ function ensureTemporalCli(): void {
     throw new InstallError(`Go ${goVersion} is too old to build the temporal CLI; Go ${MIN_GO.join('.')} or newer is needed.`);
   }
   log(
-    `building the temporal CLI v${TEMPORAL_CLI_VERSION} with Go ${goVersion} from ${path.relative(process.cwd(), TEMPORAL_CLI_MODULE)}/go.mod ` +
+    `building the temporal CLI v${TEMPORAL_CLI_VERSION} with Go ${goVersion} ` +
+      `from ${path.relative(process.cwd(), TEMPORAL_CLI_MODULE)}/go.mod ` +
       '(a cold build downloads and compiles for a few minutes)...',
   );
   const started = Date.now();

@@ -120,7 +120,8 @@ export function createActivities({ provider, records, expiryMs }: ActivityDeps) 
         heartbeating(async () => {
           const record = await records.recordOf(request.paymentId);
           refuseWhatTheRecordForbids(record && makePaymentAfterClose(record, request));
-          // Charged by a run Temporal has forgotten: the record names the charge (made before its window ended), and the provider is not asked again.
+          // Charged by a run Temporal has forgotten: the record names the charge (made before its
+          // window ended), and the provider is not asked again.
           if (record?.chargeReference)
             return { reference: record.chargeReference, fromEarlierRun: true, refunded: false, at: record.expiresAt };
           const { afterTries, ...charge } = request;

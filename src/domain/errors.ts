@@ -109,7 +109,8 @@ export const ERRORS = {
     kind: 'final',
     when: 'Stripe refused the call itself: an invalid or revoked key (401/403), an invalid request (400/404, such as an unknown customer)',
     afterwards:
-      'makePayment: `DECLINED`, nothing charged, makePayment tries again; cancelPayment: the refund was refused, the payment stays `COMPLETED` and a later cancelPayment tries again',
+      'makePayment: `DECLINED`, nothing charged, makePayment tries again; ' +
+      'cancelPayment: the refund was refused, the payment stays `COMPLETED` and a later cancelPayment tries again',
   },
   ledger_unavailable: {
     status: 503,

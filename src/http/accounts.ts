@@ -22,7 +22,8 @@ export const accountRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: { ledger
       if (!ledger) {
         throw new PaymentError(
           ErrorCode.AccountAtProvider,
-          `account ${request.params.accountId} is a Stripe customer: its balance and payments are at Stripe (PAYMENT_PROVIDER=stripe), not in this service`,
+          `account ${request.params.accountId} is a Stripe customer: ` +
+            'its balance and payments are at Stripe (PAYMENT_PROVIDER=stripe), not in this service',
         );
       }
       return ledger.account(request.params.accountId, request.query.limit);

@@ -127,14 +127,19 @@ const SQL = {
   balance: 'SELECT balance FROM accounts WHERE account_id = $1',
   insertRecord: `INSERT INTO payment_records (payment_id, status, account_id, amount, refunded, expires_at, charge_reference, run_id)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (payment_id) DO NOTHING`,
-  record: `SELECT payment_id AS "paymentId", status, account_id AS "accountId", amount, refunded, expires_at AS "expiresAt", true AS expired,
+  record:
+    'SELECT payment_id AS "paymentId", status, account_id AS "accountId", amount, refunded, ' +
+    `expires_at AS "expiresAt", true AS expired,
     charge_reference AS "chargeReference" FROM payment_records WHERE payment_id = $1`,
   // One round trip: the note, whether it was there already, and whether another run's is (the
   // outer query does not see the CTE's insert, and looks only for other runs' notes).
-  noteChargeAttempt: `WITH noted AS (
-      INSERT INTO charge_attempts (payment_id, run_id, attempt) VALUES ($1, $2, $3) ON CONFLICT (payment_id, run_id, attempt) DO NOTHING RETURNING 1
+  noteChargeAttempt:
+    `WITH noted AS (
+      INSERT INTO charge_attempts (payment_id, run_id, attempt) VALUES ($1, $2, $3) ` +
+    `ON CONFLICT (payment_id, run_id, attempt) DO NOTHING RETURNING 1
     )
-    SELECT EXISTS (SELECT 1 FROM charge_attempts WHERE payment_id = $1 AND run_id <> $2) AS "earlierRun", NOT EXISTS (SELECT 1 FROM noted) AS repeated`,
+    SELECT EXISTS (SELECT 1 FROM charge_attempts WHERE payment_id = $1 AND run_id <> $2) AS "earlierRun", ` +
+    'NOT EXISTS (SELECT 1 FROM noted) AS repeated',
   accountEntries: `SELECT ${ENTRY} FROM entries WHERE account_id = $1 ORDER BY id DESC LIMIT $2`,
   createKey: `INSERT INTO api_keys (id, tenant, scope, name, secret_hash) VALUES ($1, $2, $3, $4, $5) RETURNING ${KEY}`,
   keyById: `SELECT ${KEY} FROM api_keys WHERE id = $1`,

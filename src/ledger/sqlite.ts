@@ -187,7 +187,8 @@ export class SqliteLedger implements Ledger {
         'SELECT payment_id, status, account_id, amount, refunded, expires_at, charge_reference FROM payment_records WHERE payment_id = ?',
       ),
       noteChargeAttempt: db.prepare<[string, string, number, string]>(
-        'INSERT INTO charge_attempts (payment_id, run_id, attempt, noted_at) VALUES (?, ?, ?, ?) ON CONFLICT (payment_id, run_id, attempt) DO NOTHING',
+        'INSERT INTO charge_attempts (payment_id, run_id, attempt, noted_at) VALUES (?, ?, ?, ?) ' +
+          'ON CONFLICT (payment_id, run_id, attempt) DO NOTHING',
       ),
       otherChargeRun: db.prepare<[string, string], { found: number }>(
         'SELECT 1 AS found FROM charge_attempts WHERE payment_id = ? AND run_id <> ? LIMIT 1',

@@ -26,7 +26,9 @@ export async function openProvider(config: Config, wrap: (ledger: Ledger) => Led
       provider: new StripeProvider(settings),
       records: ledger,
       close,
-      description: `Stripe${settings.apiBase ? ` at ${settings.apiBase}` : ''} in ${settings.currency}, payment records in ${describeLedger(config)}`,
+      description:
+        `Stripe${settings.apiBase ? ` at ${settings.apiBase}` : ''} in ${settings.currency}, ` +
+        `payment records in ${describeLedger(config)}`,
     };
   }
   return { provider: new LedgerProvider(ledger), records: ledger, close, description: describeLedger(config) };

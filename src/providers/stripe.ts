@@ -50,7 +50,10 @@ const PAYMENT_METHODS_KEPT = 10_000;
 /** One request's longest wait; within an attempt, no longer than the attempt has left. */
 const REQUEST_TIMEOUT_MS = 8000;
 
-/** First attempt `payment:<id>:charge`; after a decline, `payment:<id>:charge:2` and so on, since Stripe keeps the decline under the first key. */
+/**
+ * First attempt `payment:<id>:charge`; after a decline, `payment:<id>:charge:2` and so on, since
+ * Stripe keeps the decline under the first key.
+ */
 function chargeKey(paymentId: string, attempt: number): string {
   return `payment:${paymentId}:charge${attempt > 1 ? `:${attempt}` : ''}`;
 }

@@ -4,7 +4,10 @@ import * as path from 'node:path';
 import { bundleWorkflows } from '../../src/worker';
 import { RUN_DIR_VARIABLE, keepWorkflowBundle, requireTools } from './servers';
 
-/** One directory for every file the run writes (global-teardown.ts deletes it), and the workflow code bundled once for every test file (webpack takes seconds). */
+/**
+ * One directory for every file the run writes (global-teardown.ts deletes it), and the workflow
+ * code bundled once for every test file (webpack takes seconds).
+ */
 export default async function globalSetup(): Promise<void> {
   requireTools();
   process.env[RUN_DIR_VARIABLE] = fs.mkdtempSync(path.join(os.tmpdir(), 'payments-test-run-'));

@@ -174,7 +174,8 @@ async function main(): Promise<void> {
     temporalAddress = stack.temporalAddress;
   } else {
     say(
-      `stack: the running gateway at ${o.url}${o.temporal ? `, Temporal at ${o.temporal}` : ''}; ${o.seconds} s per step; no process figures`,
+      `stack: the running gateway at ${o.url}${o.temporal ? `, Temporal at ${o.temporal}` : ''}; ` +
+        `${o.seconds} s per step; no process figures`,
     );
   }
   const connection = temporalAddress ? await Connection.connect({ address: temporalAddress }) : undefined;
@@ -183,7 +184,8 @@ async function main(): Promise<void> {
     const withCeiling = await servesCeiling(subject.apiUrl);
     if (!withCeiling)
       say(
-        'no Temporal ceiling: the gateway does not serve POST /bench/ceiling/:id (start it with node --import tsx tools/bench/gateway.ts, and its workers with tools/bench/worker.ts)',
+        'no Temporal ceiling: the gateway does not serve POST /bench/ceiling/:id ' +
+          '(start it with node --import tsx tools/bench/gateway.ts, and its workers with tools/bench/worker.ts)',
       );
     say('warming up...');
     await drive(subject.apiUrl, paymentTarget, 8, o.warmup, next);
@@ -249,7 +251,8 @@ async function main(): Promise<void> {
     if (scale.length >= 2) {
       const [first, last] = [scale[0]!, scale[scale.length - 1]!];
       say(
-        `latency ratio (${last.open} open vs ${first.open}): p50 ×${fmt(last.result.p50 / first.result.p50, 2)}, p99 ×${fmt(last.result.p99 / first.result.p99, 2)}`,
+        `latency ratio (${last.open} open vs ${first.open}): p50 ×${fmt(last.result.p50 / first.result.p50, 2)}, ` +
+          `p99 ×${fmt(last.result.p99 / first.result.p99, 2)}`,
       );
     }
 

@@ -103,7 +103,9 @@ async function main(): Promise<void> {
       const { result, total, byKind } = await counted(proxy, () => drive(api, payTarget, clients, seconds, next));
       const per = Math.max(1, result.ok);
       say(
-        `${''.padEnd(19)} ${String(clients).padStart(7)} ${fmt(result.perSecond, 1).padStart(11)} ${fmt(result.p50, 1).padStart(8)} ${fmt(result.p99, 1).padStart(8)} ${String(result.errors).padStart(7)} ${fmt(total / per).padStart(19)}  (${kinds(byKind, per)})`,
+        `${''.padEnd(19)} ${String(clients).padStart(7)} ${fmt(result.perSecond, 1).padStart(11)} ` +
+          `${fmt(result.p50, 1).padStart(8)} ${fmt(result.p99, 1).padStart(8)} ${String(result.errors).padStart(7)} ` +
+          `${fmt(total / per).padStart(19)}  (${kinds(byKind, per)})`,
       );
     }
 
@@ -147,7 +149,8 @@ async function main(): Promise<void> {
     say(`refund (cancel of a charged one, 100): ${fmt(refund.total / paid.length)} each (${kinds(refund.byKind, paid.length)})`);
     say(`decline (${declines}, one customer's card each): ${fmt(declined.total / declines)} each (${kinds(declined.byKind, declines)})`);
     say(
-      `a charge rate-limited once, Retry-After: 1 (${limited}): ${fmt(rateLimited.total / limited)} each (${kinds(rateLimited.byKind, limited)})`,
+      `a charge rate-limited once, Retry-After: 1 (${limited}): ` +
+        `${fmt(rateLimited.total / limited)} each (${kinds(rateLimited.byKind, limited)})`,
     );
     say(`worker metric payments_provider_rate_limited: ${counter429}`);
   } finally {

@@ -156,7 +156,8 @@ async function runStack(o: CrashTestOptions, workers: number, scenarios: Scenari
       await stack.launch(scenario.role);
       const to = kill + o.afterMs;
       say(
-        `  ${scenario.signal} ${scenario.name} at ${((kill - loadStart) / 1000).toFixed(1)} s, exited after ${exited - kill} ms, started again at ${((restarted - loadStart) / 1000).toFixed(1)} s`,
+        `  ${scenario.signal} ${scenario.name} at ${((kill - loadStart) / 1000).toFixed(1)} s, exited after ${exited - kill} ms, ` +
+          `started again at ${((restarted - loadStart) / 1000).toFixed(1)} s`,
       );
       faults.push({ scenario, kill, exited, restarted, from: phaseStart, to });
       await pause(to - Date.now());

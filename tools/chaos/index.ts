@@ -133,7 +133,8 @@ function faultCosts({ startedAt, requests, faults }: Pick<ChaosResult, 'startedA
 
 async function crashTest(o: CrashTestOptions): Promise<void> {
   say(
-    `crash test: ${o.clients} clients paying fresh payment-ids; each fault after ${o.beforeMs / 1000} s of load, ${o.downMs / 1000} s down, ${o.afterMs / 1000} s from kill to the next`,
+    `crash test: ${o.clients} clients paying fresh payment-ids; ` +
+      `each fault after ${o.beforeMs / 1000} s of load, ${o.downMs / 1000} s down, ${o.afterMs / 1000} s from kill to the next`,
   );
   say(`run directory: ${o.dir}`);
   const r = await runCrashTest(o, say);
@@ -142,7 +143,8 @@ async function crashTest(o: CrashTestOptions): Promise<void> {
   say('| --- | ---: | ---: | --- | ---: |');
   for (const s of r.scenarios) {
     say(
-      `| ${s.scenario} | ${seconds(s.noAnswerMs)} | ${s.inFlight} | ${seconds(s.p50Ms)} / ${seconds(s.p99Ms)} / ${seconds(s.maxMs)} | ${seconds(s.steadyP99Ms)} |`,
+      `| ${s.scenario} | ${seconds(s.noAnswerMs)} | ${s.inFlight} | ` +
+        `${seconds(s.p50Ms)} / ${seconds(s.p99Ms)} / ${seconds(s.maxMs)} | ${seconds(s.steadyP99Ms)} |`,
     );
   }
   say('');
@@ -160,7 +162,8 @@ async function main(): Promise<void> {
   if (parsed.crashTest) return crashTest(parsed.crash);
   const o = parsed.chaos;
   say(
-    `chaos: ${o.durationMs / 1000} s, ${o.clients} clients, ${o.ids} payment-ids, ${o.accounts} accounts, seed ${o.seed}, opening balance ${o.openingBalance}, ` +
+    `chaos: ${o.durationMs / 1000} s, ${o.clients} clients, ${o.ids} payment-ids, ${o.accounts} accounts, ` +
+      `seed ${o.seed}, opening balance ${o.openingBalance}, ` +
       `${o.workers} workers, ${o.gateways} gateways, ${o.postgres ? 'PostgreSQL' : 'SQLite'} ledger`,
   );
   say(`run directory: ${o.dir}`);
@@ -171,7 +174,8 @@ async function main(): Promise<void> {
 
   say('');
   say(
-    `requests ${summary.requests}, acknowledged (200) ${summary.acknowledged}, retried ${summary.retriedRequests} (${summary.retries} retries), unanswered ${summary.unanswered}`,
+    `requests ${summary.requests}, acknowledged (200) ${summary.acknowledged}, ` +
+      `retried ${summary.retriedRequests} (${summary.retries} retries), unanswered ${summary.unanswered}`,
   );
   for (const [answer, count] of Object.entries(summary.byAnswer).sort()) say(`  ${answer.padEnd(48)} ${count}`);
   say(
@@ -187,17 +191,20 @@ async function main(): Promise<void> {
       .join(', ')}`,
   );
   say(
-    `processes that died on their own (restarted): ${crashes.length ? crashes.map((c) => `${c.role} at ${((c.at - startedAt) / 1000).toFixed(1)} s`).join(', ') : 'none'}`,
+    'processes that died on their own (restarted): ' +
+      `${crashes.length ? crashes.map((c) => `${c.role} at ${((c.at - startedAt) / 1000).toFixed(1)} s`).join(', ') : 'none'}`,
   );
   say(
-    `ledger: ${rows.filter((r) => r.kind === 'charge').length} charges, ${rows.filter((r) => r.kind === 'refund').length} refunds; settled in ${(settleMs / 1000).toFixed(1)} s`,
+    `ledger: ${rows.filter((r) => r.kind === 'charge').length} charges, ${rows.filter((r) => r.kind === 'refund').length} refunds; ` +
+      `settled in ${(settleMs / 1000).toFixed(1)} s`,
   );
   const costs = faultCosts({ startedAt, requests, faults }, o.durationMs);
   say('');
   say('what each fault cost: longest stretch with no answer; requests in flight across it, their p99 / max latency');
   for (const c of costs) {
     say(
-      `${(c.at / 1000).toFixed(1).padStart(6)} s  ${c.kind.padEnd(26)} ${seconds(c.noAnswerMs).padStart(7)}   ${String(c.inFlight).padStart(3)} in flight, ${seconds(c.p99Ms)} / ${seconds(c.maxMs)}`,
+      `${(c.at / 1000).toFixed(1).padStart(6)} s  ${c.kind.padEnd(26)} ${seconds(c.noAnswerMs).padStart(7)}   ` +
+        `${String(c.inFlight).padStart(3)} in flight, ${seconds(c.p99Ms)} / ${seconds(c.maxMs)}`,
     );
   }
   say('');
@@ -210,7 +217,9 @@ async function main(): Promise<void> {
     if (v.paymentId) {
       for (const r of requests.filter((q) => q.paymentId === v.paymentId)) {
         say(
-          `  client ${r.client} ${r.op}: ${r.attempts.map((a) => `${a.outcome}@${((a.at - startedAt) / 1000).toFixed(2)}s`).join(' ')} -> ${JSON.stringify(r.answer?.body ?? null)}`,
+          `  client ${r.client} ${r.op}: ` +
+            `${r.attempts.map((a) => `${a.outcome}@${((a.at - startedAt) / 1000).toFixed(2)}s`).join(' ')} ` +
+            `-> ${JSON.stringify(r.answer?.body ?? null)}`,
         );
       }
       for (const row of rows.filter((x) => x.paymentId === v.paymentId))

@@ -131,7 +131,8 @@ async function storm(o: ChaosOptions, stack: LocalStack, ledgerUrl: string | und
   await stack.start();
   const gateways = stack.apiUrls;
   say(
-    `stack up: Temporal ${stack.temporalAddress}, gateways ${gateways.join(' ')}, ${o.workers} workers, ledger ${ledgerUrl ? 'PostgreSQL' : 'SQLite'}`,
+    `stack up: Temporal ${stack.temporalAddress}, gateways ${gateways.join(' ')}, ` +
+      `${o.workers} workers, ledger ${ledgerUrl ? 'PostgreSQL' : 'SQLite'}`,
   );
 
   const startedAt = Date.now();
