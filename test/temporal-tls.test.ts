@@ -43,7 +43,10 @@ function configFor(settings: Record<string, string>): Config {
   });
 }
 
-test('a payment goes through worker and gateway over mutual TLS, every call carrying the API key; the gateway asks callers for theirs', async () => {
+const OVER_TLS =
+  'a payment goes through worker and gateway over mutual TLS, every call carrying the API key; the gateway asks callers for theirs';
+
+test(OVER_TLS, async () => {
   const config = configFor({
     TEMPORAL_TLS_CERT: certificates.clientCert,
     TEMPORAL_TLS_KEY: certificates.clientKey,
