@@ -74,7 +74,7 @@ export async function runGateway(config: Config, extend?: (app: Gateway) => Prom
     `gateway on http://${config.host}:${config.port}, Temporal ${describeTemporal(config)}, ` +
       `${config.paymentProvider.kind === 'ledger' ? describeLedger(config) : `payments at Stripe, records in ${describeLedger(config)}`}`,
   );
-  if (config.auth === 'keys') app.log.info('access: API keys (AUTH=keys); create them with npm run keys -- create --tenant T');
+  if (config.auth === 'keys') app.log.info('access: API keys (AUTH=keys); make them with npm run keys -- create --tenant default');
   else if (isLoopback(config.host)) app.log.info("access control off (AUTH=off): every request is the tenant default's");
   else app.log.warn(`ACCESS CONTROL IS OFF (AUTH=off) on ${config.host}: anyone who reaches this address can move money`);
 }
