@@ -5,6 +5,7 @@
  * revoked key is refused within KEY_CACHE_MS by a gateway that has just accepted it. A POST
  * from a web page of an origin not allowed is refused with either setting.
  */
+import * as http from 'node:http';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { newKey } from '../src/access/keys';
 import { KEY_CACHE_MS } from '../src/http/access';
@@ -159,6 +160,47 @@ test('with AUTH=off no key is asked for, but a web page of another origin still 
       expect(await temporalKnows(env, 'page-1')).toBe(false);
       const paid = await call(gateway.url, 'POST', '/payments/off-1/makePayment', { body: payment, contentType: 'application/json' });
       expect(paid).toMatchObject({ status: 200, body: { status: 'COMPLETED' } });
+    } finally {
+      await gateway.app.close();
+    }
+  }));
+
+/** A request with its path exactly as given: fetch would resolve dot segments before sending. */
+function rawPost(url: string, path: string): Promise<number> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      { host: hostname, port, path, method: 'POST', headers: { 'content-type': 'application/json' } },
+      (response) => {
+        response.resume();
+        resolve(response.statusCode!);
+      },
+    );
+    request.on('error', reject);
+    request.end(payment);
+  });
+}
+
+test('no spelling of a payment path passes as a public one: each is refused or unrouted, and nothing is charged or started', () =>
+  withStack(env, {}, async ({ ledger, taskQueue }) => {
+    const access = { mode: 'keys' as const, keys: ledger, allowedOrigins: [] };
+    const gateway = await startGateway({ client: env.client, ledger, taskQueue, expiryMs: HOUR, access });
+    try {
+      const tricks = [
+        '/healthz/../payments/trick/makePayment',
+        '/docs/../payments/trick/makePayment',
+        '/docs/..%2Fpayments%2Ftrick%2FmakePayment',
+        '/docs/%2e%2e/payments/trick/makePayment',
+        '//payments/trick/makePayment',
+        '/payments/trick/makePayment?/healthz',
+        '/payments/trick/makePayment#/healthz',
+        '/PAYMENTS/trick/makePayment',
+        '/readyz/payments/trick/makePayment',
+      ];
+      for (const path of tricks)
+        expect({ path, refused: [401, 404].includes(await rawPost(gateway.url, path)) }).toEqual({ path, refused: true });
+      expect(await ledger.entriesOf('trick')).toEqual([]);
+      expect(await temporalKnows(env, 'trick')).toBe(false);
     } finally {
       await gateway.app.close();
     }

@@ -25,10 +25,14 @@ const LAST_USED_EVERY_MS = 60_000;
 /** Past this many cached lookups (unknown ids included, so that guessing costs the database nothing more), the cache starts over. */
 const CACHE_LIMIT = 10_000;
 
-/** Served to anyone: load balancers' probes, Prometheus, and the API's own description. */
-function isPublic(url: string): boolean {
-  const path = url.split('?')[0]!;
-  return path === '/healthz' || path === '/readyz' || path === '/metrics' || path === '/docs' || path.startsWith('/docs/');
+/**
+ * Served to anyone: load balancers' probes, Prometheus, and the API's own description. Judged
+ * by the route the router matched, not the URL as sent, so that no spelling of a path (dot
+ * segments, encodings, a query) reaches a payment route as if it were one of these.
+ */
+function isPublic(request: FastifyRequest): boolean {
+  const route = request.routeOptions.url;
+  return route === '/healthz' || route === '/readyz' || route === '/metrics' || route === '/docs' || route?.startsWith('/docs/') === true;
 }
 
 /** Key records by id, each looked up at most once per KEY_CACHE_MS; a failed lookup (the database down) is not kept. */
@@ -73,7 +77,7 @@ export function registerAccess(app: FastifyInstance, { mode, keys, allowedOrigin
     if (request.method === 'POST' && origin !== undefined && !allowedOrigins.includes(origin)) {
       throw new PaymentError(ErrorCode.Forbidden, `requests from web pages of ${origin} are not allowed (ALLOWED_ORIGINS)`);
     }
-    if (!cache || isPublic(request.url)) return;
+    if (!cache || isPublic(request)) return;
 
     const presented = presentedKey(request);
     if (typeof presented === 'string') throw unauthorized(reply, presented);
