@@ -69,8 +69,14 @@ function parseCommand([name, ...args]: string[]): Command {
     case 'list':
       parse(name, args, {}, 0);
       return { name };
-    case 'revoke':
-      return { name, keyOrId: parse(name, args, {}, 1).positionals[0]! };
+    case 'revoke': {
+      const keyOrId = parse(name, args, {}, 1).positionals[0]!;
+      // Never echoed: a key pasted with a character lost or added is still most of a secret.
+      if (!parseKey(keyOrId) && !/^[0-9a-f]{16}$/.test(keyOrId)) {
+        throw new UsageError('revoke takes a whole key (pk_<id>_<secret>) or its id (16 hex characters); what was given is neither');
+      }
+      return { name, keyOrId };
+    }
     case 'help':
     case '--help':
     case '-h':

@@ -139,10 +139,13 @@ test.each([
   { usage: 'create without --tenant', args: ['create'], says: 'create needs --tenant' },
   { usage: 'a scope other than read or write', args: ['create', '--tenant', 'default', '--scope', 'admin'], says: '--scope' },
   { usage: 'revoke without its argument', args: ['revoke'], says: 'revoke takes 1 argument' },
+  { usage: 'revoke of a mangled key', args: ['revoke', `pk_0123456789abcdef_${'S'.repeat(40)}`], says: 'what was given is neither' },
 ])('$usage exits 2 with the usage on stderr', async ({ args, says }) => {
   const run = await keys(...args);
   expect(run.code).toBe(2);
   expect(run.stdout).toBe('');
   expect(run.stderr).toContain(says);
   expect(run.stderr).toContain('usage:');
+  // Whatever was typed is never echoed: a mangled key is still most of a secret.
+  for (const arg of args.slice(1)) if (arg.length > 20) expect(run.stderr).not.toContain(arg.slice(20));
 });

@@ -13,6 +13,13 @@ import { PROJECT_ROOT } from './paths';
 async function main(): Promise<void> {
   const at = process.argv.indexOf('--out');
   const out = path.resolve(at > 0 && process.argv[at + 1] ? process.argv[at + 1]! : path.join(PROJECT_ROOT, 'dist'));
+  // The build starts by deleting `out`: never the checkout, nor anything in it the build did not make.
+  const inProject = path.relative(PROJECT_ROOT, out);
+  const outside = inProject.startsWith('..') || path.isAbsolute(inProject);
+  const holdsProject = out === PROJECT_ROOT || PROJECT_ROOT.startsWith(out + path.sep);
+  if (holdsProject || (!outside && !/^(dist|\.cache)([/\\]|$)/.test(inProject))) {
+    throw new Error(`--out ${out}: give dist/, a folder under .cache/, or one outside the project that holds none of it`);
+  }
   fs.rmSync(out, { recursive: true, force: true });
   const tsc = require.resolve('typescript/bin/tsc');
   execFileSync(process.execPath, [tsc, '-p', path.join(PROJECT_ROOT, 'tsconfig.build.json'), '--outDir', out], { stdio: 'inherit' });

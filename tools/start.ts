@@ -83,10 +83,11 @@ async function main(): Promise<void> {
   say(`Temporal dev server on ${config.temporalAddress}, web UI on http://${host}:${port + 1000}`);
 
   // One machine for development: no API keys, so the README's curl commands work as they are.
-  children.push(run('worker', 'src/worker.ts'), run('api', 'src/api.ts', { AUTH: 'off' }));
+  const auth = process.env.AUTH || 'off';
+  children.push(run('worker', 'src/worker.ts'), run('api', 'src/api.ts', { AUTH: auth }));
   await waitForTcp(config.host, config.port, 60_000);
   say(`gateway on http://${config.host}:${config.port} (Ctrl-C stops everything)`);
-  say('access control off (AUTH=off), as for development: npm run api alone asks for API keys (npm run keys)');
+  if (auth === 'off') say('access control off (AUTH=off), as for development: npm run api alone asks for API keys (npm run keys)');
 }
 
 main().catch((err) => {

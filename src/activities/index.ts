@@ -92,7 +92,13 @@ async function heartbeating<T>(call: () => Promise<T>): Promise<T> {
   const context = Context.current();
   const timeoutMs = context.info.heartbeatTimeoutMs;
   if (!timeoutMs) return call();
-  const beat = setInterval(() => context.heartbeat(), timeoutMs / 2);
+  const beat = setInterval(() => {
+    try {
+      context.heartbeat();
+    } catch {
+      // A beat after the attempt ended matters to nobody; it must not take the worker down.
+    }
+  }, timeoutMs / 2);
   try {
     return await call();
   } finally {

@@ -22,8 +22,13 @@ export interface AccessDeps {
 export const KEY_CACHE_MS = 5_000;
 /** A key's last use is written at most this often, not on every request. */
 const LAST_USED_EVERY_MS = 60_000;
-/** Past this many cached lookups (unknown ids included, so that guessing costs the database nothing more), the cache starts over. */
-const CACHE_LIMIT = 10_000;
+/**
+ * Ids found to name no key are remembered too, up to this many (the oldest forgotten first), so
+ * that a client repeating a made-up key costs one lookup per KEY_CACHE_MS; they never push out
+ * the records of real keys. Each new made-up id still costs one indexed lookup until the per-key
+ * rate limit exists.
+ */
+const UNKNOWN_LIMIT = 10_000;
 
 /**
  * Served to anyone: load balancers' probes, Prometheus, and the API's own description. Judged
@@ -35,21 +40,36 @@ function isPublic(request: FastifyRequest): boolean {
   return route === '/healthz' || route === '/readyz' || route === '/metrics' || route === '/docs' || route?.startsWith('/docs/') === true;
 }
 
+type Cached = { record: ApiKeyRecord | undefined; until: number };
+
 /** Key records by id, each looked up at most once per KEY_CACHE_MS; a failed lookup (the database down) is not kept. */
 class KeyCache {
-  private readonly entries = new Map<string, { record: Promise<ApiKeyRecord | undefined>; until: number }>();
+  private readonly known = new Map<string, Cached>();
+  private readonly unknown = new Map<string, Cached>();
+  private readonly pending = new Map<string, Promise<ApiKeyRecord | undefined>>();
 
   constructor(private readonly keys: ApiKeys) {}
 
   lookup(id: string): Promise<ApiKeyRecord | undefined> {
-    const now = Date.now();
-    const hit = this.entries.get(id);
-    if (hit && hit.until > now) return hit.record;
-    if (this.entries.size >= CACHE_LIMIT) this.entries.clear();
-    const record = this.keys.keyById(id);
-    this.entries.set(id, { record, until: now + KEY_CACHE_MS });
-    record.catch(() => this.entries.delete(id));
-    return record;
+    const hit = this.known.get(id) ?? this.unknown.get(id);
+    if (hit && hit.until > Date.now()) return Promise.resolve(hit.record);
+    const inFlight = this.pending.get(id);
+    if (inFlight) return inFlight;
+    const lookup = this.keys.keyById(id).then((record) => {
+      this.known.delete(id);
+      this.unknown.delete(id);
+      const cached = { record, until: Date.now() + KEY_CACHE_MS };
+      if (record) this.known.set(id, cached);
+      else {
+        if (this.unknown.size >= UNKNOWN_LIMIT) this.unknown.delete(this.unknown.keys().next().value!);
+        this.unknown.set(id, cached);
+      }
+      return record;
+    });
+    this.pending.set(id, lookup);
+    const settled = () => void this.pending.delete(id);
+    lookup.then(settled, settled);
+    return lookup;
   }
 }
 
