@@ -44,7 +44,9 @@ test('the compiled worker and gateway run with plain node: the bundle comes from
     const worker = startNode([path.join(out, 'worker.js')], processEnv);
     const gateway = startNode([path.join(out, 'api.js')], processEnv);
     processes.push(worker, gateway);
-    await waitForTcp('127.0.0.1', port, 60_000);
+    await waitForTcp('127.0.0.1', port, 60_000).catch((err: Error) => {
+      throw new Error(`${err.message}\n--- gateway:\n${gateway.output()}\n--- worker:\n${worker.output()}`);
+    });
     await eventually('the worker polling', async () => (worker.output().includes('worker polling') ? true : undefined), {
       timeoutMs: 60_000,
     });

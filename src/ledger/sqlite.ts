@@ -142,6 +142,32 @@ function toKey(row: KeyRow): ApiKeyRecord {
 
 const KEY_COLUMNS = 'id, tenant, scope, name, secret_hash, created_at, last_used_at, revoked_at';
 
+/** How long a process opening the database waits, in all, for others that are setting it up too. */
+const SET_UP_WAIT_MS = 15_000;
+
+/**
+ * Journal mode, durability and schema, all idempotent. Processes that open a new database at the
+ * same moment (`npm start`'s worker and gateway) can get SQLITE_BUSY here without SQLite's busy
+ * handler waiting (switching to WAL takes a lock it does not wait for), so a busy setup is tried
+ * again, blocking the thread between tries: nothing else runs yet.
+ */
+function setUp(db: Database.Database): void {
+  const deadline = Date.now() + SET_UP_WAIT_MS;
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL');
+      // FULL: a commit the activity reported is on disk before Temporal records it.
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      db.exec(SCHEMA);
+      return;
+    } catch (err) {
+      if (!/^SQLITE_BUSY/.test(String((err as { code?: unknown }).code)) || Date.now() > deadline) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+  }
+}
+
 export class SqliteLedger implements Ledger {
   private readonly db: Database.Database;
   private readonly openingBalance: number;
@@ -156,11 +182,7 @@ export class SqliteLedger implements Ledger {
     this.db = new Database(options.file);
     // At start, before anything else runs here, the schema may wait for another process as long as it must.
     this.db.pragma('busy_timeout = 5000');
-    this.db.pragma('journal_mode = WAL');
-    // FULL: a commit the activity reported is on disk before Temporal records it.
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.exec(SCHEMA);
+    setUp(this.db);
     this.db.pragma(`busy_timeout = ${BUSY_WAIT_MS}`);
     this.openingBalance = options.openingBalance;
     this.now = options.now ?? (() => new Date());
