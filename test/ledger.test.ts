@@ -293,13 +293,16 @@ describe.each([sqliteStore, postgresStore])('$name ledger', (store) => {
       // The server's clock makes PostgreSQL's: allow it a little skew from this one.
       expect(Date.parse(record.createdAt)).toBeGreaterThanOrEqual(before - 1000);
       expect(await (await another()).keyById(record.id)).toEqual(record);
-      await expect(ledger.createKey({ ...record, tenant: 'other' })).rejects.toThrow(/unique/i);
+      await expect(ledger.createKey({ ...record, tenant: 'other' })).rejects.toHaveProperty('message', expect.stringMatching(/unique/i));
       expect(await ledger.keyById(record.id)).toEqual(record);
     });
 
     test('the database refuses a scope other than read or write', async () => {
       const { id, secretHash } = newKey();
-      await expect(ledger.createKey({ id, tenant: 't', scope: 'admin' as 'read', name: null, secretHash })).rejects.toThrow(/check/i);
+      await expect(ledger.createKey({ id, tenant: 't', scope: 'admin' as 'read', name: null, secretHash })).rejects.toHaveProperty(
+        'message',
+        expect.stringMatching(/check/i),
+      );
       expect(await ledger.keyById(id)).toBeUndefined();
     });
 
