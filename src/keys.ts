@@ -7,7 +7,8 @@
  *   npm run keys -- revoke KEY_OR_ID
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { DEFAULT_TENANT, TENANT_PATTERN, newKey, parseKey, secretMatches } from './access/keys';
+import { newKey, parseKey, secretMatches } from './access/keys';
+import { isTenant } from './domain/tenancy';
 import { loadConfigOrExit } from './config';
 import { type ApiKeyRecord, KEY_SCOPES, type KeyScope, type Ledger } from './ledger/ledger';
 import { openLedger } from './ledger/open';
@@ -50,14 +51,8 @@ function parseCommand([name, ...args]: string[]): Command {
       const options = { tenant: { type: 'string' }, scope: { type: 'string' }, name: { type: 'string' } } as const;
       const { tenant, scope = 'write', name: keyName } = parse(name, args, options, 0).values;
       if (tenant === undefined) throw new UsageError('create needs --tenant');
-      if (!new RegExp(TENANT_PATTERN).test(tenant)) {
+      if (!isTenant(tenant)) {
         throw new UsageError(`--tenant must be 1 to 64 of the characters A-Z a-z 0-9 . _ - (got ${JSON.stringify(tenant)})`);
-      }
-      if (tenant !== DEFAULT_TENANT) {
-        throw new UsageError(
-          `this release serves only the tenant ${DEFAULT_TENANT}: payment-ids and accounts are not yet kept apart by tenant, ` +
-            `so a key of tenant ${tenant} would reach every payment (docs/access.md)`,
-        );
       }
       // Names are shown in `list`'s table, in a terminal.
       if (keyName !== undefined && /\p{Cc}/u.test(keyName)) throw new UsageError('--name may not hold control characters');

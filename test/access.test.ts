@@ -42,7 +42,6 @@ test('hostile requests are refused with the documented answer, and none charges 
     const read = await keyOf(ledger, 'read');
     const revoked = await keyOf(ledger, 'write');
     await ledger.revokeKey(revoked.id);
-    const otherTenant = await keyOf(ledger, 'write', 'acme');
     const access = { mode: 'keys' as const, keys: ledger, allowedOrigins: [SHOP] };
     const gateway = await startGateway({ client: env.client, ledger, taskQueue, expiryMs: HOUR, access });
     try {
@@ -78,7 +77,6 @@ test('hostile requests are refused with the documented answer, and none charges 
         ['a web page of another origin cancelling', 'POST', cancel, { ...bearer(write.key), origin: 'https://evil.example' }, 403],
         ['a sandboxed page (Origin: null)', 'POST', cancel, { ...bearer(write.key), origin: 'null' }, 403],
         ['an allowed origin over another scheme', 'POST', cancel, { ...bearer(write.key), origin: 'http://shop.example.com' }, 403],
-        ['a key of a tenant this release does not serve', 'POST', pay, bearer(otherTenant.key), 403],
         ['a huge Authorization header', 'POST', pay, { authorization: `Bearer ${'A'.repeat(20_000)}` }, 431],
       ];
       expect(cases.length).toBeGreaterThanOrEqual(25);

@@ -215,8 +215,8 @@ describe('operations', () => {
     const text = (await call(url, 'GET', '/metrics')).body as string;
     expect(text).toMatch(/http_requests_total\{method="POST",route="\/payments\/:id\/makePayment",status="200"\} \d+/);
     expect(text).toMatch(/http_request_duration_seconds_bucket\{le="0.1",method="POST",route="\/payments\/:id\/makePayment"\}/);
-    expect(text).toMatch(/payments_total\{operation="makePayment",outcome="completed"\} \d+/);
-    expect(text).toMatch(/payments_total\{operation="makePayment",outcome="replayed"\} \d+/);
+    expect(text).toMatch(/payments_total\{tenant="default",operation="makePayment",outcome="completed"\} \d+/);
+    expect(text).toMatch(/payments_total\{tenant="default",operation="makePayment",outcome="replayed"\} \d+/);
   });
 
   test('503 temporal_unavailable with Retry-After when Temporal is unreachable; /readyz says so; nothing half-done', async () => {

@@ -317,6 +317,37 @@ test('after a try whose answer was lost, Stripe refusing the retry is not final:
     ]);
   }));
 
+test("a tenant's accounts are the Stripe customers whose metadata names it; another's answers as no such customer", () =>
+  inStripeStack(async ({ payments }) => {
+    const acme = payments.forTenant('acme');
+    // stripe-mock's customer names no tenant: it belongs to the tenant default, not to acme.
+    let refused: unknown;
+    expect(await madeDuring(() => acme.makePayment('s-t1', request).catch((err: unknown) => (refused = err)))).toEqual([READ_CUSTOMER]);
+    expect(refused).toMatchObject({
+      code: ErrorCode.ProviderError,
+      message: `Stripe refused the charge (StripeInvalidRequestError 404): No such customer: '${CUSTOMER}'`,
+    });
+    expect(await acme.getPayment('s-t1')).toMatchObject({ paymentId: 's-t1', status: 'DECLINED' });
+    // The tenant default's s-t1 is another payment, and its customer is its own.
+    expect(await payments.makePayment('s-t1', request)).toMatchObject({ status: 'COMPLETED', replayed: false });
+    expect(keysAndStatuses(intents('s-t1'))).toEqual([['payment:s-t1:charge', 200]]);
+
+    proxy.answer('GET', `/v1/customers/${CUSTOMER}`, {
+      status: 200,
+      body: {
+        id: CUSTOMER,
+        object: 'customer',
+        metadata: { tenant: 'acme' },
+        invoice_settings: { default_payment_method: 'pm_card_visa' },
+      },
+    });
+    expect(await acme.makePayment('s-t2', request)).toEqual({ paymentId: 's-t2', status: 'COMPLETED', ...request, replayed: false });
+    // Stripe sees the customer's own id, and the payment's service-wide name in its key and metadata.
+    expect(keysAndStatuses(intents('acme/s-t2'))).toEqual([['payment:acme/s-t2:charge', 200]]);
+    expect(intents('acme/s-t2')[0]!.form.get('customer')).toBe(CUSTOMER);
+    expect(intents('s-t2')).toEqual([]);
+  }));
+
 test('an invalid key: 502 provider_error at once, DECLINED, no PaymentIntent made', () =>
   inStripeStack(async ({ payments, gateway }) => {
     const before = proxy.requests.length;

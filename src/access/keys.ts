@@ -37,7 +37,3 @@ export function secretMatches(secret: string, secretHash: string): boolean {
   const stored = Buffer.from(secretHash, 'hex');
   return presented.length === stored.length && timingSafeEqual(presented, stored);
 }
-
-/** Tenant names: the payment-id alphabet without `:`, which the workflow-ID rule uses as a separator. */
-export const TENANT_PATTERN = '^[A-Za-z0-9._-]{1,64}$';
-export const DEFAULT_TENANT = 'default';

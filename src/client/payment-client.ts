@@ -36,7 +36,8 @@ import {
   workflowIdFor,
 } from '../domain/contract';
 import { ErrorCode, PaymentError, isErrorCode } from '../domain/errors';
-import type { Ledger, PaymentRecords } from '../ledger/ledger';
+import { DEFAULT_TENANT, scopedId, unscopedId } from '../domain/tenancy';
+import type { Ledger, PaymentRecord, PaymentRecords } from '../ledger/ledger';
 import type { payment } from '../workflows/payment-workflow';
 
 /** The request timeout came before the payment settled: its view now; the payment goes on. */
@@ -57,6 +58,8 @@ export interface PaymentClientOptions {
   records: PaymentRecords;
   /** The ledger, when money moves there: it remembers charges of runs closed before records were kept. */
   ledger?: Ledger;
+  /** The tenant whose payments the calls name (tenancy.ts); the tenant default when absent. */
+  tenant?: string;
 }
 
 /**
@@ -127,10 +130,29 @@ export class PaymentClient {
     return this.options.client;
   }
 
+  private get tenant(): string {
+    return this.options.tenant ?? DEFAULT_TENANT;
+  }
+
+  /** The same calls, for the payments of another tenant. */
+  forTenant(tenant: string): PaymentClient {
+    return new PaymentClient({ ...this.options, tenant });
+  }
+
+  private workflowId(paymentId: string): string {
+    return workflowIdFor(paymentId, this.tenant);
+  }
+
+  /** The closed payment's record, in the tenant's own ids. */
+  private async recordOf(paymentId: string): Promise<PaymentRecord | undefined> {
+    const record = await this.options.records.recordOf(scopedId(this.tenant, paymentId));
+    return record && { ...record, paymentId, accountId: record.accountId && unscopedId(record.accountId).id };
+  }
+
   private startOptions(paymentId: string) {
     const args: [PaymentWorkflowInput] = [{ expiry: this.options.expiryMs }];
     return {
-      workflowId: workflowIdFor(paymentId),
+      workflowId: this.workflowId(paymentId),
       taskQueue: this.options.taskQueue,
       args,
       workflowTaskTimeout: PAYMENT_WORKFLOW_TASK_TIMEOUT,
@@ -139,7 +161,7 @@ export class PaymentClient {
 
   /** Charges once per payment-id; answers a duplicate with the first result, `replayed: true`. */
   async makePayment(paymentId: string, request: PaymentRequest): Promise<PaymentResult> {
-    const record = await this.options.records.recordOf(paymentId);
+    const record = await this.recordOf(paymentId);
     if (record) return resultOrRefusal(makePaymentAfterClose(record, request));
     return this.withinDeadline(paymentId, request, async () => {
       const snapshot = await this.snapshot(paymentId);
@@ -175,7 +197,7 @@ export class PaymentClient {
 
   /** Cancels (starting the workflow if it is new) and waits for the outcome: refunded or never charged. */
   async cancelPayment(paymentId: string): Promise<CancelResult> {
-    const record = await this.options.records.recordOf(paymentId);
+    const record = await this.recordOf(paymentId);
     if (record) return resultOrRefusal(cancelAfterClose(record));
     return this.withinDeadline(paymentId, undefined, async () => {
       const snapshot = await this.snapshot(paymentId);
@@ -213,15 +235,15 @@ export class PaymentClient {
    * no record: a run closed before this release kept records.
    */
   private async chargedByForgottenRun(paymentId: string): Promise<boolean> {
-    const entries = (await this.options.ledger?.entriesOf(paymentId)) ?? [];
+    const entries = (await this.options.ledger?.entriesOf(scopedId(this.tenant, paymentId))) ?? [];
     return entries.some((entry) => entry.kind === 'charge');
   }
 
   /** The payment's state: recorded, open or closed; undefined for a payment-id never seen. */
   async getPayment(paymentId: string): Promise<PaymentView | undefined> {
-    const record = await this.options.records.recordOf(paymentId);
+    const record = await this.recordOf(paymentId);
     if (record) return viewOf(record);
-    const handle = this.client.workflow.getHandle<typeof payment>(workflowIdFor(paymentId));
+    const handle = this.client.workflow.getHandle<typeof payment>(this.workflowId(paymentId));
     const read = async (): Promise<PaymentView | undefined> => {
       try {
         const { status } = await handle.describe();
@@ -243,7 +265,7 @@ export class PaymentClient {
   /** The open or closed run's snapshot (a query), or undefined when Temporal does not know the payment-id. */
   private async snapshot(paymentId: string): Promise<PaymentSnapshot | undefined> {
     try {
-      return await this.client.workflow.getHandle(workflowIdFor(paymentId)).query(getPaymentQuery);
+      return await this.client.workflow.getHandle(this.workflowId(paymentId)).query(getPaymentQuery);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return undefined;
       throw err;
@@ -283,7 +305,7 @@ export class PaymentClient {
   private async inFlightView(paymentId: string, request: PaymentRequest | undefined): Promise<PaymentView> {
     let started = new Date();
     try {
-      started = (await this.client.workflow.getHandle(workflowIdFor(paymentId)).describe()).startTime;
+      started = (await this.client.workflow.getHandle(this.workflowId(paymentId)).describe()).startTime;
     } catch {
       // Not started, or Temporal is slow too: the window counts from now at the earliest.
     }
@@ -323,9 +345,9 @@ export class PaymentClient {
 
   /** Why a payment whose run has closed takes no more requests; undefined while it runs. */
   private async closedRefusal(paymentId: string): Promise<PaymentError | undefined> {
-    const record = await this.options.records.recordOf(paymentId);
+    const record = await this.recordOf(paymentId);
     if (record) return new PaymentError(ErrorCode.PaymentExpired, `payment ${paymentId} expired at ${record.expiresAt}`);
-    const { status } = await this.client.workflow.getHandle(workflowIdFor(paymentId)).describe();
+    const { status } = await this.client.workflow.getHandle(this.workflowId(paymentId)).describe();
     if (status.name === 'RUNNING') return undefined;
     if (status.name === 'COMPLETED') return new PaymentError(ErrorCode.PaymentExpired, `payment ${paymentId} has expired`);
     return new PaymentError(

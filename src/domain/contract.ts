@@ -5,6 +5,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import ms from 'ms';
+import { DEFAULT_TENANT, isTenant, scopedId, unscopedId } from './tenancy';
 
 export const PAYMENT_WORKFLOW = 'payment';
 
@@ -14,18 +15,23 @@ export const ID_REGEX = new RegExp(ID_PATTERN);
 export const MIN_AMOUNT = 1;
 export const MAX_AMOUNT = 1_000_000_000_000;
 
-/** Workflow ID rule: `payment:` + the payment-id, unchanged (the id alphabet needs no escaping). */
+/**
+ * Workflow ID rule: `payment:` + the payment-id's service-wide name (tenancy.ts): `payment:order-1`
+ * in the tenant default, `payment:acme/order-1` in the tenant acme. Neither alphabet needs escaping.
+ */
 const WORKFLOW_ID_PREFIX = 'payment:';
 
-export function workflowIdFor(paymentId: string): string {
-  return WORKFLOW_ID_PREFIX + paymentId;
+export function workflowIdFor(paymentId: string, tenant = DEFAULT_TENANT): string {
+  return WORKFLOW_ID_PREFIX + scopedId(tenant, paymentId);
 }
 
-export function paymentIdFromWorkflowId(workflowId: string): string {
-  if (!workflowId.startsWith(WORKFLOW_ID_PREFIX)) {
-    throw new Error(`workflow id ${JSON.stringify(workflowId)} does not start with ${JSON.stringify(WORKFLOW_ID_PREFIX)}`);
-  }
-  return workflowId.slice(WORKFLOW_ID_PREFIX.length);
+/** The tenant and payment-id a workflow ID names; an error says why an ID names none. */
+export function paymentOfWorkflowId(workflowId: string): { tenant: string; paymentId: string } {
+  const problem = (why: string) => new Error(`workflow id ${JSON.stringify(workflowId)} ${why}`);
+  if (!workflowId.startsWith(WORKFLOW_ID_PREFIX)) throw problem(`does not start with ${JSON.stringify(WORKFLOW_ID_PREFIX)}`);
+  const { tenant, id } = unscopedId(workflowId.slice(WORKFLOW_ID_PREFIX.length));
+  if (!isTenant(tenant)) throw problem(`names no tenant: ${JSON.stringify(tenant)} is not 1-64 of A-Z a-z 0-9 . _ -`);
+  return { tenant, paymentId: id };
 }
 
 export interface PaymentRequest {

@@ -45,15 +45,13 @@ export const ERRORS = {
   forbidden: {
     status: 403,
     kind: 'final',
-    when:
-      'a `read` key on makePayment or cancelPayment; a key of a tenant other than `default`, which this release serves alone; ' +
-      'a POST whose `Origin` is not in `ALLOWED_ORIGINS`',
+    when: 'a `read` key on makePayment or cancelPayment; a POST whose `Origin` is not in `ALLOWED_ORIGINS`',
     afterwards: 'unchanged: nothing started',
   },
   payment_not_found: {
     status: 404,
     kind: 'final',
-    when: 'GET of a payment-id never seen',
+    when: "GET of a payment-id the caller's tenant never used (another tenant's payment answers the same)",
     afterwards: 'none exists',
   },
   not_found: {

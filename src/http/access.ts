@@ -6,10 +6,25 @@
  * so a page could otherwise make its visitor's browser cancel with a plain form post.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { DEFAULT_TENANT, parseKey, secretMatches } from '../access/keys';
+import { parseKey, secretMatches } from '../access/keys';
 import type { AuthMode } from '../config';
 import { ErrorCode, PaymentError } from '../domain/errors';
+import { DEFAULT_TENANT } from '../domain/tenancy';
 import type { ApiKeyRecord, ApiKeys } from '../ledger/ledger';
+
+/** Who a request acts for: its key's tenant and id; with AUTH=off, the tenant default and no key. */
+export interface Caller {
+  tenant: string;
+  keyId: string | null;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller: Caller;
+  }
+}
+
+const NO_KEY: Caller = Object.freeze({ tenant: DEFAULT_TENANT, keyId: null });
 
 export interface AccessDeps {
   mode: AuthMode;
@@ -91,8 +106,11 @@ export function registerAccess(app: FastifyInstance, { mode, keys, allowedOrigin
   if (mode === 'keys' && !keys) throw new Error('AUTH=keys needs the key store');
   const cache = mode === 'keys' ? new KeyCache(keys!) : undefined;
   const lastNoted = new Map<string, number>();
+  // Fastify takes no shared object as a decoration's default: each request is given its caller.
+  app.decorateRequest('caller', null as unknown as Caller);
 
   app.addHook('onRequest', async (request, reply) => {
+    request.caller = NO_KEY;
     const origin = request.headers.origin;
     if (request.method === 'POST' && origin !== undefined && !allowedOrigins.includes(origin)) {
       throw new PaymentError(ErrorCode.Forbidden, `requests from web pages of ${origin} are not allowed (ALLOWED_ORIGINS)`);
@@ -106,19 +124,13 @@ export function registerAccess(app: FastifyInstance, { mode, keys, allowedOrigin
     if (!record || record.revokedAt !== null || !secretMatches(presented.secret, record.secretHash)) {
       throw unauthorized(reply, 'the API key is unknown or revoked');
     }
-    // Payment-ids and accounts are not yet kept apart by tenant: a key of another tenant could reach the default's.
-    if (record.tenant !== DEFAULT_TENANT) {
-      throw new PaymentError(
-        ErrorCode.Forbidden,
-        `key ${record.id} belongs to tenant ${record.tenant}; this release serves only the tenant ${DEFAULT_TENANT}`,
-      );
-    }
     if (request.method !== 'GET' && request.method !== 'HEAD' && record.scope !== 'write') {
       throw new PaymentError(
         ErrorCode.Forbidden,
         `key ${record.id} may only read (scope read); makePayment and cancelPayment need a write key`,
       );
     }
+    request.caller = { tenant: record.tenant, keyId: record.id };
     // Every later line of this request's log, its completion included, says who asked.
     request.log = request.log.child({ keyId: record.id, tenant: record.tenant });
     reply.log = request.log;

@@ -4,6 +4,7 @@
  */
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts';
 import { ErrorCode, PaymentError } from '../domain/errors';
+import { scopedId, unscopedId } from '../domain/tenancy';
 import type { Ledger } from '../ledger/ledger';
 import { account, accountIdParams, accountQuery, commonErrors, errorRef } from './schemas';
 
@@ -26,7 +27,14 @@ export const accountRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: { ledger
             'its balance and payments are at Stripe (PAYMENT_PROVIDER=stripe), not in this service',
         );
       }
-      return ledger.account(request.params.accountId, request.query.limit);
+      const { tenant } = request.caller;
+      const { balance, entries } = await ledger.account(scopedId(tenant, request.params.accountId), request.query.limit);
+      // The ledger names payments service-wide; the caller is shown its own ids.
+      return {
+        accountId: request.params.accountId,
+        balance,
+        entries: entries.map(({ paymentId, kind, amount, at }) => ({ paymentId: unscopedId(paymentId).id, kind, amount, at })),
+      };
     },
   );
 };

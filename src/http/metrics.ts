@@ -21,8 +21,8 @@ export class GatewayMetrics {
 
   readonly payments = new Counter({
     name: 'payments_total',
-    help: 'Answers to makePayment and cancelPayment, by operation and outcome (completed, replayed, cancelled, refunded, or an error code)',
-    labelNames: ['operation', 'outcome'] as const,
+    help: 'Answers to makePayment and cancelPayment, by tenant, operation and outcome (completed, replayed, cancelled, refunded, or an error code)',
+    labelNames: ['tenant', 'operation', 'outcome'] as const,
     registers: [this.registry],
   });
 

@@ -1,5 +1,6 @@
 /** /payments routes: makePayment, cancelPayment and the payment's state. */
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts';
+import type { FastifyRequest } from 'fastify';
 import { ErrorCode, PaymentError } from '../domain/errors';
 import type { PaymentClient } from '../client/payment-client';
 import type { GatewayMetrics } from './metrics';
@@ -16,17 +17,20 @@ export const paymentRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: PaymentR
     request.log = request.log.child({ paymentId: (request.params as { id: string }).id });
   });
 
-  /** Counts the outcome of an operation, error codes included, and passes the result or error on. */
-  const counted = async <T>(operation: string, call: Promise<T>, outcome: (result: T) => string): Promise<T> => {
+  /** Counts the outcome of the caller's operation, error codes included, and passes the result or error on. */
+  const counted = async <T>(request: FastifyRequest, operation: string, call: Promise<T>, outcome: (result: T) => string): Promise<T> => {
+    const { tenant } = request.caller;
     try {
       const result = await call;
-      metrics.payments.inc({ operation, outcome: outcome(result) });
+      metrics.payments.inc({ tenant, operation, outcome: outcome(result) });
       return result;
     } catch (err) {
-      if (err instanceof PaymentError) metrics.payments.inc({ operation, outcome: err.code });
+      if (err instanceof PaymentError) metrics.payments.inc({ tenant, operation, outcome: err.code });
       throw err;
     }
   };
+  /** The caller's own payments: another tenant's payment of the same id is never reached. */
+  const callersPayments = (request: FastifyRequest): PaymentClient => payments.forTenant(request.caller.tenant);
 
   app.post(
     '/payments/:id/makePayment',
@@ -48,7 +52,7 @@ export const paymentRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: PaymentR
       },
     },
     async (request, reply) => {
-      const result = await counted('makePayment', payments.makePayment(request.params.id, request.body), (r) =>
+      const result = await counted(request, 'makePayment', callersPayments(request).makePayment(request.params.id, request.body), (r) =>
         r.replayed ? 'replayed' : 'completed',
       );
       if (result.replayed) reply.header('idempotent-replayed', 'true');
@@ -67,7 +71,7 @@ export const paymentRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: PaymentR
       },
     },
     async (request) => {
-      const result = await counted('cancelPayment', payments.cancelPayment(request.params.id), (r) =>
+      const result = await counted(request, 'cancelPayment', callersPayments(request).cancelPayment(request.params.id), (r) =>
         r.refunded ? 'refunded' : 'cancelled',
       );
       request.log.info({ refunded: result.refunded }, 'payment cancelled');
@@ -85,7 +89,7 @@ export const paymentRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: PaymentR
       },
     },
     async (request) => {
-      const view = await payments.getPayment(request.params.id);
+      const view = await callersPayments(request).getPayment(request.params.id);
       if (!view) throw new PaymentError(ErrorCode.PaymentNotFound, `no payment ${request.params.id}`);
       return view;
     },

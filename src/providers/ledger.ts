@@ -5,8 +5,12 @@
  */
 import { sameRequest } from '../domain/contract';
 import { ErrorCode } from '../domain/errors';
+import { unscopedId } from '../domain/tenancy';
 import { InsufficientFundsError, type Ledger, NoChargeError } from '../ledger/ledger';
 import { type ChargeRequest, type Charged, NO_CHARGE, type PaymentProvider, ProviderRefusal, type RefundRequest } from './provider';
+
+/** A service-wide id as its tenant knows it: refusals reach the tenant's caller. */
+const own = (id: string): string => unscopedId(id).id;
 
 export class LedgerProvider implements PaymentProvider {
   constructor(private readonly ledger: Ledger) {}
@@ -16,14 +20,19 @@ export class LedgerProvider implements PaymentProvider {
     try {
       outcome = await this.ledger.charge(paymentId, accountId, amount, runId, deadline);
     } catch (err) {
-      if (err instanceof InsufficientFundsError) throw new ProviderRefusal(ErrorCode.InsufficientFunds, err.message);
+      if (err instanceof InsufficientFundsError) {
+        throw new ProviderRefusal(
+          ErrorCode.InsufficientFunds,
+          `account ${own(accountId)} has ${err.balance}, less than the ${amount} asked`,
+        );
+      }
       throw err;
     }
     const { charge, existing, refunded } = outcome;
     if (existing && !sameRequest(charge, { accountId, amount })) {
       throw new ProviderRefusal(
         ErrorCode.IdempotencyMismatch,
-        `payment ${paymentId} was charged ${charge.amount} to account ${charge.accountId} before`,
+        `payment ${own(paymentId)} was charged ${charge.amount} to account ${own(charge.accountId)} before`,
       );
     }
     return { reference: paymentId, fromEarlierRun: existing && charge.runId !== runId, refunded, at: charge.at };

@@ -14,6 +14,7 @@
  */
 import Stripe from 'stripe';
 import { ErrorCode } from '../domain/errors';
+import { DEFAULT_TENANT, unscopedId } from '../domain/tenancy';
 import {
   type AttemptLimits,
   type ChargeRequest,
@@ -182,13 +183,14 @@ const isoTime = (unixSeconds: number) => new Date(unixSeconds * 1000).toISOStrin
 function chargedBefore(
   intent: Stripe.PaymentIntent,
   currency: string,
-  { paymentId, accountId, amount, runId }: Pick<ChargeRequest, 'paymentId' | 'accountId' | 'amount' | 'runId'>,
+  { paymentId, customer, amount, runId }: Pick<ChargeRequest, 'paymentId' | 'amount' | 'runId'> & { customer: string },
 ): Charged {
-  const customer = typeof intent.customer === 'string' ? intent.customer : intent.customer?.id;
-  if (intent.amount !== amount || customer !== accountId || intent.currency !== currency) {
+  const charged = typeof intent.customer === 'string' ? intent.customer : intent.customer?.id;
+  if (intent.amount !== amount || charged !== customer || intent.currency !== currency) {
     throw new ProviderRefusal(
       ErrorCode.IdempotencyMismatch,
-      `payment ${paymentId} was charged ${intent.amount} ${intent.currency} to customer ${customer} before (PaymentIntent ${intent.id})`,
+      `payment ${unscopedId(paymentId).id} was charged ${intent.amount} ${intent.currency} to customer ${charged} before ` +
+        `(PaymentIntent ${intent.id})`,
     );
   }
   const charge = intent.latest_charge;
@@ -226,10 +228,11 @@ export class StripeProvider implements PaymentProvider {
    */
   async charge(request: ChargeRequest): Promise<Charged> {
     const { paymentId, accountId, amount, attempt, runId, retry } = request;
+    const customer = unscopedId(accountId).id;
     const triedBefore = request.triedBefore ? await request.triedBefore() : true;
     if (retry || triedBefore) {
       const earlier = await answered('charge', request, (options) => this.earlierCharge(paymentId, options));
-      if (earlier) return chargedBefore(earlier, this.options.currency, { paymentId, accountId, amount, runId });
+      if (earlier) return chargedBefore(earlier, this.options.currency, { paymentId, customer, amount, runId });
     }
     const paymentMethod = await this.paymentMethodOf(accountId, request);
     let intent: Stripe.PaymentIntent;
@@ -239,7 +242,7 @@ export class StripeProvider implements PaymentProvider {
           {
             amount,
             currency: this.options.currency,
-            customer: accountId,
+            customer,
             ...(paymentMethod && { payment_method: paymentMethod }),
             confirm: true,
             off_session: true,
@@ -266,13 +269,13 @@ export class StripeProvider implements PaymentProvider {
     return { reference: intent.id, fromEarlierRun: false, refunded: false, at: isoTime(intent.created) };
   }
 
-  /** The customer's default payment method, read from Stripe once per paymentMethodTtlMs. */
-  private async paymentMethodOf(customerId: string, request: ChargeRequest): Promise<string | undefined> {
-    const kept = this.paymentMethods.get(customerId);
+  /** The account's default payment method, read from Stripe once per paymentMethodTtlMs. */
+  private async paymentMethodOf(accountId: string, request: ChargeRequest): Promise<string | undefined> {
+    const kept = this.paymentMethods.get(accountId);
     if (kept && kept.until > this.now()) return kept.method;
-    const method = await answered('charge', request, (options) => this.defaultPaymentMethod(customerId, options));
-    this.paymentMethods.delete(customerId);
-    this.paymentMethods.set(customerId, { method, until: this.now() + this.paymentMethodTtlMs });
+    const method = await answered('charge', request, (options) => this.defaultPaymentMethod(accountId, options));
+    this.paymentMethods.delete(accountId);
+    this.paymentMethods.set(accountId, { method, until: this.now() + this.paymentMethodTtlMs });
     if (this.paymentMethods.size > PAYMENT_METHODS_KEPT) this.paymentMethods.delete(this.paymentMethods.keys().next().value!);
     return method;
   }
@@ -319,10 +322,22 @@ export class StripeProvider implements PaymentProvider {
     return found.data.find((intent) => intent.metadata?.paymentId === paymentId && CHARGED_STATUSES.has(intent.status));
   }
 
-  /** The customer's default payment method; undefined lets Stripe fall back to a legacy default source. */
-  private async defaultPaymentMethod(customerId: string, options: Stripe.RequestOptions): Promise<string | undefined> {
+  /**
+   * The account's default payment method; undefined lets Stripe fall back to a legacy default
+   * source. A tenant's accounts are the Stripe customers whose metadata `tenant` names it (in the
+   * tenant default, those that name none): another tenant's customer is answered as Stripe
+   * answers one that does not exist, so that nobody learns of it.
+   */
+  private async defaultPaymentMethod(accountId: string, options: Stripe.RequestOptions): Promise<string | undefined> {
+    const { tenant, id: customerId } = unscopedId(accountId);
     const customer = await this.stripe.customers.retrieve(customerId, {}, options);
     if (customer.deleted) throw new ProviderRefusal(ErrorCode.ProviderError, `Stripe customer ${customerId} is deleted`);
+    if ((customer.metadata?.tenant || DEFAULT_TENANT) !== tenant) {
+      throw new ProviderRefusal(
+        ErrorCode.ProviderError,
+        `Stripe refused the charge (StripeInvalidRequestError 404): No such customer: '${customerId}'`,
+      );
+    }
     const method = customer.invoice_settings?.default_payment_method;
     return typeof method === 'string' ? method : method?.id;
   }

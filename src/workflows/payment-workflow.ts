@@ -32,10 +32,11 @@ import {
   getPaymentQuery,
   makePaymentUpdate,
   parseExpiry,
-  paymentIdFromWorkflowId,
+  paymentOfWorkflowId,
   requestProblem,
 } from '../domain/contract';
 import { ErrorCode } from '../domain/errors';
+import { scopedId } from '../domain/tenancy';
 import {
   type PaymentContext,
   type PaymentEvent,
@@ -122,10 +123,10 @@ function applicationFailure(err: unknown): ApplicationFailure | undefined {
   return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
 }
 
-/** The payment-id in the workflow ID; a workflow started under another ID fails at once, rather than retrying its first task for ever. */
-function paymentIdOf(workflowId: string): string {
+/** The tenant and payment-id in the workflow ID; a workflow started under another ID fails at once, rather than retrying its first task for ever. */
+function paymentOf(workflowId: string): { tenant: string; paymentId: string } {
   try {
-    return paymentIdFromWorkflowId(workflowId);
+    return paymentOfWorkflowId(workflowId);
   } catch (err) {
     throw failure({ code: ErrorCode.InvalidRequest, message: (err as Error).message });
   }
@@ -169,7 +170,10 @@ function refusalEvent(err: unknown, eventOf: (refusal: { code: unknown; message:
 
 export async function payment(input?: PaymentRunInput | null): Promise<PaymentView> {
   const info = workflowInfo();
-  const paymentId = paymentIdOf(info.workflowId);
+  const { tenant, paymentId } = paymentOf(info.workflowId);
+  // The activities and the record name the payment and its account service-wide; callers are
+  // answered in the tenant's own ids. In the tenant default both are the same.
+  const inService = (id: string): string => scopedId(tenant, id);
   // `temporal workflow start --input null` arrives as null, not as a missing argument.
   const { expiry, continued, ...initialRequest } = input ?? {};
   let expiryMs = parseExpiry(expiry ?? DEFAULT_EXPIRY);
@@ -242,7 +246,13 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
   const runCharge = async (request: PaymentRequest): Promise<void> => {
     try {
       const result = await providerCall(({ charge }, afterTries) =>
-        charge({ paymentId, ...request, attempt: state.attempts, ...(afterTries && { afterTries }) }),
+        charge({
+          paymentId: inService(paymentId),
+          ...request,
+          accountId: inService(request.accountId),
+          attempt: state.attempts,
+          ...(afterTries && { afterTries }),
+        }),
       );
       apply(
         result.refunded
@@ -257,7 +267,7 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
   const runRefund = async (): Promise<void> => {
     try {
       await providerCall(({ refund }, afterTries) =>
-        refund({ paymentId, reference: state.chargeReference, ...(afterTries && { afterTries }) }),
+        refund({ paymentId: inService(paymentId), reference: state.chargeReference, ...(afterTries && { afterTries }) }),
       );
       apply({ type: 'refunded' });
     } catch (err) {
@@ -292,6 +302,13 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
   await expiryTimer;
   await condition(allHandlersFinished);
   const final = viewOf(state, context);
-  if (patched(RECORD_OUTCOME_PATCH)) await recordOutcome({ ...final, chargeReference: state.chargeReference ?? null });
+  if (patched(RECORD_OUTCOME_PATCH)) {
+    await recordOutcome({
+      ...final,
+      paymentId: inService(paymentId),
+      accountId: final.accountId && inService(final.accountId),
+      chargeReference: state.chargeReference ?? null,
+    });
+  }
   return final;
 }

@@ -1,0 +1,147 @@
+/**
+ * Tenants on the real gateway, over a worker, the dev server and a real SQLite ledger: three
+ * tenants use the same payment-ids and account-ids, and each sees, pays, cancels and is
+ * answered only about its own, while Temporal runs their payments and after it has forgotten
+ * them. Another tenant's payment answers 404 to a GET, and a POST of its id acts on the
+ * caller's own payment of that id.
+ */
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { newKey } from '../src/access/keys';
+import type { KeyScope } from '../src/ledger/ledger';
+import { type Answer, type Gateway, call, startGateway } from './helpers/gateway';
+import { closed, forget, temporalKnows } from './helpers/retention';
+import { PROMPT_DELETION, devServerEnv } from './helpers/servers';
+import { HOUR, OPENING_BALANCE, withStack } from './helpers/stack';
+import type { GatedLedger } from './helpers/gated-ledger';
+
+jest.setTimeout(120_000);
+
+let env: TestWorkflowEnvironment;
+beforeAll(async () => {
+  env = await devServerEnv({ dynamicConfig: PROMPT_DELETION });
+});
+afterAll(async () => {
+  await env?.teardown();
+});
+
+/** A key of the tenant, and calls made with it. */
+async function tenantOf(gateway: Gateway, ledger: GatedLedger, tenant: string, scope: KeyScope = 'write') {
+  const made = newKey();
+  await ledger.createKey({ id: made.id, tenant, scope, name: null, secretHash: made.secretHash });
+  const headers = { authorization: `Bearer ${made.key}` };
+  return {
+    pay: (id: string, accountId: string, amount: number): Promise<Answer> =>
+      call(gateway.url, 'POST', `/payments/${id}/makePayment`, {
+        headers,
+        body: JSON.stringify({ accountId, amount }),
+        contentType: 'application/json',
+      }),
+    cancel: (id: string): Promise<Answer> => call(gateway.url, 'POST', `/payments/${id}/cancelPayment`, { headers }),
+    view: (id: string): Promise<Answer> => call(gateway.url, 'GET', `/payments/${id}`, { headers }),
+    account: (id: string): Promise<Answer> => call(gateway.url, 'GET', `/accounts/${id}`, { headers }),
+  };
+}
+
+async function withKeyedGateway<T>(options: { expiryMs: number }, body: (gateway: Gateway, ledger: GatedLedger) => Promise<T>): Promise<T> {
+  return withStack(env, { expiryMs: options.expiryMs }, async ({ ledger, taskQueue }) => {
+    const gateway = await startGateway({
+      client: env.client,
+      ledger,
+      taskQueue,
+      expiryMs: options.expiryMs,
+      access: { mode: 'keys', keys: ledger, allowedOrigins: [] },
+    });
+    try {
+      return await body(gateway, ledger);
+    } finally {
+      await gateway.app.close();
+    }
+  });
+}
+
+test('tenants with the same payment-ids and account-ids never meet', () =>
+  withKeyedGateway({ expiryMs: HOUR }, async (gateway, ledger) => {
+    const home = await tenantOf(gateway, ledger, 'default');
+    const acme = await tenantOf(gateway, ledger, 'acme');
+    const acmeReader = await tenantOf(gateway, ledger, 'acme', 'read');
+    const globex = await tenantOf(gateway, ledger, 'globex');
+
+    expect(await home.pay('order-1', 'abc', 100)).toMatchObject({ status: 200, body: { paymentId: 'order-1', replayed: false } });
+    // Not a replay of default's order-1, and not refused as a different request for it.
+    expect(await acme.pay('order-1', 'abc', 300)).toMatchObject({
+      status: 200,
+      body: { paymentId: 'order-1', status: 'COMPLETED', accountId: 'abc', amount: 300, replayed: false },
+    });
+    expect(await acmeReader.view('order-1')).toMatchObject({ status: 200, body: { paymentId: 'order-1', accountId: 'abc', amount: 300 } });
+
+    // Invisible to a third tenant; its POSTs of the id act on its own payment, which it never paid.
+    const unseen = await globex.view('order-1');
+    expect(unseen).toMatchObject({ status: 404, body: { error: { code: 'payment_not_found', message: 'no payment order-1' } } });
+    expect(await globex.cancel('order-1')).toMatchObject({ status: 200, body: { paymentId: 'order-1', refunded: false } });
+    expect(await globex.pay('order-1', 'abc', 300)).toMatchObject({ status: 409, body: { error: { code: 'payment_cancelled' } } });
+    expect(await acme.view('order-1')).toMatchObject({ status: 200, body: { status: 'COMPLETED', refunded: false } });
+
+    // acme's refund returns acme's money, and nobody else's.
+    expect(await acme.cancel('order-1')).toMatchObject({ status: 200, body: { paymentId: 'order-1', refunded: true } });
+    expect(await home.view('order-1')).toMatchObject({ status: 200, body: { status: 'COMPLETED', refunded: false, amount: 100 } });
+
+    // Each tenant's account abc holds its own entries, in its own ids.
+    expect(await home.account('abc')).toMatchObject({
+      status: 200,
+      body: { accountId: 'abc', balance: OPENING_BALANCE - 100, entries: [{ paymentId: 'order-1', kind: 'charge', amount: 100 }] },
+    });
+    const acmeAccount = await acmeReader.account('abc');
+    expect(acmeAccount.body).toMatchObject({ accountId: 'abc', balance: OPENING_BALANCE });
+    expect(acmeAccount.body.entries).toEqual([
+      expect.objectContaining({ paymentId: 'order-1', kind: 'refund', amount: 300 }),
+      expect.objectContaining({ paymentId: 'order-1', kind: 'charge', amount: 300 }),
+    ]);
+    expect(await globex.account('abc')).toMatchObject({ status: 200, body: { balance: OPENING_BALANCE, entries: [] } });
+
+    // A refusal names the caller's own account, never the ledger's service-wide name.
+    const short = await acme.pay('order-2', 'abc', OPENING_BALANCE + 1);
+    expect(short).toMatchObject({ status: 402, body: { error: { code: 'insufficient_funds' } } });
+    expect(short.body.error.message).toContain('account abc has');
+    expect(short.body.error.message).not.toContain('acme');
+
+    // What the service keeps, service-wide: the workflow IDs and ledger entries carry the tenant.
+    expect(await ledger.entriesOf('order-1')).toEqual([expect.objectContaining({ accountId: 'abc', amount: 100, kind: 'charge' })]);
+    expect((await ledger.entriesOf('acme/order-1')).map((e) => [e.accountId, e.kind])).toEqual([
+      ['acme/abc', 'charge'],
+      ['acme/abc', 'refund'],
+    ]);
+    expect(await ledger.entriesOf('globex/order-1')).toEqual([]);
+    for (const tenant of ['default', 'acme', 'globex']) expect(await temporalKnows(env, 'order-1', tenant)).toBe(true);
+
+    // The gateway's metrics count each tenant's outcomes apart.
+    const metrics = (await call(gateway.url, 'GET', '/metrics')).body as string;
+    expect(metrics).toContain('payments_total{tenant="acme",operation="makePayment",outcome="completed"} 1');
+    expect(metrics).toContain('payments_total{tenant="globex",operation="cancelPayment",outcome="cancelled"} 1');
+  }));
+
+test("after Temporal forgets them, each tenant's payment is answered from its own record", () =>
+  withKeyedGateway({ expiryMs: 2000 }, async (gateway, ledger) => {
+    const acme = await tenantOf(gateway, ledger, 'acme');
+    const globex = await tenantOf(gateway, ledger, 'globex');
+    expect((await acme.pay('order-9', 'abc', 250)).status).toBe(200);
+    expect((await globex.cancel('order-9')).status).toBe(200);
+    for (const tenant of ['acme', 'globex']) {
+      await closed(env, 'order-9', tenant);
+      await forget(env, 'order-9', tenant);
+    }
+
+    expect(await acme.pay('order-9', 'abc', 250)).toMatchObject({
+      status: 200,
+      body: { paymentId: 'order-9', accountId: 'abc', amount: 250, replayed: true },
+    });
+    expect(await acme.view('order-9')).toMatchObject({
+      status: 200,
+      body: { paymentId: 'order-9', status: 'COMPLETED', accountId: 'abc', amount: 250, expired: true },
+    });
+    expect(await globex.pay('order-9', 'abc', 250)).toMatchObject({ status: 409, body: { error: { code: 'payment_cancelled' } } });
+    expect(await globex.view('order-9')).toMatchObject({ status: 200, body: { paymentId: 'order-9', status: 'CANCELLED' } });
+    // Neither answer started a run again.
+    expect(await temporalKnows(env, 'order-9', 'acme')).toBe(false);
+    expect(await temporalKnows(env, 'order-9', 'globex')).toBe(false);
+    expect((await ledger.entriesOf('acme/order-9')).map((e) => e.kind)).toEqual(['charge']);
+  }));
