@@ -172,7 +172,7 @@ describe('reads', () => {
       'charge:r3',
       'charge:r2',
     ]);
-    expect(answer.body.entries[0]).toEqual({ paymentId: 'r2', kind: 'refund', amount: 30, at: expect.any(String) });
+    expect(answer.body.entries[0]).toEqual({ paymentId: 'r2', kind: 'refund', amount: 30, keyId: null, at: expect.any(String) });
     expect((await call(url, 'GET', '/accounts/reader?limit=1')).body.entries).toHaveLength(1);
     expect((await call(url, 'GET', '/accounts/nobody')).body).toEqual({ accountId: 'nobody', balance: OPENING_BALANCE, entries: [] });
   });

@@ -168,6 +168,20 @@ describe.each([sqliteStore, postgresStore])('$name ledger', (store) => {
     expect((await ledger.account('a', 1)).entries.map((e) => e.kind)).toEqual(['refund']);
   });
 
+  test('each entry keeps the API key that asked for it, and none when no key asked', async () => {
+    await ledger.charge('p1', 'a', 300, 'r', { keyId: '0123456789abcdef' });
+    await ledger.refund('p1', 'r', { keyId: 'fedcba9876543210' });
+    await ledger.charge('p2', 'a', 100, 'r');
+    // A repeat names another key: the first entry stands, with its own.
+    expect((await ledger.charge('p1', 'a', 300, 'r', { keyId: 'aaaaaaaaaaaaaaaa' })).charge.keyId).toBe('0123456789abcdef');
+    expect((await (await another()).entriesOf('p1')).map((e) => [e.kind, e.keyId])).toEqual([
+      ['charge', '0123456789abcdef'],
+      ['refund', 'fedcba9876543210'],
+    ]);
+    expect((await ledger.entriesOf('p2')).map((e) => e.keyId)).toEqual([null]);
+    expect((await ledger.account('a')).entries.map((e) => e.keyId)).toEqual([null, 'fedcba9876543210', '0123456789abcdef']);
+  });
+
   test('the database itself refuses a second charge row and a negative balance', async () => {
     const at = "'2026-01-01T00:00:00.000Z'";
     const entry = `INSERT INTO entries (payment_id, kind, account_id, amount, run_id, at) VALUES ('x', 'charge', 'z', 1, 'r', ${at})`;
@@ -470,7 +484,7 @@ describe('PostgreSQL ledger under contention and outages', () => {
       await holder.query('BEGIN');
       await holder.query('SELECT balance FROM accounts WHERE account_id = $1 FOR UPDATE', [account]);
       const start = performance.now();
-      const refused = await ledger.charge(`${account}-1`, account, 100, 'r', Date.now() + 400).catch((err: Error) => err);
+      const refused = await ledger.charge(`${account}-1`, account, 100, 'r', { deadline: Date.now() + 400 }).catch((err: Error) => err);
       // Cut at the deadline, well before the pool's own lock timeout (3 s).
       expect(performance.now() - start).toBeLessThan(1500);
       expect(refused).toBeInstanceOf(TransientLedgerError);
@@ -478,9 +492,9 @@ describe('PostgreSQL ledger under contention and outages', () => {
       await holder.query('ROLLBACK');
       await holder.end();
     }
-    await expect(ledger.charge(`${account}-1`, account, 100, 'r', Date.now() - 1)).rejects.toThrow(/attempt ended/);
+    await expect(ledger.charge(`${account}-1`, account, 100, 'r', { deadline: Date.now() - 1 })).rejects.toThrow(/attempt ended/);
     expect(await ledger.entriesOf(`${account}-1`)).toEqual([]);
-    expect((await ledger.charge(`${account}-1`, account, 100, 'r', Date.now() + 5000)).existing).toBe(false);
+    expect((await ledger.charge(`${account}-1`, account, 100, 'r', { deadline: Date.now() + 5000 })).existing).toBe(false);
   });
 
   test('the server going away is a transient fault; when it is back the same ledger carries on', async () => {
@@ -493,6 +507,28 @@ describe('PostgreSQL ledger under contention and outages', () => {
     expect((await ledger.charge('before', 'b', 100, 'r')).existing).toBe(true);
     expect((await ledger.account('b')).balance).toBe(OPENING - 200);
   });
+});
+
+test('a SQLite ledger of an earlier release, without key ids on entries, is brought up to date and keeps its entries', async () => {
+  const file = path.join(tempDir('ledger'), 'ledger.db');
+  // The schema as the release before key ids left it: user_version 0, entries without key_id.
+  const old = new Database(file);
+  old.exec(`CREATE TABLE accounts (account_id TEXT PRIMARY KEY, balance INTEGER NOT NULL CHECK (balance >= 0), opened_at TEXT NOT NULL);
+    CREATE TABLE entries (id INTEGER PRIMARY KEY AUTOINCREMENT, payment_id TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('charge', 'refund')),
+      account_id TEXT NOT NULL REFERENCES accounts (account_id), amount INTEGER NOT NULL CHECK (amount > 0), run_id TEXT NOT NULL,
+      at TEXT NOT NULL, UNIQUE (payment_id, kind));
+    INSERT INTO accounts VALUES ('a', ${OPENING - 300}, '2026-01-01T00:00:00.000Z');
+    INSERT INTO entries (payment_id, kind, account_id, amount, run_id, at) VALUES ('p1', 'charge', 'a', 300, 'r', '2026-01-01T00:00:00.000Z');`);
+  old.close();
+  const [first, second] = await Promise.all([0, 1].map(() => open({ DATA_DIR: path.dirname(file) })));
+  try {
+    expect(await first!.entriesOf('p1')).toEqual([expect.objectContaining({ kind: 'charge', amount: 300, keyId: null })]);
+    await second!.refund('p1', 'r', { keyId: '0123456789abcdef' });
+    expect((await first!.entriesOf('p1')).map((e) => e.keyId)).toEqual([null, '0123456789abcdef']);
+    expect((await first!.account('a')).balance).toBe(OPENING);
+  } finally {
+    await Promise.all([first!.close(), second!.close()]);
+  }
 });
 
 describe('SQLite ledger while another connection holds the write lock', () => {

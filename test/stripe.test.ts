@@ -319,7 +319,7 @@ test('after a try whose answer was lost, Stripe refusing the retry is not final:
 
 test("a tenant's accounts are the Stripe customers whose metadata names it; another's answers as no such customer", () =>
   inStripeStack(async ({ payments }) => {
-    const acme = payments.forTenant('acme');
+    const acme = payments.forCaller({ tenant: 'acme', keyId: null });
     // stripe-mock's customer names no tenant: it belongs to the tenant default, not to acme.
     let refused: unknown;
     expect(await madeDuring(() => acme.makePayment('s-t1', request).catch((err: unknown) => (refused = err)))).toEqual([READ_CUSTOMER]);

@@ -30,6 +30,7 @@ async function tenantOf(gateway: Gateway, ledger: GatedLedger, tenant: string, s
   await ledger.createKey({ id: made.id, tenant, scope, name: null, secretHash: made.secretHash });
   const headers = { authorization: `Bearer ${made.key}` };
   return {
+    keyId: made.id,
     pay: (id: string, accountId: string, amount: number): Promise<Answer> =>
       call(gateway.url, 'POST', `/payments/${id}/makePayment`, {
         headers,
@@ -42,6 +43,10 @@ async function tenantOf(gateway: Gateway, ledger: GatedLedger, tenant: string, s
   };
 }
 
+/** The gateway's log, one parsed JSON line each. */
+const logged: Record<string, unknown>[] = [];
+const logger = { level: 'info', stream: { write: (line: string) => logged.push(JSON.parse(line)) } };
+
 async function withKeyedGateway<T>(options: { expiryMs: number }, body: (gateway: Gateway, ledger: GatedLedger) => Promise<T>): Promise<T> {
   return withStack(env, { expiryMs: options.expiryMs }, async ({ ledger, taskQueue }) => {
     const gateway = await startGateway({
@@ -50,6 +55,7 @@ async function withKeyedGateway<T>(options: { expiryMs: number }, body: (gateway
       taskQueue,
       expiryMs: options.expiryMs,
       access: { mode: 'keys', keys: ledger, allowedOrigins: [] },
+      logger,
     });
     try {
       return await body(gateway, ledger);
@@ -65,6 +71,7 @@ test('tenants with the same payment-ids and account-ids never meet', () =>
     const acme = await tenantOf(gateway, ledger, 'acme');
     const acmeReader = await tenantOf(gateway, ledger, 'acme', 'read');
     const globex = await tenantOf(gateway, ledger, 'globex');
+    const acmeCanceller = await tenantOf(gateway, ledger, 'acme');
 
     expect(await home.pay('order-1', 'abc', 100)).toMatchObject({ status: 200, body: { paymentId: 'order-1', replayed: false } });
     // Not a replay of default's order-1, and not refused as a different request for it.
@@ -82,7 +89,7 @@ test('tenants with the same payment-ids and account-ids never meet', () =>
     expect(await acme.view('order-1')).toMatchObject({ status: 200, body: { status: 'COMPLETED', refunded: false } });
 
     // acme's refund returns acme's money, and nobody else's.
-    expect(await acme.cancel('order-1')).toMatchObject({ status: 200, body: { paymentId: 'order-1', refunded: true } });
+    expect(await acmeCanceller.cancel('order-1')).toMatchObject({ status: 200, body: { paymentId: 'order-1', refunded: true } });
     expect(await home.view('order-1')).toMatchObject({ status: 200, body: { status: 'COMPLETED', refunded: false, amount: 100 } });
 
     // Each tenant's account abc holds its own entries, in its own ids.
@@ -93,8 +100,8 @@ test('tenants with the same payment-ids and account-ids never meet', () =>
     const acmeAccount = await acmeReader.account('abc');
     expect(acmeAccount.body).toMatchObject({ accountId: 'abc', balance: OPENING_BALANCE });
     expect(acmeAccount.body.entries).toEqual([
-      expect.objectContaining({ paymentId: 'order-1', kind: 'refund', amount: 300 }),
-      expect.objectContaining({ paymentId: 'order-1', kind: 'charge', amount: 300 }),
+      expect.objectContaining({ paymentId: 'order-1', kind: 'refund', amount: 300, keyId: acmeCanceller.keyId }),
+      expect.objectContaining({ paymentId: 'order-1', kind: 'charge', amount: 300, keyId: acme.keyId }),
     ]);
     expect(await globex.account('abc')).toMatchObject({ status: 200, body: { balance: OPENING_BALANCE, entries: [] } });
 
@@ -106,12 +113,26 @@ test('tenants with the same payment-ids and account-ids never meet', () =>
 
     // What the service keeps, service-wide: the workflow IDs and ledger entries carry the tenant.
     expect(await ledger.entriesOf('order-1')).toEqual([expect.objectContaining({ accountId: 'abc', amount: 100, kind: 'charge' })]);
-    expect((await ledger.entriesOf('acme/order-1')).map((e) => [e.accountId, e.kind])).toEqual([
-      ['acme/abc', 'charge'],
-      ['acme/abc', 'refund'],
+    // ...and the key that asked for each entry (the audit trail).
+    expect((await ledger.entriesOf('acme/order-1')).map((e) => [e.accountId, e.kind, e.keyId])).toEqual([
+      ['acme/abc', 'charge', acme.keyId],
+      ['acme/abc', 'refund', acmeCanceller.keyId],
     ]);
+    expect((await ledger.entriesOf('order-1')).map((e) => e.keyId)).toEqual([home.keyId]);
     expect(await ledger.entriesOf('globex/order-1')).toEqual([]);
     for (const tenant of ['default', 'acme', 'globex']) expect(await temporalKnows(env, 'order-1', tenant)).toBe(true);
+
+    // The audit trail: each request that could move money is logged with its request id, key, tenant, payment-id and outcome.
+    const audit = logged.filter((line) => line.operation !== undefined);
+    expect(audit.map(({ keyId, tenant, paymentId, operation, outcome }) => [keyId, tenant, paymentId, operation, outcome])).toEqual([
+      [home.keyId, 'default', 'order-1', 'makePayment', 'completed'],
+      [acme.keyId, 'acme', 'order-1', 'makePayment', 'completed'],
+      [globex.keyId, 'globex', 'order-1', 'cancelPayment', 'cancelled'],
+      [globex.keyId, 'globex', 'order-1', 'makePayment', 'payment_cancelled'],
+      [acmeCanceller.keyId, 'acme', 'order-1', 'cancelPayment', 'refunded'],
+      [acme.keyId, 'acme', 'order-2', 'makePayment', 'insufficient_funds'],
+    ]);
+    expect(audit.every((line) => typeof line.reqId === 'string')).toBe(true);
 
     // The gateway's metrics count each tenant's outcomes apart.
     const metrics = (await call(gateway.url, 'GET', '/metrics')).body as string;

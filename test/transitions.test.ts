@@ -93,3 +93,19 @@ test('the first request is kept', () => {
   const state = run(pay, { type: 'declined' }, { type: 'pay', request: { accountId: 'b', amount: 9 } });
   expect(state.request).toEqual(request);
 });
+
+test('each charge attempt and each refund is asked by the key of the request that started it', () => {
+  const byA = { type: 'pay', request, by: 'key-a' } as const;
+  expect(run(byA).chargeAskedBy).toBe('key-a');
+  // A duplicate of the attempt in flight does not take it over; the next attempt is its own sender's.
+  expect(run(byA, { ...byA, by: 'key-b' }).chargeAskedBy).toBe('key-a');
+  expect(run(byA, { type: 'declined' }, { ...byA, by: 'key-b' }).chargeAskedBy).toBe('key-b');
+  expect(run(byA, { type: 'declined' }, pay).chargeAskedBy).toBeUndefined();
+  // The first cancel asks for the refund, whether it came before the charge landed or after.
+  expect(run(byA, { type: 'cancel', by: 'key-c' }, { type: 'cancel', by: 'key-d' }, { type: 'charged' }).refundAskedBy).toBe('key-c');
+  expect(run(byA, { type: 'charged' }, { type: 'cancel', by: 'key-d' }, { type: 'cancel', by: 'key-e' }).refundAskedBy).toBe('key-d');
+  // A refund refused opens a new round: the next cancel asks again.
+  const refused = run(byA, { type: 'charged' }, { type: 'cancel', by: 'key-d' }, { type: 'refundRefused' });
+  expect(nextState(refused, { type: 'cancel', by: 'key-f' }).refundAskedBy).toBe('key-f');
+  expect(nextState(refused, { type: 'cancel' }).refundAskedBy).toBeUndefined();
+});

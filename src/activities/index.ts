@@ -11,12 +11,14 @@ import type { PaymentRequest } from '../domain/contract';
 import type { PaymentRecord, PaymentRecords } from '../ledger/ledger';
 import { type AttemptLimits, type Charged, type PaymentProvider, ProviderRateLimited, ProviderRefusal } from '../providers/provider';
 
-/** Set on a call that goes on as a regular activity after its local tries failed: one of them may have reached the provider. */
-interface AfterTries {
+interface CallInput {
+  /** Set on a call that goes on as a regular activity after its local tries failed: one of them may have reached the provider. */
   afterTries?: boolean;
+  /** The API key whose request asked for the call; absent when none did. The ledger keeps it on the entry. */
+  keyId?: string;
 }
 
-export interface ChargeInput extends PaymentRequest, AfterTries {
+export interface ChargeInput extends PaymentRequest, CallInput {
   paymentId: string;
   /** The payment's charge attempt: 1, then one more after each decline. */
   attempt: number;
@@ -24,7 +26,7 @@ export interface ChargeInput extends PaymentRequest, AfterTries {
 
 export type ChargeResult = Charged;
 
-export interface RefundInput extends AfterTries {
+export interface RefundInput extends CallInput {
   paymentId: string;
   /** ChargeResult.reference of the charge being refunded. */
   reference?: string;

@@ -22,6 +22,7 @@ import {
 import { ApplicationFailure, type Duration } from '@temporalio/common';
 import { type Answer, cancelAfterClose, cancelFromSnapshot, makePaymentAfterClose, makePaymentFromSnapshot } from '../domain/answers';
 import {
+  type CancelCaller,
   type CancelResult,
   PAYMENT_WORKFLOW,
   type PaymentRequest,
@@ -36,7 +37,7 @@ import {
   workflowIdFor,
 } from '../domain/contract';
 import { ErrorCode, PaymentError, isErrorCode } from '../domain/errors';
-import { DEFAULT_TENANT, scopedId, unscopedId } from '../domain/tenancy';
+import { type Caller, NO_KEY, scopedId, unscopedId } from '../domain/tenancy';
 import type { Ledger, PaymentRecord, PaymentRecords } from '../ledger/ledger';
 import type { payment } from '../workflows/payment-workflow';
 
@@ -58,8 +59,8 @@ export interface PaymentClientOptions {
   records: PaymentRecords;
   /** The ledger, when money moves there: it remembers charges of runs closed before records were kept. */
   ledger?: Ledger;
-  /** The tenant whose payments the calls name (tenancy.ts); the tenant default when absent. */
-  tenant?: string;
+  /** Who the calls act for: the tenant whose payments they name (tenancy.ts), and the API key asking; no key in the tenant default when absent. */
+  caller?: Caller;
 }
 
 /**
@@ -131,12 +132,18 @@ export class PaymentClient {
   }
 
   private get tenant(): string {
-    return this.options.tenant ?? DEFAULT_TENANT;
+    return (this.options.caller ?? NO_KEY).tenant;
   }
 
-  /** The same calls, for the payments of another tenant. */
-  forTenant(tenant: string): PaymentClient {
-    return new PaymentClient({ ...this.options, tenant });
+  /** The messages' record of who asked: the key, when there is one. */
+  private get askedBy(): { keyId: string } | undefined {
+    const keyId = this.options.caller?.keyId;
+    return keyId ? { keyId } : undefined;
+  }
+
+  /** The same calls, for another caller: its tenant's payments, asked by its key. */
+  forCaller(caller: Caller): PaymentClient {
+    return new PaymentClient({ ...this.options, caller });
   }
 
   private workflowId(paymentId: string): string {
@@ -170,7 +177,7 @@ export class PaymentClient {
       const callerId = randomUUID();
       const outcome = await this.call(paymentId, () =>
         this.client.workflow.executeUpdateWithStart(makePaymentUpdate, {
-          args: [request, { callerId }],
+          args: [request, { callerId, ...this.askedBy }],
           updateId: this.payUpdateId(snapshot, request, callerId),
           startWorkflowOperation: new WithStartWorkflowOperation<typeof payment>(PAYMENT_WORKFLOW, {
             ...this.startOptions(paymentId),
@@ -213,11 +220,11 @@ export class PaymentClient {
       // Concurrent cancels share one update per round; a refused refund opens the next round.
       const updateId = snapshot && snapshot.refundRefusals === undefined ? randomUUID() : `cancel:${snapshot?.refundRefusals ?? 0}`;
       return this.call(paymentId, async () => {
-        const handle = await this.client.workflow.signalWithStart<typeof payment, []>(PAYMENT_WORKFLOW, {
+        const handle = await this.client.workflow.signalWithStart<typeof payment, [CancelCaller?]>(PAYMENT_WORKFLOW, {
           ...this.startOptions(paymentId),
           workflowIdReusePolicy: ID_POLICIES.workflowIdReusePolicy,
           signal: cancelPaymentSignal,
-          signalArgs: [],
+          signalArgs: this.askedBy ? [this.askedBy] : [],
         });
         try {
           return await handle.executeUpdate(cancellationUpdate, { updateId });

@@ -105,6 +105,13 @@ export interface PaymentResult {
  */
 export interface MakePaymentCaller {
   callerId: string;
+  /** The API key of the request, when it carried one: the charge's ledger entry keeps it (the audit trail). */
+  keyId?: string;
+}
+
+/** Who sent a cancelPayment signal: the API key of the request, when it carried one (the refund's entry keeps it). */
+export interface CancelCaller {
+  keyId?: string;
 }
 
 /** The makePayment update's result: the answer, and the caller whose update ran. */
@@ -122,7 +129,7 @@ export interface CancelResult {
 /** Charges once, or answers the first result as a replay. Update: the caller waits for the outcome. */
 export const makePaymentUpdate = defineUpdate<MakePaymentOutcome, [PaymentRequest, MakePaymentCaller]>('makePayment');
 /** Cancels: prevents the charge, or refunds it once. A signal, so `temporal workflow signal` can send it. */
-export const cancelPaymentSignal = defineSignal<[]>('cancelPayment');
+export const cancelPaymentSignal = defineSignal<[CancelCaller?]>('cancelPayment');
 /** Waits until a cancellation has taken effect (no charge or refund in flight) and answers its outcome. */
 export const cancellationUpdate = defineUpdate<CancelResult, []>('cancellation');
 export const getPaymentQuery = defineQuery<PaymentSnapshot>('getPayment');

@@ -13,6 +13,14 @@ const TENANT_REGEX = new RegExp(TENANT_PATTERN);
 export const DEFAULT_TENANT = 'default';
 const SEPARATOR = '/';
 
+/** Who a request acts for: its API key's tenant and id; with no key (AUTH=off), the tenant default and null. */
+export interface Caller {
+  tenant: string;
+  keyId: string | null;
+}
+
+export const NO_KEY: Caller = Object.freeze({ tenant: DEFAULT_TENANT, keyId: null });
+
 export function isTenant(value: string): boolean {
   return TENANT_REGEX.test(value);
 }

@@ -9,22 +9,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parseKey, secretMatches } from '../access/keys';
 import type { AuthMode } from '../config';
 import { ErrorCode, PaymentError } from '../domain/errors';
-import { DEFAULT_TENANT } from '../domain/tenancy';
+import { type Caller, NO_KEY } from '../domain/tenancy';
 import type { ApiKeyRecord, ApiKeys } from '../ledger/ledger';
-
-/** Who a request acts for: its key's tenant and id; with AUTH=off, the tenant default and no key. */
-export interface Caller {
-  tenant: string;
-  keyId: string | null;
-}
 
 declare module 'fastify' {
   interface FastifyRequest {
     caller: Caller;
   }
 }
-
-const NO_KEY: Caller = Object.freeze({ tenant: DEFAULT_TENANT, keyId: null });
 
 export interface AccessDeps {
   mode: AuthMode;

@@ -33,7 +33,13 @@ export const accountRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: { ledger
       return {
         accountId: request.params.accountId,
         balance,
-        entries: entries.map(({ paymentId, kind, amount, at }) => ({ paymentId: unscopedId(paymentId).id, kind, amount, at })),
+        entries: entries.map(({ paymentId, kind, amount, keyId, at }) => ({
+          paymentId: unscopedId(paymentId).id,
+          kind,
+          amount,
+          keyId,
+          at,
+        })),
       };
     },
   );

@@ -17,20 +17,29 @@ export const paymentRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: PaymentR
     request.log = request.log.child({ paymentId: (request.params as { id: string }).id });
   });
 
-  /** Counts the outcome of the caller's operation, error codes included, and passes the result or error on. */
-  const counted = async <T>(request: FastifyRequest, operation: string, call: Promise<T>, outcome: (result: T) => string): Promise<T> => {
+  /**
+   * The audit trail of a request that moves or could move money: one log line with its outcome
+   * (the request id, key id, tenant and payment-id come with the request's logger), and the
+   * outcome counted. A refusal's code is its outcome.
+   */
+  const audited = async <T>(request: FastifyRequest, operation: string, call: Promise<T>, outcome: (result: T) => string): Promise<T> => {
     const { tenant } = request.caller;
     try {
       const result = await call;
-      metrics.payments.inc({ tenant, operation, outcome: outcome(result) });
+      const answered = outcome(result);
+      metrics.payments.inc({ tenant, operation, outcome: answered });
+      request.log.info({ operation, outcome: answered }, `${operation} answered`);
       return result;
     } catch (err) {
-      if (err instanceof PaymentError) metrics.payments.inc({ tenant, operation, outcome: err.code });
+      if (err instanceof PaymentError) {
+        metrics.payments.inc({ tenant, operation, outcome: err.code });
+        request.log.info({ operation, outcome: err.code }, `${operation} refused`);
+      }
       throw err;
     }
   };
-  /** The caller's own payments: another tenant's payment of the same id is never reached. */
-  const callersPayments = (request: FastifyRequest): PaymentClient => payments.forTenant(request.caller.tenant);
+  /** The caller's own payments (another tenant's payment of the same id is never reached), asked by its key. */
+  const callersPayments = (request: FastifyRequest): PaymentClient => payments.forCaller(request.caller);
 
   app.post(
     '/payments/:id/makePayment',
@@ -52,11 +61,10 @@ export const paymentRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: PaymentR
       },
     },
     async (request, reply) => {
-      const result = await counted(request, 'makePayment', callersPayments(request).makePayment(request.params.id, request.body), (r) =>
+      const result = await audited(request, 'makePayment', callersPayments(request).makePayment(request.params.id, request.body), (r) =>
         r.replayed ? 'replayed' : 'completed',
       );
       if (result.replayed) reply.header('idempotent-replayed', 'true');
-      request.log.info({ replayed: result.replayed }, 'payment completed');
       return result;
     },
   );
@@ -70,13 +78,10 @@ export const paymentRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: PaymentR
         response: { 200: cancelResult, 202: paymentView, 409: errorRef, 429: errorRef, 502: errorRef, ...commonErrors },
       },
     },
-    async (request) => {
-      const result = await counted(request, 'cancelPayment', callersPayments(request).cancelPayment(request.params.id), (r) =>
+    async (request) =>
+      audited(request, 'cancelPayment', callersPayments(request).cancelPayment(request.params.id), (r) =>
         r.refunded ? 'refunded' : 'cancelled',
-      );
-      request.log.info({ refunded: result.refunded }, 'payment cancelled');
-      return result;
-    },
+      ),
   );
 
   app.get(

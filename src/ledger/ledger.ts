@@ -15,7 +15,20 @@ export interface LedgerEntry {
   amount: number;
   /** The workflow run that wrote the entry: tells a retried activity from an earlier run. */
   runId: string;
+  /** The API key whose request asked for the charge or refund; null when none did (AUTH=off, the temporal CLI, entries from before keys). */
+  keyId: string | null;
   at: string;
+}
+
+/** How a charge or refund is written. */
+export interface WriteOptions {
+  /**
+   * The end of the activity attempt (ms since the epoch): a store over the network commits
+   * nothing after it, so no transaction runs beside the attempt's retry.
+   */
+  deadline?: number;
+  /** The API key that asked for it, kept on the entry (the audit trail). */
+  keyId?: string | null;
 }
 
 export interface Account {
@@ -85,12 +98,10 @@ export interface Ledger extends ApiKeys {
   /**
    * Debits the account once per payment-id. A repeated call returns the first charge and
    * moves nothing. Throws InsufficientFundsError when the balance would go below zero.
-   * With a `deadline` (ms since the epoch: the end of the activity attempt), a store over the
-   * network commits nothing after it, so no transaction runs beside the attempt's retry.
    */
-  charge(paymentId: string, accountId: string, amount: number, runId: string, deadline?: number): Promise<ChargeOutcome>;
+  charge(paymentId: string, accountId: string, amount: number, runId: string, options?: WriteOptions): Promise<ChargeOutcome>;
   /** Credits the charge back once per payment-id. Throws NoChargeError when there is no charge. */
-  refund(paymentId: string, runId: string, deadline?: number): Promise<RefundOutcome>;
+  refund(paymentId: string, runId: string, options?: WriteOptions): Promise<RefundOutcome>;
   account(accountId: string, limit?: number): Promise<Account>;
   /**
    * Keeps a payment's final view, written by its workflow as it closes. The first record of

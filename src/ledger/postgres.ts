@@ -26,6 +26,7 @@ import {
   type PaymentRecord,
   type RefundOutcome,
   TransientLedgerError,
+  type WriteOptions,
 } from './ledger';
 
 export interface PostgresLedgerOptions {
@@ -104,6 +105,7 @@ const MIGRATIONS: readonly string[] = [
      last_used_at timestamptz,
      revoked_at   timestamptz
    );`,
+  'ALTER TABLE entries ADD COLUMN key_id text;',
 ];
 
 /** Advisory lock key held while migrating ("ledger" in ASCII). */
@@ -112,7 +114,7 @@ const MIGRATION_LOCK = 0x6c6564676572;
 /** A timestamptz column as toISOString writes it (what the SQLite store keeps). */
 const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
-const ENTRY = `payment_id AS "paymentId", kind, account_id AS "accountId", amount, run_id AS "runId", ${iso('at')} AS at`;
+const ENTRY = `payment_id AS "paymentId", kind, account_id AS "accountId", amount, run_id AS "runId", key_id AS "keyId", ${iso('at')} AS at`;
 
 const KEY = `id, tenant, scope, name, secret_hash AS "secretHash", ${iso('created_at')} AS "createdAt",
   ${iso('last_used_at')} AS "lastUsedAt", ${iso('revoked_at')} AS "revokedAt"`;
@@ -122,7 +124,7 @@ const SQL = {
   openAccount: 'INSERT INTO accounts (account_id, balance) VALUES ($1, $2) ON CONFLICT (account_id) DO NOTHING',
   debit: 'UPDATE accounts SET balance = balance - $1 WHERE account_id = $2 AND balance >= $1',
   credit: 'UPDATE accounts SET balance = balance + $1 WHERE account_id = $2',
-  insertEntry: `INSERT INTO entries (payment_id, kind, account_id, amount, run_id) VALUES ($1, $2, $3, $4, $5)
+  insertEntry: `INSERT INTO entries (payment_id, kind, account_id, amount, run_id, key_id) VALUES ($1, $2, $3, $4, $5, $6)
     ON CONFLICT (payment_id, kind) DO NOTHING RETURNING ${ENTRY}`,
   balance: 'SELECT balance FROM accounts WHERE account_id = $1',
   insertRecord: `INSERT INTO payment_records (payment_id, status, account_id, amount, refunded, expires_at, charge_reference, run_id)
@@ -215,14 +217,20 @@ export class PostgresLedger implements Ledger {
     this.pool.on('error', () => undefined);
   }
 
-  charge(paymentId: string, accountId: string, amount: number, runId: string, deadline?: number): Promise<ChargeOutcome> {
+  charge(
+    paymentId: string,
+    accountId: string,
+    amount: number,
+    runId: string,
+    { deadline, keyId = null }: WriteOptions = {},
+  ): Promise<ChargeOutcome> {
     return this.guard(async () => {
       const earlier = await this.chargeOf(paymentId);
       if (earlier) return earlier;
       const charge = await this.transaction(async (db) => {
         await db.query(SQL.openAccount, [accountId, this.options.openingBalance]);
         if ((await db.query(SQL.debit, [amount, accountId])).rowCount === 0) return undefined;
-        return (await db.query<LedgerEntry>(SQL.insertEntry, [paymentId, 'charge', accountId, amount, runId])).rows[0];
+        return (await db.query<LedgerEntry>(SQL.insertEntry, [paymentId, 'charge', accountId, amount, runId, keyId])).rows[0];
       }, deadline);
       if (charge) return { charge, existing: false, refunded: false };
       // Rolled back: either a concurrent call charged this payment-id first (its entry took
@@ -235,7 +243,7 @@ export class PostgresLedger implements Ledger {
     });
   }
 
-  refund(paymentId: string, runId: string, deadline?: number): Promise<RefundOutcome> {
+  refund(paymentId: string, runId: string, { deadline, keyId = null }: WriteOptions = {}): Promise<RefundOutcome> {
     return this.guard(async () => {
       const entries = await this.entries(paymentId);
       const earlier = entries.find((e) => e.kind === 'refund');
@@ -244,7 +252,7 @@ export class PostgresLedger implements Ledger {
       if (!charge) throw new NoChargeError(paymentId);
       const refund = await this.transaction(async (db) => {
         await db.query(SQL.credit, [charge.amount, charge.accountId]);
-        return (await db.query<LedgerEntry>(SQL.insertEntry, [paymentId, 'refund', charge.accountId, charge.amount, runId])).rows[0];
+        return (await db.query<LedgerEntry>(SQL.insertEntry, [paymentId, 'refund', charge.accountId, charge.amount, runId, keyId])).rows[0];
       }, deadline);
       if (refund) return { refund, existing: false };
       // The insert found the key taken, which happens only once the other refund committed.

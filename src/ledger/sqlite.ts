@@ -20,6 +20,7 @@ import {
   type PaymentRecord,
   type RefundOutcome,
   TransientLedgerError,
+  type WriteOptions,
 } from './ledger';
 import type { PaymentStatus } from '../domain/contract';
 
@@ -100,6 +101,7 @@ interface EntryRow {
   account_id: string;
   amount: number;
   run_id: string;
+  key_id: string | null;
   at: string;
 }
 
@@ -110,11 +112,12 @@ function toEntry(row: EntryRow): LedgerEntry {
     accountId: row.account_id,
     amount: row.amount,
     runId: row.run_id,
+    keyId: row.key_id,
     at: row.at,
   };
 }
 
-const ENTRY_COLUMNS = 'payment_id, kind, account_id, amount, run_id, at';
+const ENTRY_COLUMNS = 'payment_id, kind, account_id, amount, run_id, key_id, at';
 
 interface KeyRow {
   id: string;
@@ -142,6 +145,25 @@ function toKey(row: KeyRow): ApiKeyRecord {
 
 const KEY_COLUMNS = 'id, tenant, scope, name, secret_hash, created_at, last_used_at, revoked_at';
 
+/**
+ * Changes to the schema above, applied in order once each (PRAGMA user_version counts them); an
+ * applied one is never edited, a change is a new one at the end.
+ */
+const MIGRATIONS: readonly string[] = ['ALTER TABLE entries ADD COLUMN key_id TEXT'];
+
+/**
+ * Brings the schema up to date in one IMMEDIATE transaction, so that two processes never apply
+ * the same change; a database already up to date is only read, so opening it waits for no writer.
+ */
+function migrate(db: Database.Database): void {
+  if ((db.pragma('user_version', { simple: true }) as number) >= MIGRATIONS.length) return;
+  db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    for (let next = version; next < MIGRATIONS.length; next++) db.exec(MIGRATIONS[next]!);
+    db.pragma(`user_version = ${MIGRATIONS.length}`);
+  }).immediate();
+}
+
 /** How long a process opening the database waits, in all, for others that are setting it up too. */
 const SET_UP_WAIT_MS = 15_000;
 
@@ -160,6 +182,7 @@ function setUp(db: Database.Database): void {
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
       db.exec(SCHEMA);
+      migrate(db);
       return;
     } catch (err) {
       if (!/^SQLITE_BUSY/.test(String((err as { code?: unknown }).code)) || Date.now() > deadline) throw err;
@@ -198,8 +221,8 @@ export class SqliteLedger implements Ledger {
       balance: db.prepare<[string], { balance: number }>('SELECT balance FROM accounts WHERE account_id = ?'),
       debit: db.prepare<[number, string, number]>('UPDATE accounts SET balance = balance - ? WHERE account_id = ? AND balance >= ?'),
       credit: db.prepare<[number, string]>('UPDATE accounts SET balance = balance + ? WHERE account_id = ?'),
-      insertEntry: db.prepare<[string, string, string, number, string, string]>(
-        'INSERT INTO entries (payment_id, kind, account_id, amount, run_id, at) VALUES (?, ?, ?, ?, ?, ?)',
+      insertEntry: db.prepare<[string, string, string, number, string, string | null, string]>(
+        'INSERT INTO entries (payment_id, kind, account_id, amount, run_id, key_id, at) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
       insertRecord: db.prepare<[string, string, string | null, number | null, number, string, string | null, string, string]>(
         `INSERT INTO payment_records (payment_id, status, account_id, amount, refunded, expires_at, charge_reference, run_id, recorded_at)
@@ -232,22 +255,24 @@ export class SqliteLedger implements Ledger {
       ),
     };
 
-    this.chargeTx = db.transaction((paymentId: string, accountId: string, amount: number, runId: string): ChargeOutcome => {
-      const s = this.statements;
-      const existing = s.entry.get(paymentId, 'charge');
-      if (existing) {
-        return { charge: toEntry(existing), existing: true, refunded: s.entry.get(paymentId, 'refund') !== undefined };
-      }
-      const at = this.now().toISOString();
-      s.openAccount.run(accountId, this.openingBalance, at);
-      if (s.debit.run(amount, accountId, amount).changes === 0) {
-        throw new InsufficientFundsError(accountId, s.balance.get(accountId)!.balance, amount);
-      }
-      s.insertEntry.run(paymentId, 'charge', accountId, amount, runId, at);
-      return { charge: { paymentId, kind: 'charge', accountId, amount, runId, at }, existing: false, refunded: false };
-    });
+    this.chargeTx = db.transaction(
+      (paymentId: string, accountId: string, amount: number, runId: string, keyId: string | null): ChargeOutcome => {
+        const s = this.statements;
+        const existing = s.entry.get(paymentId, 'charge');
+        if (existing) {
+          return { charge: toEntry(existing), existing: true, refunded: s.entry.get(paymentId, 'refund') !== undefined };
+        }
+        const at = this.now().toISOString();
+        s.openAccount.run(accountId, this.openingBalance, at);
+        if (s.debit.run(amount, accountId, amount).changes === 0) {
+          throw new InsufficientFundsError(accountId, s.balance.get(accountId)!.balance, amount);
+        }
+        s.insertEntry.run(paymentId, 'charge', accountId, amount, runId, keyId, at);
+        return { charge: { paymentId, kind: 'charge', accountId, amount, runId, keyId, at }, existing: false, refunded: false };
+      },
+    );
 
-    this.refundTx = db.transaction((paymentId: string, runId: string): RefundOutcome => {
+    this.refundTx = db.transaction((paymentId: string, runId: string, keyId: string | null): RefundOutcome => {
       const s = this.statements;
       const existing = s.entry.get(paymentId, 'refund');
       if (existing) return { refund: toEntry(existing), existing: true };
@@ -255,20 +280,20 @@ export class SqliteLedger implements Ledger {
       if (!charge) throw new NoChargeError(paymentId);
       const at = this.now().toISOString();
       s.credit.run(charge.amount, charge.account_id);
-      s.insertEntry.run(paymentId, 'refund', charge.account_id, charge.amount, runId, at);
+      s.insertEntry.run(paymentId, 'refund', charge.account_id, charge.amount, runId, keyId, at);
       return {
-        refund: { paymentId, kind: 'refund', accountId: charge.account_id, amount: charge.amount, runId, at },
+        refund: { paymentId, kind: 'refund', accountId: charge.account_id, amount: charge.amount, runId, keyId, at },
         existing: false,
       };
     });
   }
 
-  charge(paymentId: string, accountId: string, amount: number, runId: string): Promise<ChargeOutcome> {
-    return this.unlocked(() => this.chargeTx.immediate(paymentId, accountId, amount, runId));
+  charge(paymentId: string, accountId: string, amount: number, runId: string, options: WriteOptions = {}): Promise<ChargeOutcome> {
+    return this.unlocked(() => this.chargeTx.immediate(paymentId, accountId, amount, runId, options.keyId ?? null));
   }
 
-  refund(paymentId: string, runId: string): Promise<RefundOutcome> {
-    return this.unlocked(() => this.refundTx.immediate(paymentId, runId));
+  refund(paymentId: string, runId: string, options: WriteOptions = {}): Promise<RefundOutcome> {
+    return this.unlocked(() => this.refundTx.immediate(paymentId, runId, options.keyId ?? null));
   }
 
   account(accountId: string, limit = 100): Promise<Account> {

@@ -15,10 +15,10 @@ const own = (id: string): string => unscopedId(id).id;
 export class LedgerProvider implements PaymentProvider {
   constructor(private readonly ledger: Ledger) {}
 
-  async charge({ paymentId, accountId, amount, runId, deadline }: ChargeRequest): Promise<Charged> {
+  async charge({ paymentId, accountId, amount, runId, deadline, keyId }: ChargeRequest): Promise<Charged> {
     let outcome;
     try {
-      outcome = await this.ledger.charge(paymentId, accountId, amount, runId, deadline);
+      outcome = await this.ledger.charge(paymentId, accountId, amount, runId, { deadline, keyId });
     } catch (err) {
       if (err instanceof InsufficientFundsError) {
         throw new ProviderRefusal(
@@ -38,9 +38,9 @@ export class LedgerProvider implements PaymentProvider {
     return { reference: paymentId, fromEarlierRun: existing && charge.runId !== runId, refunded, at: charge.at };
   }
 
-  async refund({ paymentId, runId, deadline }: RefundRequest): Promise<{ at: string }> {
+  async refund({ paymentId, runId, deadline, keyId }: RefundRequest): Promise<{ at: string }> {
     try {
-      return { at: (await this.ledger.refund(paymentId, runId, deadline)).refund.at };
+      return { at: (await this.ledger.refund(paymentId, runId, { deadline, keyId })).refund.at };
     } catch (err) {
       // The workflow refunds only after a charge it saw succeed: a missing charge is a bug, not a blip.
       if (err instanceof NoChargeError) throw new ProviderRefusal(NO_CHARGE, err.message);

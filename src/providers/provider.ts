@@ -16,7 +16,12 @@ export interface AttemptLimits {
   signal: AbortSignal;
 }
 
-export interface ChargeRequest extends PaymentRequest, AttemptLimits {
+/** Who asked: the API key of the request that started the charge or the refund, kept for the audit trail. */
+interface AskedBy {
+  keyId?: string;
+}
+
+export interface ChargeRequest extends PaymentRequest, AttemptLimits, AskedBy {
   paymentId: string;
   /**
    * Which charge attempt of the payment this is (1, then 2 after a decline...): each
@@ -47,7 +52,7 @@ export interface Charged {
   at: string;
 }
 
-export interface RefundRequest extends AttemptLimits {
+export interface RefundRequest extends AttemptLimits, AskedBy {
   paymentId: string;
   /** Charged.reference of the charge to refund; absent in histories recorded before providers. */
   reference?: string;

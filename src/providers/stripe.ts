@@ -246,7 +246,7 @@ export class StripeProvider implements PaymentProvider {
             ...(paymentMethod && { payment_method: paymentMethod }),
             confirm: true,
             off_session: true,
-            metadata: { paymentId, attempt: String(attempt), runId },
+            metadata: { paymentId, attempt: String(attempt), runId, ...(request.keyId && { keyId: request.keyId }) },
           },
           { ...options, idempotencyKey: chargeKey(paymentId, attempt) },
         ),
@@ -286,7 +286,7 @@ export class StripeProvider implements PaymentProvider {
     const refund = await answered('refund', request, async (options) => {
       try {
         return await this.stripe.refunds.create(
-          { payment_intent: reference, metadata: { paymentId } },
+          { payment_intent: reference, metadata: { paymentId, ...(request.keyId && { keyId: request.keyId }) } },
           { ...options, idempotencyKey: refundKey(paymentId) },
         );
       } catch (err) {

@@ -140,6 +140,12 @@ async function workerExpiry(): Promise<number> {
   return patched(WORKER_EXPIRY_PATCH) ? local.paymentExpiry() : parseExpiry(DEFAULT_EXPIRY)!;
 }
 
+/** The API key a message names, if it names one: the temporal CLI may send anything, or nothing. */
+function keyIdOf(caller: { keyId?: unknown } | null | undefined): string | undefined {
+  const keyId = caller?.keyId;
+  return typeof keyId === 'string' ? keyId : undefined;
+}
+
 /** A refusal: the provider's answer (or a bug's), which no retry changes. */
 function isRefusal(err: unknown): boolean {
   return applicationFailure(err)?.nonRetryable === true;
@@ -196,13 +202,13 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
 
   setHandler(getPaymentQuery, () => snapshotOf(state, context));
 
-  setHandler(cancelPaymentSignal, () => apply({ type: 'cancel' }));
+  setHandler(cancelPaymentSignal, (caller) => apply({ type: 'cancel', by: keyIdOf(caller) }));
 
   setHandler(
     makePaymentUpdate,
     async (request, caller) => {
       const startsAttempt = state.phase === 'new' || state.phase === 'declined';
-      apply({ type: 'pay', request });
+      apply({ type: 'pay', request, by: keyIdOf(caller) });
       await condition(idle);
       const result = resultOrFailure(makePaymentAnswer(state, context, request, !startsAttempt));
       // Absent when sent by the temporal CLI or by a gateway of an earlier release.
@@ -251,6 +257,7 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
           ...request,
           accountId: inService(request.accountId),
           attempt: state.attempts,
+          ...(state.chargeAskedBy !== undefined && { keyId: state.chargeAskedBy }),
           ...(afterTries && { afterTries }),
         }),
       );
@@ -267,7 +274,12 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
   const runRefund = async (): Promise<void> => {
     try {
       await providerCall(({ refund }, afterTries) =>
-        refund({ paymentId: inService(paymentId), reference: state.chargeReference, ...(afterTries && { afterTries }) }),
+        refund({
+          paymentId: inService(paymentId),
+          reference: state.chargeReference,
+          ...(state.refundAskedBy !== undefined && { keyId: state.refundAskedBy }),
+          ...(afterTries && { afterTries }),
+        }),
       );
       apply({ type: 'refunded' });
     } catch (err) {

@@ -41,11 +41,16 @@ export interface PaymentState {
   chargeReference?: string;
   /** The charge the provider holds came from a run Temporal has forgotten: every answer is a replay. */
   chargedByEarlierRun: boolean;
+  /** The API key whose makePayment started the current charge attempt, when it had one. */
+  chargeAskedBy?: string;
+  /** The API key whose cancelPayment asked for the refund, when it had one. */
+  refundAskedBy?: string;
 }
 
 export type PaymentEvent =
-  | { type: 'pay'; request: PaymentRequest }
-  | { type: 'cancel' }
+  /** `by`: the API key of the request, when it carried one. */
+  | { type: 'pay'; request: PaymentRequest; by?: string }
+  | { type: 'cancel'; by?: string }
   | { type: 'charged'; reference?: string; fromEarlierRun?: boolean }
   | { type: 'declined'; refusal?: Refusal }
   /** The ledger holds a refund for this payment-id from a run Temporal has forgotten. */
@@ -74,7 +79,13 @@ export function nextState(state: PaymentState, event: PaymentEvent): PaymentStat
     case 'pay':
       if (state.expired || state.cancelRequested) return state;
       if (state.phase === 'new' || state.phase === 'declined') {
-        return { ...state, phase: 'charging', request: state.request ?? event.request, attempts: state.attempts + 1 };
+        return {
+          ...state,
+          phase: 'charging',
+          request: state.request ?? event.request,
+          attempts: state.attempts + 1,
+          chargeAskedBy: event.by,
+        };
       }
       return state;
     case 'cancel':
@@ -84,9 +95,10 @@ export function nextState(state: PaymentState, event: PaymentEvent): PaymentStat
         case 'declined':
           return { ...state, phase: 'cancelled', cancelRequested: true };
         case 'charging':
-          return { ...state, cancelRequested: true };
+          // The first cancel asks for the refund; later ones wait for it.
+          return state.cancelRequested ? state : { ...state, cancelRequested: true, refundAskedBy: event.by };
         case 'charged':
-          return { ...state, phase: 'refunding', cancelRequested: true };
+          return { ...state, phase: 'refunding', cancelRequested: true, refundAskedBy: event.by };
         default:
           return state;
       }
