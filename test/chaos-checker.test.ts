@@ -109,3 +109,19 @@ test('after retention: an answer that changed, a GET that lost the payment, or a
       .sort(),
   ).toEqual(['GET showed COMPLETED, then nothing', 'a new run was started for it']);
 });
+
+test("a charge in another tenant's account, or for another amount than asked, is caught", () => {
+  const charged = (r: ChaosRecord) => r.ledger.find((row) => row.paymentId === paidNeverCancelled(r) && row.kind === 'charge')!;
+  const crossed = copy();
+  const row = charged(crossed);
+  credit(crossed, row);
+  row.accountId = `acme/${row.accountId}`;
+  crossed.balances[row.accountId] = crossed.openingBalance - row.amount;
+  expect(invariantsBroken(crossed)).toEqual(["every charge is its own tenant's, from the account and for the amount asked"]);
+
+  const more = copy();
+  const charge = charged(more);
+  charge.amount -= 1;
+  more.balances[charge.accountId] = more.balances[charge.accountId]! + 1;
+  expect(invariantsBroken(more)).toEqual(["every charge is its own tenant's, from the account and for the amount asked"]);
+});

@@ -4,7 +4,8 @@
  * the same server, and whether latency grows as open payments pile up.
  *
  *   npm run bench -- --clients 1,8,32,64 --seconds 10 --open 1000,20000
- *   npm run bench -- --url http://127.0.0.1:8080 [--temporal 127.0.0.1:7233]   (a running stack)
+ *   npm run bench -- --auth off                  (its own gateway without API keys; the default asks for one)
+ *   npm run bench -- --url http://127.0.0.1:8080 [--temporal 127.0.0.1:7233] [--key pk_...]   (a running stack)
  */
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -14,7 +15,11 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import Database from 'better-sqlite3';
+import { newKey } from '../../src/access/keys';
+import { loadConfig } from '../../src/config';
 import { workflowIdFor } from '../../src/domain/contract';
+import { DEFAULT_TENANT } from '../../src/domain/tenancy';
+import { openLedger } from '../../src/ledger/open';
 import { PROJECT_ROOT } from '../paths';
 import { LocalStack } from '../stack';
 import { chartSvg } from './chart';
@@ -32,8 +37,11 @@ function options() {
       url: { type: 'string' },
       temporal: { type: 'string' },
       out: { type: 'string', default: path.join(PROJECT_ROOT, 'bench-results') },
+      auth: { type: 'string', default: 'keys' },
+      key: { type: 'string' },
     },
   });
+  if (values.auth !== 'keys' && values.auth !== 'off') throw new Error(`--auth must be keys or off, got ${JSON.stringify(values.auth)}`);
   const list = (text: string) => text.split(',').filter(Boolean).map(Number);
   return {
     clients: list(values.clients!),
@@ -46,6 +54,10 @@ function options() {
     /** That stack's Temporal frontend, for the history cost and the open-payment counts. */
     temporal: values.temporal,
     out: values.out!,
+    /** Its own stack's gateway asks for an API key (the default, as `npm run api`), or not. */
+    auth: values.auth as 'keys' | 'off',
+    /** The API key to send to a running gateway (--url) that asks for one. */
+    key: values.key,
   };
 }
 
@@ -54,11 +66,26 @@ const run = randomUUID().slice(0, 8);
 let counter = 0;
 const next = () => counter++;
 
-const paymentTarget: Target = {
-  path: (n) => `/payments/bench-${run}-${n}/makePayment`,
-  body: (n) => `{"accountId":"bench-${n % 50}","amount":1}`,
-};
-const ceilingTarget: Target = { path: (n) => `/bench/ceiling/${run}-${n}` };
+/** What the bench sends: payments, and Temporal's ceiling (both through the gateway's access check). */
+function targets(key: string | undefined): { payment: Target; ceiling: Target } {
+  const headers: Record<string, string> = key ? { authorization: `Bearer ${key}` } : {};
+  return {
+    payment: { path: (n) => `/payments/bench-${run}-${n}/makePayment`, body: (n) => `{"accountId":"bench-${n % 50}","amount":1}`, headers },
+    ceiling: { path: (n) => `/bench/ceiling/${run}-${n}`, headers },
+  };
+}
+
+/** A key of the tenant default in the stack's database, as `npm run keys -- create` makes one. */
+async function benchKey(stack: LocalStack): Promise<string> {
+  const ledger = await openLedger(loadConfig({ DATA_DIR: stack.dataDir }));
+  try {
+    const { id, key, secretHash } = newKey();
+    await ledger.createKey({ id, tenant: DEFAULT_TENANT, scope: 'write', name: 'bench', secretHash });
+    return key;
+  } finally {
+    await ledger.close();
+  }
+}
 
 interface Measured extends LoadResult {
   cpu: Record<string, number>;
@@ -86,8 +113,8 @@ async function measure(subject: Subject, target: Target, clients: number, second
 }
 
 /** Whether the gateway serves the ceiling route (the bench gateway, tools/bench/gateway.ts, does). */
-async function servesCeiling(apiUrl: string): Promise<boolean> {
-  const response = await fetch(`${apiUrl}${ceilingTarget.path(next())}`, { method: 'POST' });
+async function servesCeiling(apiUrl: string, ceilingTarget: Target): Promise<boolean> {
+  const response = await fetch(`${apiUrl}${ceilingTarget.path(next())}`, { method: 'POST', headers: ceilingTarget.headers });
   await response.body?.cancel();
   return response.status !== 404;
 }
@@ -166,10 +193,10 @@ async function main(): Promise<void> {
       dir,
       openingBalance: 1e15,
       workers: o.workers,
-      env: { LOG_LEVEL: 'error' },
+      env: { LOG_LEVEL: 'error', AUTH: o.auth },
       entries: { worker: 'tools/bench/worker.ts', api: 'tools/bench/gateway.ts' },
     });
-    say(`stack: dev server persisted to ${dir}/data, ${o.workers} worker(s), gateway; ${o.seconds} s per step`);
+    say(`stack: dev server persisted to ${dir}/data, ${o.workers} worker(s), gateway (AUTH=${o.auth}); ${o.seconds} s per step`);
     await stack.start();
     temporalAddress = stack.temporalAddress;
   } else {
@@ -181,7 +208,8 @@ async function main(): Promise<void> {
   const connection = temporalAddress ? await Connection.connect({ address: temporalAddress }) : undefined;
   const subject: Subject = { apiUrl: stack?.apiUrl ?? o.url!, stack, client: connection && new Client({ connection }) };
   try {
-    const withCeiling = await servesCeiling(subject.apiUrl);
+    const { payment: paymentTarget, ceiling: ceilingTarget } = targets(stack && o.auth === 'keys' ? await benchKey(stack) : o.key);
+    const withCeiling = await servesCeiling(subject.apiUrl, ceilingTarget);
     if (!withCeiling)
       say(
         'no Temporal ceiling: the gateway does not serve POST /bench/ceiling/:id ' +
@@ -267,7 +295,7 @@ async function main(): Promise<void> {
     const report = {
       at: new Date().toISOString(),
       machine,
-      options: o,
+      options: { ...o, key: o.key && '(given)' },
       payments,
       ceiling,
       cost: cost && { ...cost, batchesPerPayment },

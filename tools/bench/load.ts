@@ -19,7 +19,7 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-function post(agent: http.Agent, url: URL, path: string, body: string | undefined): Promise<number> {
+function post(agent: http.Agent, url: URL, path: string, body: string | undefined, headers: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
     const request = http.request(
       {
@@ -28,7 +28,7 @@ function post(agent: http.Agent, url: URL, path: string, body: string | undefine
         port: url.port,
         method: 'POST',
         path,
-        headers: body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {},
+        headers: { ...headers, ...(body && { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }) },
       },
       (response) => {
         response.resume();
@@ -43,6 +43,8 @@ function post(agent: http.Agent, url: URL, path: string, body: string | undefine
 export interface Target {
   path: (n: number) => string;
   body?: (n: number) => string;
+  /** Sent with every request (the API key). */
+  headers?: Record<string, string>;
 }
 
 /** Drives `target` with `clients` concurrent clients for `seconds`; `next()` numbers every request uniquely. */
@@ -59,7 +61,7 @@ export async function drive(baseUrl: string, target: Target, clients: number, se
         const n = next();
         const t0 = process.hrtime.bigint();
         try {
-          const status = await post(agent, url, target.path(n), target.body?.(n));
+          const status = await post(agent, url, target.path(n), target.body?.(n), target.headers ?? {});
           if (status === 200) latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
           else errors++;
         } catch {

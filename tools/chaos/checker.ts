@@ -5,6 +5,8 @@
  * checked again (and a broken one shown to fail) in a test.
  */
 
+import { scopedId, unscopedId } from '../../src/domain/tenancy';
+
 export interface Attempt {
   at: number;
   /** HTTP status, or 'network' when no answer came (connection refused, reset, timeout). */
@@ -80,6 +82,7 @@ export const INVARIANTS = [
   'no payment stuck in PROCESSING',
   'a retried request gets the same answer',
   'after Temporal forgets a payment, its answers stand and no run starts',
+  "every charge is its own tenant's, from the account and for the amount asked",
 ] as const;
 export type Invariant = (typeof INVARIANTS)[number];
 
@@ -118,6 +121,20 @@ export function checkInvariants(record: ChaosRecord): Violation[] {
     }
 
     const requests = requestsById.get(id) ?? [];
+    // Payment-ids and account-ids here are the service's names for them: `tenant/id` beyond the tenant default.
+    const { tenant } = unscopedId(id);
+    const asked = requests.find((r) => r.body)?.body;
+    for (const charge of charges) {
+      const crossed = unscopedId(charge.accountId).tenant !== tenant;
+      const differs = asked && (charge.accountId !== scopedId(tenant, asked.accountId) || charge.amount !== asked.amount);
+      if (crossed || differs) {
+        fail(
+          "every charge is its own tenant's, from the account and for the amount asked",
+          `charged ${charge.amount} to ${charge.accountId}; asked ${asked ? `${asked.amount} from ${asked.accountId}` : 'nothing'}`,
+          { paymentId: id },
+        );
+      }
+    }
     const acked = (op: RequestRecord['op']) => requests.filter((r) => r.op === op && r.answer?.status === 200);
     const cancelAcks = acked('cancelPayment');
     const payAcks = acked('makePayment');

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { loadConfig } from '../../src/config';
 import { openLedger } from '../../src/ledger/open';
+import { DEFAULT_TENANT } from '../../src/domain/tenancy';
 import { launchEntry, signalGroup } from '../launch';
 import { LocalStack, type Role } from '../stack';
 import type { RequestRecord } from './checker';
@@ -91,6 +92,7 @@ function steadyLoad(url: () => string, clients: number, seed: number, until: () 
       const random = seeded(seed * 1000 + client + 1);
       for (let n = 0; Date.now() < until(); n++) {
         const spec: PaymentSpec = {
+          tenant: DEFAULT_TENANT,
           paymentId: `crash-${run}-${client}-${n}`,
           accountId: `acct-${(client + n) % ACCOUNTS}`,
           amount: 1 + ((client * 31 + n) % 500),

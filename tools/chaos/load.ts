@@ -3,6 +3,7 @@
  * for a small pool of payment-ids (so they collide), and retries the same request with
  * backoff on network errors and 5xx (honouring Retry-After) until it gets a definitive answer.
  */
+import { scopedId } from '../../src/domain/tenancy';
 import type { Answer, RequestRecord } from './checker';
 import { type Random, between, pick, seeded } from './random';
 
@@ -20,22 +21,47 @@ export interface LoadSettings {
 }
 
 export interface PaymentSpec {
+  /** The tenant whose payment this is; its ids below are the tenant's own. */
+  tenant: string;
   paymentId: string;
   accountId: string;
   amount: number;
   /** Half the pool is never cancelled, so that some payments must stay charged to the end. */
   cancellable: boolean;
+  /** The tenant's API key, sent with every request; none with AUTH=off. */
+  key?: string;
 }
 
-/** The pool: each payment-id always carries the same account and amount, as a real client's would. */
-export function paymentPool(settings: Pick<LoadSettings, 'paymentIds' | 'accounts' | 'seed'>): PaymentSpec[] {
-  const random = seeded(settings.seed);
-  return Array.from({ length: settings.paymentIds }, (_, i) => ({
-    paymentId: `chaos-${settings.seed}-${i}`,
-    accountId: `acct-${i % settings.accounts}`,
-    amount: 100 + Math.floor(random() * 400),
-    cancellable: i % 2 === 0,
-  }));
+/** The payment-id as the service names it, which the record and the checker go by. */
+export function serviceId(spec: Pick<PaymentSpec, 'tenant' | 'paymentId'>): string {
+  return scopedId(spec.tenant, spec.paymentId);
+}
+
+/**
+ * The pool: each payment-id always carries the same account and amount, as a real client's
+ * would. Every tenant uses the same payment-ids and account-ids, each with amounts of its own,
+ * so that a request reaching another tenant's payment would be answered as a different one.
+ */
+export function paymentPool(
+  settings: Pick<LoadSettings, 'paymentIds' | 'accounts' | 'seed'>,
+  tenants: { tenant: string; key?: string }[],
+): PaymentSpec[] {
+  return tenants.flatMap(({ tenant, key }, t) => {
+    const random = seeded(settings.seed + t);
+    return Array.from({ length: settings.paymentIds }, (_, i) => ({
+      tenant,
+      paymentId: `chaos-${settings.seed}-${i}`,
+      accountId: `acct-${i % settings.accounts}`,
+      amount: 100 + Math.floor(random() * 400),
+      cancellable: i % 2 === 0,
+      ...(key && { key }),
+    }));
+  });
+}
+
+/** The headers that carry the spec's key, if it has one. */
+export function authorization(spec: Pick<PaymentSpec, 'key'>): Record<string, string> {
+  return spec.key ? { authorization: `Bearer ${spec.key}` } : {};
 }
 
 const ATTEMPT_TIMEOUT_MS = 30_000;
@@ -47,9 +73,8 @@ async function attempt(url: string, spec: PaymentSpec, op: RequestRecord['op']):
   try {
     const response = await fetch(`${url}/payments/${spec.paymentId}/${op}`, {
       method: 'POST',
-      ...(op === 'makePayment'
-        ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ accountId: spec.accountId, amount: spec.amount }) }
-        : {}),
+      headers: { ...authorization(spec), ...(op === 'makePayment' && { 'content-type': 'application/json' }) },
+      ...(op === 'makePayment' && { body: JSON.stringify({ accountId: spec.accountId, amount: spec.amount }) }),
       signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),
     });
     const text = await response.text();
@@ -78,7 +103,7 @@ export async function send(
   const record: RequestRecord = {
     client,
     op,
-    paymentId: spec.paymentId,
+    paymentId: serviceId(spec),
     ...(op === 'makePayment' ? { body: { accountId: spec.accountId, amount: spec.amount } } : {}),
     startedAt: Date.now(),
     attempts: [],

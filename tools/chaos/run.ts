@@ -5,7 +5,9 @@
  */
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { loadConfig } from '../../src/config';
+import { newKey } from '../../src/access/keys';
 import { workflowIdFor } from '../../src/domain/contract';
+import { DEFAULT_TENANT, scopedId } from '../../src/domain/tenancy';
 import { createClient } from '../../src/temporal';
 import type { Ledger } from '../../src/ledger/ledger';
 import { openLedger } from '../../src/ledger/open';
@@ -13,7 +15,7 @@ import { ThrowawayPostgres } from '../postgres';
 import { LocalStack } from '../stack';
 import { type ChaosRecord, type LedgerRow, type PaymentState, type RequestRecord, type Violation, checkInvariants } from './checker';
 import { type FaultKind, type InjectedFault, faultKinds, injectFaults, planFaults } from './faults';
-import { type PaymentSpec, paymentPool, runClients, send } from './load';
+import { type PaymentSpec, authorization, paymentPool, runClients, send, serviceId } from './load';
 import { seeded } from './random';
 
 const SETTLE_LIMIT_MS = 180_000;
@@ -57,27 +59,28 @@ export interface ChaosResult {
   violations: Violation[];
 }
 
-async function getJson(url: string): Promise<{ status: number; body: any } | undefined> {
+async function getJson(url: string, headers: Record<string, string>): Promise<{ status: number; body: any } | undefined> {
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+    const response = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
     return { status: response.status, body: await response.json() };
   } catch {
     return undefined;
   }
 }
 
-/** Waits until no payment is PROCESSING (or the limit passes); returns each one's final state. */
+/** Waits until no payment is PROCESSING (or the limit passes); returns each one's final state, by its service-wide id. */
 async function settle(apiUrl: string, pool: PaymentSpec[]): Promise<Record<string, PaymentState | null>> {
   const finals: Record<string, PaymentState | null> = {};
   const deadline = Date.now() + SETTLE_LIMIT_MS;
-  let pending = pool.map((spec) => spec.paymentId);
+  let pending = pool;
   while (pending.length > 0) {
-    const still: string[] = [];
-    for (const id of pending) {
-      const answer = await getJson(`${apiUrl}/payments/${id}`);
+    const still: PaymentSpec[] = [];
+    for (const spec of pending) {
+      const id = serviceId(spec);
+      const answer = await getJson(`${apiUrl}/payments/${spec.paymentId}`, authorization(spec));
       if (answer?.status === 404) finals[id] = null;
       else if (answer?.status === 200) finals[id] = { status: answer.body.status, refunded: answer.body.refunded };
-      if (!answer || answer.status >= 500 || finals[id]?.status === 'PROCESSING') still.push(id);
+      if (!answer || answer.status >= 500 || finals[id]?.status === 'PROCESSING') still.push(spec);
     }
     pending = still;
     if (pending.length === 0 || Date.now() > deadline) break;
@@ -87,13 +90,14 @@ async function settle(apiUrl: string, pool: PaymentSpec[]): Promise<Record<strin
 }
 
 /**
- * The pool's accounts, read through the Ledger interface (so either store will do). Rows are
- * numbered in each account's ledger order, which is all the checker compares.
+ * The pool's accounts, read through the Ledger interface (so either store will do), under
+ * their service-wide names as the ledger keeps them. Rows are numbered in each account's
+ * ledger order, which is all the checker compares.
  */
 async function readLedger(ledger: Ledger, pool: PaymentSpec[]): Promise<Pick<ChaosRecord, 'ledger' | 'balances'>> {
   const rows: LedgerRow[] = [];
   const balances: Record<string, number> = {};
-  for (const accountId of new Set(pool.map((spec) => spec.accountId))) {
+  for (const accountId of new Set(pool.map((spec) => scopedId(spec.tenant, spec.accountId)))) {
     // No limit that a broken build's extra rows could hide behind.
     const account = await ledger.account(accountId, Number.MAX_SAFE_INTEGER);
     balances[accountId] = account.balance;
@@ -102,6 +106,26 @@ async function readLedger(ledger: Ledger, pool: PaymentSpec[]): Promise<Pick<Cha
     }
   }
   return { ledger: rows, balances };
+}
+
+/** The tenants every chaos run pays for: the default (ids as they are) and one more (ids scoped by the tenant). */
+const TENANTS = [DEFAULT_TENANT, 'acme'];
+
+/** A write key for each tenant, in the stack's database, before any request is sent. */
+async function makeKeys(ledger: Ledger): Promise<{ tenant: string; key: string }[]> {
+  return Promise.all(
+    TENANTS.map(async (tenant) => {
+      const { id, key, secretHash } = newKey();
+      await ledger.createKey({ id, tenant, scope: 'write', name: 'chaos', secretHash });
+      return { tenant, key };
+    }),
+  );
+}
+
+function openStackLedger(o: ChaosOptions, stack: LocalStack, ledgerUrl: string | undefined): Promise<Ledger> {
+  return openLedger(
+    loadConfig({ DATA_DIR: stack.dataDir, OPENING_BALANCE: String(o.openingBalance), ...(ledgerUrl ? { LEDGER_URL: ledgerUrl } : {}) }),
+  );
 }
 
 export async function runChaos(o: ChaosOptions, say: (line: string) => void): Promise<ChaosResult> {
@@ -114,7 +138,8 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
       workers: o.workers,
       gateways: o.gateways,
       ledgerUrl,
-      ...(o.retention ? { env: { PAYMENT_EXPIRY: expiryOf(o) } } : {}),
+      // Two tenants, each with its key, as real merchants call it.
+      env: { AUTH: 'keys', ...(o.retention && { PAYMENT_EXPIRY: expiryOf(o) }) },
     });
     try {
       return await storm(o, stack, ledgerUrl, say);
@@ -127,12 +152,18 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
 }
 
 async function storm(o: ChaosOptions, stack: LocalStack, ledgerUrl: string | undefined, say: (line: string) => void): Promise<ChaosResult> {
-  const pool = paymentPool({ paymentIds: o.ids, accounts: o.accounts, seed: o.seed });
   await stack.start();
+  const keysLedger = await openStackLedger(o, stack, ledgerUrl);
+  let pool: PaymentSpec[];
+  try {
+    pool = paymentPool({ paymentIds: o.ids, accounts: o.accounts, seed: o.seed }, await makeKeys(keysLedger));
+  } finally {
+    await keysLedger.close();
+  }
   const gateways = stack.apiUrls;
   say(
     `stack up: Temporal ${stack.temporalAddress}, gateways ${gateways.join(' ')}, ` +
-      `${o.workers} workers, ledger ${ledgerUrl ? 'PostgreSQL' : 'SQLite'}`,
+      `${o.workers} workers, ledger ${ledgerUrl ? 'PostgreSQL' : 'SQLite'}, tenants ${TENANTS.join(' and ')} with API keys`,
   );
 
   const startedAt = Date.now();
@@ -162,7 +193,8 @@ async function storm(o: ChaosOptions, stack: LocalStack, ledgerUrl: string | und
   const resendAcknowledged = async (): Promise<ChaosRecord['resent']> => {
     const resent: ChaosRecord['resent'] = {};
     for (const [i, spec] of pool.entries()) {
-      const mine = requests.filter((r) => r.paymentId === spec.paymentId);
+      const id = serviceId(spec);
+      const mine = requests.filter((r) => r.paymentId === id);
       const entry: ChaosRecord['resent'][string] = {};
       for (const op of ['makePayment', 'cancelPayment'] as const) {
         if (mine.some((r) => r.op === op && r.answer?.status === 200)) {
@@ -178,7 +210,7 @@ async function storm(o: ChaosOptions, stack: LocalStack, ledgerUrl: string | und
           ).answer;
         }
       }
-      resent[spec.paymentId] = entry;
+      resent[id] = entry;
     }
     return resent;
   };
@@ -187,22 +219,19 @@ async function storm(o: ChaosOptions, stack: LocalStack, ledgerUrl: string | und
   let afterRetention: ChaosRecord['afterRetention'];
   if (o.retention) {
     say('retention: waiting out every window, then deleting each closed workflow as retention would');
-    const ids = pool.map((spec) => spec.paymentId);
     const client = createClient(loadConfig({ TEMPORAL_ADDRESS: stack.temporalAddress }));
     try {
-      const forgotten = await forgetAll(client, ids);
+      const forgotten = await forgetAll(client, pool);
       say(`retention: ${forgotten.length} workflows deleted; asking again`);
       const later = await resendAcknowledged();
       const laterFinals = await settle(stack.apiUrl, pool);
-      afterRetention = { resent: later, finals: laterFinals, restarted: await knownTo(client, ids) };
+      afterRetention = { resent: later, finals: laterFinals, restarted: (await knownTo(client, pool)).map(serviceId) };
     } finally {
       await client.connection.close();
     }
   }
 
-  const ledger = await openLedger(
-    loadConfig({ DATA_DIR: stack.dataDir, OPENING_BALANCE: String(o.openingBalance), ...(ledgerUrl ? { LEDGER_URL: ledgerUrl } : {}) }),
-  );
+  const ledger = await openStackLedger(o, stack, ledgerUrl);
   let read;
   try {
     read = await readLedger(ledger, pool);
@@ -224,13 +253,13 @@ async function storm(o: ChaosOptions, stack: LocalStack, ledgerUrl: string | und
 
 const RETENTION_LIMIT_MS = 300_000;
 
-/** The payment-ids whose workflow Temporal knows. */
-async function knownTo(client: Client, paymentIds: string[]): Promise<string[]> {
-  const known: string[] = [];
-  for (const id of paymentIds) {
+/** The payments whose workflow Temporal knows. */
+async function knownTo(client: Client, pool: PaymentSpec[]): Promise<PaymentSpec[]> {
+  const known: PaymentSpec[] = [];
+  for (const spec of pool) {
     try {
-      await client.workflow.getHandle(workflowIdFor(id)).describe();
-      known.push(id);
+      await client.workflow.getHandle(workflowIdFor(spec.paymentId, spec.tenant)).describe();
+      known.push(spec);
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
     }
@@ -243,14 +272,14 @@ async function knownTo(client: Client, paymentIds: string[]): Promise<string[]> 
  * namespace's retention would, and waits until Temporal no longer knows any of them.
  * Deletion is asynchronous: the dev server acknowledges a closed run every 30 s or so.
  */
-async function forgetAll(client: Client, paymentIds: string[]): Promise<string[]> {
+async function forgetAll(client: Client, pool: PaymentSpec[]): Promise<PaymentSpec[]> {
   const deadline = Date.now() + RETENTION_LIMIT_MS;
   const pause = () => new Promise((resolve) => setTimeout(resolve, 1000));
-  const seen = await knownTo(client, paymentIds);
-  for (const id of seen) {
-    const handle = client.workflow.getHandle(workflowIdFor(id));
+  const seen = await knownTo(client, pool);
+  for (const spec of seen) {
+    const handle = client.workflow.getHandle(workflowIdFor(spec.paymentId, spec.tenant));
     while ((await handle.describe()).status.name === 'RUNNING') {
-      if (Date.now() > deadline) throw new Error(`payment ${id} still running after its window`);
+      if (Date.now() > deadline) throw new Error(`payment ${handle.workflowId} still running after its window`);
       await pause();
     }
     await client.workflowService.deleteWorkflowExecution({ namespace: 'default', workflowExecution: { workflowId: handle.workflowId } });
