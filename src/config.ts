@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_EXPIRY, ID_REGEX, parseExpiry } from './domain/contract';
+import { isLoopback } from './net';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -195,13 +196,21 @@ function stripeKey(variable: string, text: string): string {
   return text;
 }
 
-function httpUrl(variable: string, text: string): string {
+/** Plain http only to this machine: to any other host the secret key would cross a network in clear. */
+function stripeApiBase(variable: string, text: string): string {
   const url = parsedUrl(text);
   if (!url || !['http:', 'https:'].includes(url.protocol) || url.username || url.pathname !== '/' || url.search || url.hash) {
     const shown = url ? redactUrl(text) : text;
     throw new ConfigError(
       variable,
       `expected an http or https URL of a host (for example http://127.0.0.1:12111), got ${JSON.stringify(shown)}`,
+    );
+  }
+  if (url.protocol === 'http:' && !isLoopback(url.hostname.replace(/^\[(.*)\]$/, '$1'))) {
+    throw new ConfigError(
+      variable,
+      `plain http is accepted only for this machine (127.0.0.0/8, ::1, localhost): to ${url.host} the Stripe key would cross ` +
+        `the network in clear; use https://${url.host}`,
     );
   }
   return url.origin;
@@ -293,7 +302,7 @@ export function loadConfig(env: Env = process.env): Config {
         : {
             kind: 'stripe',
             apiKey: read('STRIPE_API_KEY', '', stripeKey),
-            apiBase: optional('STRIPE_API_BASE', httpUrl),
+            apiBase: optional('STRIPE_API_BASE', stripeApiBase),
             currency: read('STRIPE_CURRENCY', 'usd', currency),
           },
   };

@@ -133,6 +133,27 @@ describe('PAYMENT_PROVIDER=stripe', () => {
     expect(() => loadConfig({ ...stripe, STRIPE_API_BASE: 'http://user:pw-secret@127.0.0.1' })).not.toThrow(/pw-secret/);
   });
 
+  test('STRIPE_API_BASE takes plain http only to this machine: elsewhere the key would cross the network in clear', () => {
+    for (const base of ['http://127.0.0.1:12111', 'http://127.8.9.10:12111', 'http://localhost:12111', 'http://[::1]:12111']) {
+      expect(loadConfig({ ...stripe, STRIPE_API_BASE: base }).paymentProvider).toMatchObject({ apiBase: base });
+    }
+    for (const base of ['https://stripe.internal', 'https://10.0.0.5:12111']) {
+      expect(loadConfig({ ...stripe, STRIPE_API_BASE: base }).paymentProvider).toMatchObject({ apiBase: base });
+    }
+    for (const base of [
+      'http://stripe.internal',
+      'http://10.0.0.5:12111',
+      'http://192.168.1.20',
+      'http://[fe80::1]:12111',
+      'http://localhost.example.com',
+      'http://127.0.0.1.example.com',
+    ]) {
+      expect(() => loadConfig({ ...stripe, STRIPE_API_BASE: base })).toThrow(
+        /^STRIPE_API_BASE: plain http is accepted only for this machine \(127\.0\.0\.0\/8, ::1, localhost\): .* in clear; use https:\/\//,
+      );
+    }
+  });
+
   test('a malformed key is refused without echoing it', () => {
     expect(() => loadConfig({ ...stripe, STRIPE_API_KEY: 'pk_test_secretish' })).toThrow(/^STRIPE_API_KEY: /);
     expect(() => loadConfig({ ...stripe, STRIPE_API_KEY: 'pk_test_secretish' })).not.toThrow(/secretish/);
