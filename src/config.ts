@@ -50,6 +50,8 @@ export interface Config {
   taskQueue: string;
   host: string;
   port: number;
+  /** Where /metrics and /docs are served instead of `port`, on the same host; undefined: on `port`. */
+  adminPort: number | undefined;
   /** Absolute path: ledger database and dev server database live here. */
   dataDir: string;
   /** A PostgreSQL ledger shared by every worker and gateway; unset: the SQLite file under dataDir. */
@@ -279,6 +281,12 @@ export function loadConfig(env: Env = process.env): Config {
     return raw ? parse(variable, raw) : undefined;
   };
   const temporalApiKey = optional('TEMPORAL_API_KEY', (_v, text) => text);
+  const publicPort = read('PORT', '8080', port);
+  const adminPort = optional('ADMIN_PORT', port);
+  // 0 asks the system for a free port, as many times as it is given.
+  if (adminPort !== undefined && adminPort !== 0 && adminPort === publicPort) {
+    throw new ConfigError('ADMIN_PORT', `must differ from PORT (${publicPort}): it is the port that serves metrics and docs instead`);
+  }
   return {
     auth: read('AUTH', 'keys', oneOf(AUTH_MODES)),
     allowedOrigins: read('ALLOWED_ORIGINS', '', origins),
@@ -288,7 +296,8 @@ export function loadConfig(env: Env = process.env): Config {
     temporalApiKey,
     taskQueue: read('TASK_QUEUE', 'payments', name),
     host: read('HOST', '127.0.0.1', host),
-    port: read('PORT', '8080', port),
+    port: publicPort,
+    adminPort,
     dataDir: path.resolve(read('DATA_DIR', '.data', (_v, text) => text)),
     ledgerUrl: optional('LEDGER_URL', postgresUrl),
     paymentExpiryMs: read('PAYMENT_EXPIRY', DEFAULT_EXPIRY, duration),

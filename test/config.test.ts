@@ -15,6 +15,7 @@ test('defaults follow the SPEC', () => {
     taskQueue: 'payments',
     host: '127.0.0.1',
     port: 8080,
+    adminPort: undefined,
     dataDir: path.resolve('.data'),
     ledgerUrl: undefined,
     paymentExpiryMs: 60 * 60 * 1000,
@@ -68,6 +69,9 @@ test.each([
   ['WORKER_METRICS_ADDRESS', '9464'],
   ['PAYMENT_PROVIDER', 'paypal'],
   ['LEDGER_URL', 'file:///tmp/ledger.db'],
+  ['ADMIN_PORT', 'metrics'],
+  ['ADMIN_PORT', '70000'],
+  ['ADMIN_PORT', '8080'],
 ])('%s=%j is refused with a message naming it', (variable, value) => {
   expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError);
   expect(() => loadConfig({ [variable]: value })).toThrow(new RegExp(`^${variable}: `));
@@ -196,4 +200,10 @@ test('ALLOWED_ORIGINS: origins as browsers send them, comma-separated', () => {
     'https://shop.example.com',
     'http://127.0.0.1:3000',
   ]);
+});
+
+test('ADMIN_PORT: a port other than PORT', () => {
+  expect(loadConfig({ ADMIN_PORT: '9464' })).toMatchObject({ port: 8080, adminPort: 9464 });
+  expect(loadConfig({ PORT: '0', ADMIN_PORT: '0' })).toMatchObject({ port: 0, adminPort: 0 });
+  expect(() => loadConfig({ PORT: '9000', ADMIN_PORT: '9000' })).toThrow(/^ADMIN_PORT: must differ from PORT \(9000\)/);
 });

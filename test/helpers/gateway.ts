@@ -2,7 +2,8 @@
 import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { gatewayApp } from '../../src/api';
-import type { AppDeps, HttpTimeouts } from '../../src/http/app';
+import type { AppDeps } from '../../src/http/app';
+import type { HttpTimeouts } from '../../src/http/server';
 import type { Ledger, PaymentRecords } from '../../src/ledger/ledger';
 
 export interface Gateway {
