@@ -4,6 +4,7 @@ import { type Config, loadConfigOrExit } from './config';
 import { buildAdminApp } from './http/admin';
 import { type AppDeps, buildApp } from './http/app';
 import { GatewayMetrics } from './http/metrics';
+import { RATE_LIMIT_WINDOW_MS } from './http/rate-limit';
 import { type HttpTimeouts, httpTimeouts } from './http/server';
 import type { Ledger } from './ledger/ledger';
 import { describeLedger, openLedger } from './ledger/open';
@@ -18,6 +19,8 @@ export interface GatewayParts extends Omit<PaymentClientOptions, 'ledger'> {
   timeouts?: Partial<HttpTimeouts>;
   /** AUTH=off and no browser origins unless given. */
   access?: AppDeps['access'];
+  /** No limit unless given. */
+  rateLimit?: AppDeps['rateLimit'];
   adminApart?: AppDeps['adminApart'];
   /** A registry of its own unless given. */
   metrics?: GatewayMetrics;
@@ -29,6 +32,7 @@ export function gatewayApp({
   logger,
   timeouts,
   access = { mode: 'off', allowedOrigins: [] },
+  rateLimit,
   adminApart,
   metrics = new GatewayMetrics(),
   ...client
@@ -40,6 +44,7 @@ export function gatewayApp({
     logger,
     timeouts,
     access,
+    rateLimit,
     adminApart,
     metrics,
   });
@@ -70,6 +75,7 @@ export async function createGateway(config: Config): Promise<Gateway> {
     ledger: config.paymentProvider.kind === 'ledger' ? database : undefined,
     ...server,
     access: { mode: config.auth, keys: database, allowedOrigins: config.allowedOrigins },
+    rateLimit: config.rateLimit === undefined ? undefined : { max: config.rateLimit, windowMs: RATE_LIMIT_WINDOW_MS },
     adminApart: config.adminPort !== undefined,
   });
   app.addHook('onClose', async () => {
@@ -114,8 +120,11 @@ export async function runGateway(config: Config, extend?: (app: FastifyInstance)
     `gateway on ${url}${adminUrl === undefined ? '' : ` (metrics and docs on ${adminUrl})`}, Temporal ${describeTemporal(config)}, ` +
       `${config.paymentProvider.kind === 'ledger' ? describeLedger(config) : `payments at Stripe, records in ${describeLedger(config)}`}`,
   );
-  if (config.auth === 'keys') log.info('access: API keys (AUTH=keys); make them with npm run keys -- create --tenant default');
-  else if (isLoopback(config.host)) log.info("access control off (AUTH=off): every request is the tenant default's");
+  if (config.auth === 'keys') {
+    const limit =
+      config.rateLimit === undefined ? 'no rate limit (RATE_LIMIT=off)' : `${config.rateLimit} requests a second per key (RATE_LIMIT)`;
+    log.info(`access: API keys (AUTH=keys), ${limit}; make them with npm run keys -- create --tenant default`);
+  } else if (isLoopback(config.host)) log.info("access control off (AUTH=off): every request is the tenant default's");
   else log.warn(`ACCESS CONTROL IS OFF (AUTH=off) on ${config.host}: anyone who reaches this address can move money`);
 }
 

@@ -52,6 +52,8 @@ export interface Config {
   port: number;
   /** Where /metrics and /docs are served instead of `port`, on the same host; undefined: on `port`. */
   adminPort: number | undefined;
+  /** Requests a second one API key may make at one gateway process; undefined: no limit. */
+  rateLimit: number | undefined;
   /** Absolute path: ledger database and dev server database live here. */
   dataDir: string;
   /** A PostgreSQL ledger shared by every worker and gateway; unset: the SQLite file under dataDir. */
@@ -218,6 +220,17 @@ function stripeApiBase(variable: string, text: string): string {
   return url.origin;
 }
 
+const MAX_RATE_LIMIT = 1_000_000;
+
+function rateLimit(variable: string, text: string): number | undefined {
+  if (text === 'off') return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < 1 || value > MAX_RATE_LIMIT) {
+    throw new ConfigError(variable, `expected requests a second per API key, 1 to ${MAX_RATE_LIMIT}, or off; got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
 function currency(variable: string, text: string): string {
   if (!/^[a-z]{3}$/.test(text))
     throw new ConfigError(variable, `expected a lower-case ISO currency code such as usd, got ${JSON.stringify(text)}`);
@@ -298,6 +311,7 @@ export function loadConfig(env: Env = process.env): Config {
     host: read('HOST', '127.0.0.1', host),
     port: publicPort,
     adminPort,
+    rateLimit: read('RATE_LIMIT', '100', rateLimit),
     dataDir: path.resolve(read('DATA_DIR', '.data', (_v, text) => text)),
     ledgerUrl: optional('LEDGER_URL', postgresUrl),
     paymentExpiryMs: read('PAYMENT_EXPIRY', DEFAULT_EXPIRY, duration),

@@ -16,6 +16,7 @@ test('defaults follow the SPEC', () => {
     host: '127.0.0.1',
     port: 8080,
     adminPort: undefined,
+    rateLimit: 100,
     dataDir: path.resolve('.data'),
     ledgerUrl: undefined,
     paymentExpiryMs: 60 * 60 * 1000,
@@ -69,6 +70,10 @@ test.each([
   ['WORKER_METRICS_ADDRESS', '9464'],
   ['PAYMENT_PROVIDER', 'paypal'],
   ['LEDGER_URL', 'file:///tmp/ledger.db'],
+  ['RATE_LIMIT', '0'],
+  ['RATE_LIMIT', '2.5'],
+  ['RATE_LIMIT', 'fast'],
+  ['RATE_LIMIT', '1000001'],
   ['ADMIN_PORT', 'metrics'],
   ['ADMIN_PORT', '70000'],
   ['ADMIN_PORT', '8080'],
@@ -200,6 +205,11 @@ test('ALLOWED_ORIGINS: origins as browsers send them, comma-separated', () => {
     'https://shop.example.com',
     'http://127.0.0.1:3000',
   ]);
+});
+
+test('RATE_LIMIT: requests a second per API key, or off', () => {
+  expect(loadConfig({ RATE_LIMIT: '5' }).rateLimit).toBe(5);
+  expect(loadConfig({ RATE_LIMIT: 'off' }).rateLimit).toBeUndefined();
 });
 
 test('ADMIN_PORT: a port other than PORT', () => {

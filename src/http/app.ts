@@ -1,7 +1,7 @@
 /**
- * The gateway's public app: who may call (API keys, browser origins), the payment, account and
- * probe routes, and, unless ADMIN_PORT moves them to an app of their own, metrics and the
- * OpenAPI docs.
+ * The gateway's public app: who may call (API keys, browser origins, a rate limit per key), the
+ * payment, account and probe routes, and, unless ADMIN_PORT moves them to an app of their own,
+ * metrics and the OpenAPI docs.
  */
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
@@ -13,6 +13,7 @@ import { adminRoutes } from './admin';
 import { notFoundHandler } from './errors';
 import { opsRoutes } from './ops';
 import { paymentRoutes } from './payment-routes';
+import { type RateLimit, registerRateLimit } from './rate-limit';
 import { type ServerDeps, gatewayServer } from './server';
 
 export interface AppDeps extends ServerDeps {
@@ -23,6 +24,8 @@ export interface AppDeps extends ServerDeps {
   temporalProblem: () => Promise<string | undefined>;
   /** Who may call: API keys (AUTH=keys) or everyone as the tenant `default` (AUTH=off), and the allowed browser origins. */
   access: AccessDeps;
+  /** How many requests one key may make (RATE_LIMIT); no limit when absent. */
+  rateLimit?: RateLimit;
   /** With ADMIN_PORT: /metrics and /docs are served by the admin app (src/http/admin.ts), not here. */
   adminApart?: boolean;
 }
@@ -30,6 +33,7 @@ export interface AppDeps extends ServerDeps {
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = gatewayServer(deps);
   registerAccess(app, deps.access);
+  if (deps.rateLimit) await registerRateLimit(app, deps.rateLimit);
 
   // Registered here even when the admin app serves the document: it is made from this app's routes.
   await app.register(swagger, {
