@@ -1,6 +1,11 @@
-/** `npm run api`: the HTTP gateway on HOST:PORT. */
+/** `npm run api`: the HTTP gateway on HOST:PORT, and its metrics and docs on HOST:ADMIN_PORT when that is set. */
+import type { FastifyInstance } from 'fastify';
 import { type Config, loadConfigOrExit } from './config';
-import { type AppDeps, type HttpTimeouts, buildApp, httpTimeouts } from './http/app';
+import { buildAdminApp } from './http/admin';
+import { type AppDeps, buildApp } from './http/app';
+import { GatewayMetrics } from './http/metrics';
+import { RATE_LIMIT_WINDOW_MS } from './http/rate-limit';
+import { type HttpTimeouts, httpTimeouts } from './http/server';
 import type { Ledger } from './ledger/ledger';
 import { describeLedger, openLedger } from './ledger/open';
 import { PaymentClient, type PaymentClientOptions } from './client/payment-client';
@@ -14,10 +19,24 @@ export interface GatewayParts extends Omit<PaymentClientOptions, 'ledger'> {
   timeouts?: Partial<HttpTimeouts>;
   /** AUTH=off and no browser origins unless given. */
   access?: AppDeps['access'];
+  /** No limit unless given. */
+  rateLimit?: AppDeps['rateLimit'];
+  adminApart?: AppDeps['adminApart'];
+  /** A registry of its own unless given. */
+  metrics?: GatewayMetrics;
 }
 
 /** The gateway's app over its parts: what a process wires from its configuration, and a test from its own. */
-export function gatewayApp({ ledger, logger, timeouts, access = { mode: 'off', allowedOrigins: [] }, ...client }: GatewayParts) {
+export function gatewayApp({
+  ledger,
+  logger,
+  timeouts,
+  access = { mode: 'off', allowedOrigins: [] },
+  rateLimit,
+  adminApart,
+  metrics = new GatewayMetrics(),
+  ...client
+}: GatewayParts) {
   return buildApp({
     payments: new PaymentClient({ ...client, ledger }),
     ledger,
@@ -25,14 +44,28 @@ export function gatewayApp({ ledger, logger, timeouts, access = { mode: 'off', a
     logger,
     timeouts,
     access,
+    rateLimit,
+    adminApart,
+    metrics,
   });
 }
 
-/** The gateway of a process: its database, a lazy Temporal client and the app, ready to listen. */
-export async function createGateway(config: Config) {
+/** A gateway process's listeners: the public app, and with ADMIN_PORT the admin app. */
+export interface Gateway {
+  /** The public app; a tool may add its routes before listen(). */
+  app: FastifyInstance;
+  /** Listens on HOST:PORT, and with ADMIN_PORT on HOST:ADMIN_PORT; the addresses listened on. */
+  listen(): Promise<{ url: string; adminUrl: string | undefined }>;
+  /** Lets requests in flight finish and closes both listeners, then the Temporal connection and the database. */
+  close(): Promise<void>;
+}
+
+/** The gateway of a process: its database, a lazy Temporal client and the apps, ready to listen. */
+export async function createGateway(config: Config): Promise<Gateway> {
   // The database holds closed payments' records with either provider; accounts only when money moves in the ledger.
   const database = await openLedger(config);
   const client = createClient(config);
+  const server = { logger: { level: config.logLevel }, timeouts: httpTimeouts(config.requestTimeoutMs), metrics: new GatewayMetrics() };
   const app = await gatewayApp({
     client,
     taskQueue: config.taskQueue,
@@ -40,43 +73,59 @@ export async function createGateway(config: Config) {
     requestTimeoutMs: config.requestTimeoutMs,
     records: database,
     ledger: config.paymentProvider.kind === 'ledger' ? database : undefined,
-    logger: { level: config.logLevel },
-    timeouts: httpTimeouts(config.requestTimeoutMs),
+    ...server,
     access: { mode: config.auth, keys: database, allowedOrigins: config.allowedOrigins },
+    rateLimit: config.rateLimit === undefined ? undefined : { max: config.rateLimit, windowMs: RATE_LIMIT_WINDOW_MS },
+    adminApart: config.adminPort !== undefined,
   });
   app.addHook('onClose', async () => {
     // Runs after in-flight requests have finished.
     await client.connection.close();
     await database.close();
   });
-  return app;
+  let admin: FastifyInstance | undefined;
+  return {
+    app,
+    async listen() {
+      const url = await app.listen({ host: config.host, port: config.port });
+      if (config.adminPort === undefined) return { url, adminUrl: undefined };
+      // Built only now: the public app's OpenAPI document is complete once it is ready, after any routes a tool adds.
+      admin = await buildAdminApp(app, server);
+      return { url, adminUrl: await admin.listen({ host: config.host, port: config.adminPort }) };
+    },
+    async close() {
+      await Promise.all([app.close(), admin?.close()]);
+    },
+  };
 }
 
-export type Gateway = Awaited<ReturnType<typeof createGateway>>;
-
 /** A gateway process: serves until SIGINT or SIGTERM. `extend` adds a tool's routes (the bench gateway's). */
-export async function runGateway(config: Config, extend?: (app: Gateway) => Promise<void>): Promise<void> {
-  const app = await createGateway(config);
-  if (extend) await extend(app);
+export async function runGateway(config: Config, extend?: (app: FastifyInstance) => Promise<void>): Promise<void> {
+  const gateway = await createGateway(config);
+  const { log } = gateway.app;
+  if (extend) await extend(gateway.app);
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
-    app.log.info({ signal }, 'shutting down: finishing in-flight requests');
-    await app.close();
+    log.info({ signal }, 'shutting down: finishing in-flight requests');
+    await gateway.close();
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
-  await app.listen({ host: config.host, port: config.port });
-  app.log.info(
-    `gateway on http://${config.host}:${config.port}, Temporal ${describeTemporal(config)}, ` +
+  const { url, adminUrl } = await gateway.listen();
+  log.info(
+    `gateway on ${url}${adminUrl === undefined ? '' : ` (metrics and docs on ${adminUrl})`}, Temporal ${describeTemporal(config)}, ` +
       `${config.paymentProvider.kind === 'ledger' ? describeLedger(config) : `payments at Stripe, records in ${describeLedger(config)}`}`,
   );
-  if (config.auth === 'keys') app.log.info('access: API keys (AUTH=keys); make them with npm run keys -- create --tenant default');
-  else if (isLoopback(config.host)) app.log.info("access control off (AUTH=off): every request is the tenant default's");
-  else app.log.warn(`ACCESS CONTROL IS OFF (AUTH=off) on ${config.host}: anyone who reaches this address can move money`);
+  if (config.auth === 'keys') {
+    const limit =
+      config.rateLimit === undefined ? 'no rate limit (RATE_LIMIT=off)' : `${config.rateLimit} requests a second per key (RATE_LIMIT)`;
+    log.info(`access: API keys (AUTH=keys), ${limit}; make them with npm run keys -- create --tenant default`);
+  } else if (isLoopback(config.host)) log.info("access control off (AUTH=off): every request is the tenant default's");
+  else log.warn(`ACCESS CONTROL IS OFF (AUTH=off) on ${config.host}: anyone who reaches this address can move money`);
 }
 
 if (require.main === module) {

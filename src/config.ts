@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_EXPIRY, ID_REGEX, parseExpiry } from './domain/contract';
+import { isLoopback } from './net';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -49,6 +50,10 @@ export interface Config {
   taskQueue: string;
   host: string;
   port: number;
+  /** Where /metrics and /docs are served instead of `port`, on the same host; undefined: on `port`. */
+  adminPort: number | undefined;
+  /** Requests a second one API key may make at one gateway process; undefined: no limit. */
+  rateLimit: number | undefined;
   /** Absolute path: ledger database and dev server database live here. */
   dataDir: string;
   /** A PostgreSQL ledger shared by every worker and gateway; unset: the SQLite file under dataDir. */
@@ -195,7 +200,8 @@ function stripeKey(variable: string, text: string): string {
   return text;
 }
 
-function httpUrl(variable: string, text: string): string {
+/** Plain http only to this machine: to any other host the secret key would cross a network in clear. */
+function stripeApiBase(variable: string, text: string): string {
   const url = parsedUrl(text);
   if (!url || !['http:', 'https:'].includes(url.protocol) || url.username || url.pathname !== '/' || url.search || url.hash) {
     const shown = url ? redactUrl(text) : text;
@@ -204,7 +210,25 @@ function httpUrl(variable: string, text: string): string {
       `expected an http or https URL of a host (for example http://127.0.0.1:12111), got ${JSON.stringify(shown)}`,
     );
   }
+  if (url.protocol === 'http:' && !isLoopback(url.hostname.replace(/^\[(.*)\]$/, '$1'))) {
+    throw new ConfigError(
+      variable,
+      `plain http is accepted only for this machine (127.0.0.0/8, ::1, localhost): to ${url.host} the Stripe key would cross ` +
+        `the network in clear; use https://${url.host}`,
+    );
+  }
   return url.origin;
+}
+
+const MAX_RATE_LIMIT = 1_000_000;
+
+function rateLimit(variable: string, text: string): number | undefined {
+  if (text === 'off') return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < 1 || value > MAX_RATE_LIMIT) {
+    throw new ConfigError(variable, `expected requests a second per API key, 1 to ${MAX_RATE_LIMIT}, or off; got ${JSON.stringify(text)}`);
+  }
+  return value;
 }
 
 function currency(variable: string, text: string): string {
@@ -270,6 +294,12 @@ export function loadConfig(env: Env = process.env): Config {
     return raw ? parse(variable, raw) : undefined;
   };
   const temporalApiKey = optional('TEMPORAL_API_KEY', (_v, text) => text);
+  const publicPort = read('PORT', '8080', port);
+  const adminPort = optional('ADMIN_PORT', port);
+  // 0 asks the system for a free port, as many times as it is given.
+  if (adminPort !== undefined && adminPort !== 0 && adminPort === publicPort) {
+    throw new ConfigError('ADMIN_PORT', `must differ from PORT (${publicPort}): it is the port that serves metrics and docs instead`);
+  }
   return {
     auth: read('AUTH', 'keys', oneOf(AUTH_MODES)),
     allowedOrigins: read('ALLOWED_ORIGINS', '', origins),
@@ -279,7 +309,9 @@ export function loadConfig(env: Env = process.env): Config {
     temporalApiKey,
     taskQueue: read('TASK_QUEUE', 'payments', name),
     host: read('HOST', '127.0.0.1', host),
-    port: read('PORT', '8080', port),
+    port: publicPort,
+    adminPort,
+    rateLimit: read('RATE_LIMIT', '100', rateLimit),
     dataDir: path.resolve(read('DATA_DIR', '.data', (_v, text) => text)),
     ledgerUrl: optional('LEDGER_URL', postgresUrl),
     paymentExpiryMs: read('PAYMENT_EXPIRY', DEFAULT_EXPIRY, duration),
@@ -293,7 +325,7 @@ export function loadConfig(env: Env = process.env): Config {
         : {
             kind: 'stripe',
             apiKey: read('STRIPE_API_KEY', '', stripeKey),
-            apiBase: optional('STRIPE_API_BASE', httpUrl),
+            apiBase: optional('STRIPE_API_BASE', stripeApiBase),
             currency: read('STRIPE_CURRENCY', 'usd', currency),
           },
   };

@@ -15,6 +15,8 @@ test('defaults follow the SPEC', () => {
     taskQueue: 'payments',
     host: '127.0.0.1',
     port: 8080,
+    adminPort: undefined,
+    rateLimit: 100,
     dataDir: path.resolve('.data'),
     ledgerUrl: undefined,
     paymentExpiryMs: 60 * 60 * 1000,
@@ -68,6 +70,13 @@ test.each([
   ['WORKER_METRICS_ADDRESS', '9464'],
   ['PAYMENT_PROVIDER', 'paypal'],
   ['LEDGER_URL', 'file:///tmp/ledger.db'],
+  ['RATE_LIMIT', '0'],
+  ['RATE_LIMIT', '2.5'],
+  ['RATE_LIMIT', 'fast'],
+  ['RATE_LIMIT', '1000001'],
+  ['ADMIN_PORT', 'metrics'],
+  ['ADMIN_PORT', '70000'],
+  ['ADMIN_PORT', '8080'],
 ])('%s=%j is refused with a message naming it', (variable, value) => {
   expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError);
   expect(() => loadConfig({ [variable]: value })).toThrow(new RegExp(`^${variable}: `));
@@ -133,6 +142,27 @@ describe('PAYMENT_PROVIDER=stripe', () => {
     expect(() => loadConfig({ ...stripe, STRIPE_API_BASE: 'http://user:pw-secret@127.0.0.1' })).not.toThrow(/pw-secret/);
   });
 
+  test('STRIPE_API_BASE takes plain http only to this machine: elsewhere the key would cross the network in clear', () => {
+    for (const base of ['http://127.0.0.1:12111', 'http://127.8.9.10:12111', 'http://localhost:12111', 'http://[::1]:12111']) {
+      expect(loadConfig({ ...stripe, STRIPE_API_BASE: base }).paymentProvider).toMatchObject({ apiBase: base });
+    }
+    for (const base of ['https://stripe.internal', 'https://10.0.0.5:12111']) {
+      expect(loadConfig({ ...stripe, STRIPE_API_BASE: base }).paymentProvider).toMatchObject({ apiBase: base });
+    }
+    for (const base of [
+      'http://stripe.internal',
+      'http://10.0.0.5:12111',
+      'http://192.168.1.20',
+      'http://[fe80::1]:12111',
+      'http://localhost.example.com',
+      'http://127.0.0.1.example.com',
+    ]) {
+      expect(() => loadConfig({ ...stripe, STRIPE_API_BASE: base })).toThrow(
+        /^STRIPE_API_BASE: plain http is accepted only for this machine \(127\.0\.0\.0\/8, ::1, localhost\): .* in clear; use https:\/\//,
+      );
+    }
+  });
+
   test('a malformed key is refused without echoing it', () => {
     expect(() => loadConfig({ ...stripe, STRIPE_API_KEY: 'pk_test_secretish' })).toThrow(/^STRIPE_API_KEY: /);
     expect(() => loadConfig({ ...stripe, STRIPE_API_KEY: 'pk_test_secretish' })).not.toThrow(/secretish/);
@@ -175,4 +205,15 @@ test('ALLOWED_ORIGINS: origins as browsers send them, comma-separated', () => {
     'https://shop.example.com',
     'http://127.0.0.1:3000',
   ]);
+});
+
+test('RATE_LIMIT: requests a second per API key, or off', () => {
+  expect(loadConfig({ RATE_LIMIT: '5' }).rateLimit).toBe(5);
+  expect(loadConfig({ RATE_LIMIT: 'off' }).rateLimit).toBeUndefined();
+});
+
+test('ADMIN_PORT: a port other than PORT', () => {
+  expect(loadConfig({ ADMIN_PORT: '9464' })).toMatchObject({ port: 8080, adminPort: 9464 });
+  expect(loadConfig({ PORT: '0', ADMIN_PORT: '0' })).toMatchObject({ port: 0, adminPort: 0 });
+  expect(() => loadConfig({ PORT: '9000', ADMIN_PORT: '9000' })).toThrow(/^ADMIN_PORT: must differ from PORT \(9000\)/);
 });

@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../src/config';
-import type { HttpTimeouts } from '../src/http/app';
+import type { HttpTimeouts } from '../src/http/server';
 import { ForwardingLedger } from '../src/ledger/forwarding';
 import type { Ledger } from '../src/ledger/ledger';
 import { SqliteLedger } from '../src/ledger/sqlite';

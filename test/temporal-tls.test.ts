@@ -51,6 +51,7 @@ test(OVER_TLS, async () => {
     TEMPORAL_TLS_CERT: certificates.clientCert,
     TEMPORAL_TLS_KEY: certificates.clientKey,
     TEMPORAL_API_KEY: API_KEY,
+    PORT: '0',
   });
   const ledger = await openLedger(config);
   // The gateway of createGateway(config) runs with AUTH=keys, as `npm run api` does.
@@ -70,8 +71,7 @@ test(OVER_TLS, async () => {
       expiryMs: config.paymentExpiryMs,
       workflowBundle: workflowBundle(),
     });
-    await gateway.listen({ host: '127.0.0.1', port: 0 });
-    const url = `http://127.0.0.1:${(gateway.server.address() as { port: number }).port}`;
+    const { url } = await gateway.listen();
     await worker.runUntil(async () => {
       const paid = await call(url, 'POST', '/payments/tls-1/makePayment', {
         body: JSON.stringify({ accountId: 'acct-tls', amount: 250 }),

@@ -84,6 +84,12 @@ export const ERRORS = {
     when: 'the payment-id was asked with another account or amount before',
     afterwards: 'unchanged; nothing charged',
   },
+  rate_limited: {
+    status: 429,
+    kind: 'retry',
+    when: 'with `AUTH=keys`: the API key made more than `RATE_LIMIT` requests within the second at this gateway (`Retry-After`: when that second ends)',
+    afterwards: 'unchanged: nothing was started',
+  },
   too_many_requests: {
     status: 429,
     kind: 'retry',
@@ -142,6 +148,7 @@ export const ErrorCode = {
   NotFound: 'not_found',
   LedgerUnavailable: 'ledger_unavailable',
   AccountAtProvider: 'account_at_provider',
+  RateLimited: 'rate_limited',
   TooManyRequests: 'too_many_requests',
   TemporalUnavailable: 'temporal_unavailable',
   InternalError: 'internal_error',

@@ -1,14 +1,12 @@
-/** Operations: liveness, readiness and Prometheus metrics. */
+/** Operations: liveness and readiness, for load balancers and orchestrators. */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Ledger } from '../ledger/ledger';
-import type { GatewayMetrics } from './metrics';
 
 export interface OpsDeps {
   /** Absent when Stripe is the provider: then readiness does not depend on a ledger. */
   ledger: Ledger | undefined;
   /** Why Temporal does not answer right now; undefined when it does. */
   temporalProblem: () => Promise<string | undefined>;
-  metrics: GatewayMetrics;
 }
 
 /** A reason for a person or a log: any URL in it loses its password, as redactUrl does for one URL. */
@@ -34,7 +32,7 @@ const statusSchema = {
   additionalProperties: false,
 } as const;
 
-export const opsRoutes: FastifyPluginAsync<OpsDeps> = async (app, { ledger, temporalProblem, metrics }) => {
+export const opsRoutes: FastifyPluginAsync<OpsDeps> = async (app, { ledger, temporalProblem }) => {
   app.get('/healthz', { schema: { summary: 'Liveness: the gateway process answers', response: { 200: statusSchema } } }, async () => ({
     status: 'ok' as const,
   }));
@@ -63,9 +61,4 @@ export const opsRoutes: FastifyPluginAsync<OpsDeps> = async (app, { ledger, temp
       });
     },
   );
-
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', produces: ['text/plain'] } }, async (_request, reply) => {
-    reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
 };

@@ -1,9 +1,12 @@
 /** The real gateway, listening on a free port of 127.0.0.1. */
 import type { Client } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { FastifyInstance } from 'fastify';
 import { gatewayApp } from '../../src/api';
-import type { AppDeps, HttpTimeouts } from '../../src/http/app';
+import type { AppDeps } from '../../src/http/app';
+import type { HttpTimeouts } from '../../src/http/server';
 import type { Ledger, PaymentRecords } from '../../src/ledger/ledger';
+import { HOUR, type Stack, withStack } from './stack';
 
 export interface Gateway {
   app: FastifyInstance;
@@ -23,6 +26,8 @@ export interface GatewayOptions {
   logger?: AppDeps['logger'];
   /** AUTH=off and no browser origins unless given. */
   access?: AppDeps['access'];
+  /** No limit unless given. */
+  rateLimit?: AppDeps['rateLimit'];
 }
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
@@ -37,6 +42,28 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as { port: number };
   return { app, url: `http://127.0.0.1:${port}` };
+}
+
+/** Runs `body` against a gateway over a fresh stack on the environment, with the options made for that stack (an hour's window unless given). */
+export async function withGateway<T>(
+  env: TestWorkflowEnvironment,
+  options: (stack: Stack) => Partial<GatewayOptions>,
+  body: (gateway: Gateway, stack: Stack) => Promise<T>,
+): Promise<T> {
+  return withStack(env, {}, async (stack) => {
+    const gateway = await startGateway({
+      client: env.client,
+      ledger: stack.ledger,
+      taskQueue: stack.taskQueue,
+      expiryMs: HOUR,
+      ...options(stack),
+    });
+    try {
+      return await body(gateway, stack);
+    } finally {
+      await gateway.app.close();
+    }
+  });
 }
 
 export interface Answer {

@@ -75,6 +75,23 @@ export async function devServerEnv({ dynamicConfig = {}, ...options }: DevServer
   });
 }
 
+/** The dev server of the test file that calls this: started before its first test, torn down after its last. */
+export function devServerPerFile(options: DevServerOptions = {}): { readonly env: TestWorkflowEnvironment } {
+  let env: TestWorkflowEnvironment | undefined;
+  beforeAll(async () => {
+    env = await devServerEnv(options);
+  });
+  afterAll(async () => {
+    await env?.teardown();
+  });
+  return {
+    get env() {
+      if (!env) throw new Error('the dev server starts in beforeAll: ask for it inside a test');
+      return env;
+    },
+  };
+}
+
 /**
  * A closed run is deleted only once its close has been acknowledged by the history queues,
  * which the server records every 30 s by default: retention tests would wait that long.
