@@ -32,8 +32,8 @@ const LAST_USED_EVERY_MS = 60_000;
 /**
  * Ids found to name no key are remembered too, up to this many (the oldest forgotten first), so
  * that a client repeating a made-up key costs one lookup per KEY_CACHE_MS; they never push out
- * the records of real keys. Each new made-up id still costs one indexed lookup until the per-key
- * rate limit exists.
+ * the records of real keys. Each new made-up id still costs one indexed lookup: the per-key rate
+ * limit counts only keys that exist.
  */
 const UNKNOWN_LIMIT = 10_000;
 
