@@ -17,6 +17,7 @@ import { type Config, type LogLevel, loadConfigOrExit } from './config';
 import { openProvider } from './providers';
 import type { Ledger, PaymentRecords } from './ledger/ledger';
 import type { PaymentProvider } from './providers/provider';
+import { waitForSearchAttributes } from './search-attributes';
 import { connectWorker, describeTemporal } from './temporal';
 import { loadWorkflowBundle, prebuiltBundle } from './workflow-bundle';
 
@@ -112,6 +113,7 @@ export async function runWorker(config: Config, { wrapLedger, workflows, moreAct
         })),
     connectWorker(config, log),
   ]);
+  await waitForSearchAttributes(connection.operatorService, config.temporalNamespace, (line) => Runtime.instance().logger.warn(line));
   const worker = await createPaymentWorker({
     connection,
     namespace: config.temporalNamespace,

@@ -5,7 +5,10 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Connection } from '@temporalio/client';
 import { type Config, loadConfigOrExit, splitAddress } from '../src/config';
+import { waitForTcp } from '../src/net';
+import { registerSearchAttributes } from '../src/search-attributes';
 import { TEMPORAL_CLI } from './paths';
 
 export function devServerArgs(config: Config): string[] {
@@ -59,6 +62,38 @@ function main(): void {
     process.on(signal, () => child.kill(signal));
   }
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+  registerOnceUp(config).catch((err: unknown) => {
+    process.stderr.write(`registering the payments' search attributes failed: ${(err as Error).message}\n`);
+    child.kill('SIGTERM');
+  });
 }
+
+/**
+ * The payments' search attributes, on every start: the dev server's own --search-attribute
+ * applies only when it creates the namespace, and the database may be older than them.
+ */
+async function registerOnceUp(config: Config): Promise<void> {
+  const { host, port } = splitAddress(config.temporalAddress);
+  const deadline = Date.now() + REGISTER_WAIT_MS;
+  await waitForTcp(host, port, REGISTER_WAIT_MS);
+  // Listening comes a little before the namespace answers.
+  for (;;) {
+    try {
+      const connection = await Connection.connect({ address: config.temporalAddress });
+      try {
+        const added = await registerSearchAttributes(connection.operatorService, config.temporalNamespace);
+        if (added.length > 0) process.stdout.write(`registered search attributes ${added.join(', ')} on ${config.temporalNamespace}\n`);
+        return;
+      } finally {
+        await connection.close();
+      }
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+const REGISTER_WAIT_MS = 60_000;
 
 if (require.main === module) main();

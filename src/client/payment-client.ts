@@ -19,7 +19,7 @@ import {
   WorkflowUpdateFailedError,
   isGrpcServiceError,
 } from '@temporalio/client';
-import { ApplicationFailure, type Duration } from '@temporalio/common';
+import { ApplicationFailure, type Duration, defaultPayloadConverter } from '@temporalio/common';
 import { type Answer, cancelAfterClose, cancelFromSnapshot, makePaymentAfterClose, makePaymentFromSnapshot } from '../domain/answers';
 import {
   type CancelCaller,
@@ -28,18 +28,79 @@ import {
   type PaymentRequest,
   type PaymentResult,
   type PaymentSnapshot,
+  type PaymentStatus,
   type PaymentView,
   type PaymentWorkflowInput,
   cancelPaymentSignal,
   cancellationUpdate,
   getPaymentQuery,
   makePaymentUpdate,
+  paymentOfWorkflowId,
   workflowIdFor,
 } from '../domain/contract';
 import { ErrorCode, PaymentError, isErrorCode } from '../domain/errors';
+import { ACCOUNT_ID, PAYMENT_AMOUNT, PAYMENT_STATUS, PAYMENT_TENANT } from '../domain/search-attributes';
 import { type Caller, NO_KEY, scopedId, unscopedId } from '../domain/tenancy';
 import type { Ledger, PaymentRecord, PaymentRecords } from '../ledger/ledger';
 import type { payment } from '../workflows/payment-workflow';
+
+/** What GET /payments filters on: every field optional but the page size. */
+export interface PaymentFilter {
+  status?: PaymentStatus;
+  accountId?: string;
+  limit: number;
+  /** nextCursor of the page before. */
+  cursor?: string;
+}
+
+/** A payment as Temporal's visibility shows it: its search attributes and the run's times. */
+export interface PaymentSummary {
+  paymentId: string;
+  status: PaymentStatus;
+  accountId: string | null;
+  amount: number | null;
+  startedAt: string;
+  closedAt: string | null;
+}
+
+/** A value put in a visibility query: validated upstream, refused here too if it could end the string. */
+function literal(value: string): string {
+  if (/['"\\]/.test(value)) throw new PaymentError(ErrorCode.InvalidRequest, `${JSON.stringify(value)} cannot be searched for`);
+  return `'${value}'`;
+}
+
+/** gRPC codes the server answers a page token it cannot read with (SQL visibility: Unknown). */
+const UNREADABLE_TOKEN = new Set([2, 3]);
+
+const badCursor = () => new PaymentError(ErrorCode.InvalidRequest, 'cursor is not one a page of this search gave (with the same filters)');
+
+/**
+ * The cursor a client is handed: visibility's page token, bound to the search it continues, so
+ * that a cursor used with other filters or another tenant's key is refused here, not passed on.
+ */
+function cursorOf(query: string, token: Uint8Array): string {
+  return Buffer.from(JSON.stringify({ q: searchDigest(query), t: Buffer.from(token).toString('base64url') })).toString('base64url');
+}
+
+function tokenOf(query: string, cursor: string): Buffer {
+  try {
+    const { q, t } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { q?: unknown; t?: unknown };
+    if (q === searchDigest(query) && typeof t === 'string' && t.length > 0) return Buffer.from(t, 'base64url');
+  } catch {
+    // not one of ours
+  }
+  throw badCursor();
+}
+
+function searchDigest(query: string): string {
+  return createHash('sha256').update(query).digest('base64url').slice(0, 16);
+}
+
+/** A protobuf timestamp as ISO 8601; undefined when absent (a run still open has no close time). */
+function timestampText(ts: { seconds?: unknown; nanos?: number | null } | null | undefined): string | undefined {
+  if (!ts?.seconds) return undefined;
+  return new Date(Number(ts.seconds) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString();
+}
 
 /** The request timeout came before the payment settled: its view now; the payment goes on. */
 export class PaymentInFlight extends Error {
@@ -244,6 +305,53 @@ export class PaymentClient {
   private async chargedByForgottenRun(paymentId: string): Promise<boolean> {
     const entries = (await this.options.ledger?.entriesOf(scopedId(this.tenant, paymentId))) ?? [];
     return entries.some((entry) => entry.kind === 'charge');
+  }
+
+  /**
+   * A page of the tenant's payments from Temporal's visibility, in its order (running ones first,
+   * then by close time, newest first). Runs of releases before search attributes are not found.
+   */
+  async listPayments({
+    status,
+    accountId,
+    limit,
+    cursor,
+  }: PaymentFilter): Promise<{ payments: PaymentSummary[]; nextCursor: string | null }> {
+    const query = [
+      `WorkflowType = ${literal(PAYMENT_WORKFLOW)}`,
+      `${PAYMENT_TENANT.name} = ${literal(this.tenant)}`,
+      ...(status ? [`${PAYMENT_STATUS.name} = ${literal(status)}`] : []),
+      ...(accountId ? [`${ACCOUNT_ID.name} = ${literal(accountId)}`] : []),
+    ].join(' AND ');
+    let page;
+    try {
+      page = await this.client.workflowService.listWorkflowExecutions({
+        namespace: this.client.options.namespace,
+        query,
+        pageSize: limit,
+        ...(cursor && { nextPageToken: tokenOf(query, cursor) }),
+      });
+    } catch (err) {
+      if (cursor && isGrpcServiceError(err) && UNREADABLE_TOKEN.has(err.code)) throw badCursor();
+      throw err;
+    }
+    const payments = (page.executions ?? []).map((execution): PaymentSummary => {
+      const fields = execution.searchAttributes?.indexedFields ?? {};
+      const value = (name: string): unknown => {
+        const payload = fields[name];
+        return payload ? defaultPayloadConverter.fromPayload(payload) : null;
+      };
+      return {
+        paymentId: paymentOfWorkflowId(execution.execution!.workflowId!).paymentId,
+        status: value(PAYMENT_STATUS.name) as PaymentStatus,
+        accountId: value(ACCOUNT_ID.name) as string | null,
+        amount: value(PAYMENT_AMOUNT.name) as number | null,
+        startedAt: timestampText(execution.startTime)!,
+        closedAt: timestampText(execution.closeTime) ?? null,
+      };
+    });
+    const token = page.nextPageToken;
+    return { payments, nextCursor: token && token.length > 0 ? cursorOf(query, token) : null };
   }
 
   /** The payment's state: recorded, open or closed; undefined for a payment-id never seen. */

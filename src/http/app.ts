@@ -12,6 +12,7 @@ import { accountRoutes } from './accounts';
 import { adminRoutes } from './admin';
 import { notFoundHandler } from './errors';
 import { opsRoutes } from './ops';
+import { paymentSearchRoutes } from './payment-search';
 import { paymentRoutes } from './payment-routes';
 import { type RateLimit, registerRateLimit } from './rate-limit';
 import { type ServerDeps, gatewayServer } from './server';
@@ -53,6 +54,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   } else await app.register(adminRoutes, { metrics: deps.metrics });
 
   await app.register(paymentRoutes, { payments: deps.payments, metrics: deps.metrics });
+  await app.register(paymentSearchRoutes, { payments: deps.payments });
   await app.register(accountRoutes, { ledger: deps.ledger });
   await app.register(opsRoutes, { ledger: deps.ledger, temporalProblem: deps.temporalProblem });
   return app;

@@ -51,7 +51,8 @@ function badInputMessage(err: FastifyError): string | undefined {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return 'body is not valid JSON';
   }
-  if (err instanceof SyntaxError || err.code?.startsWith('FST_ERR_CTP_')) return `body is not valid JSON: ${err.message}`;
+  if (err instanceof SyntaxError || (typeof err.code === 'string' && err.code.startsWith('FST_ERR_CTP_')))
+    return `body is not valid JSON: ${err.message}`;
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return err.message;
   return undefined;
 }

@@ -84,13 +84,18 @@ export const cancelResult = {
   additionalProperties: false,
 } as const;
 
+/** What every view of a payment starts with. */
+const paymentFields = {
+  paymentId: { type: 'string' },
+  status: { type: 'string', enum: PAYMENT_STATUSES },
+  accountId: { type: ['string', 'null'] },
+  amount: { type: ['integer', 'null'] },
+} as const;
+
 export const paymentView = {
   type: 'object',
   properties: {
-    paymentId: { type: 'string' },
-    status: { type: 'string', enum: PAYMENT_STATUSES },
-    accountId: { type: ['string', 'null'] },
-    amount: { type: ['integer', 'null'] },
+    ...paymentFields,
     refunded: { type: 'boolean' },
     expiresAt: { type: 'string', format: 'date-time' },
     expired: { type: 'boolean' },
@@ -121,5 +126,38 @@ export const account = {
     },
   },
   required: ['accountId', 'balance', 'entries'],
+  additionalProperties: false,
+} as const;
+
+export const paymentSearchQuery = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: PAYMENT_STATUSES, description: 'only payments in this status' },
+    accountId: id('only payments from this account'),
+    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100, description: 'payments on the page' },
+    cursor: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,4096}$', description: 'nextCursor of the page before' },
+  },
+  additionalProperties: false,
+} as const;
+
+export const paymentPage = {
+  type: 'object',
+  properties: {
+    payments: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          ...paymentFields,
+          startedAt: { type: 'string', format: 'date-time' },
+          closedAt: { type: ['string', 'null'], format: 'date-time', description: 'null while the payment window is open' },
+        },
+        required: ['paymentId', 'status', 'accountId', 'amount', 'startedAt', 'closedAt'],
+        additionalProperties: false,
+      },
+    },
+    nextCursor: { type: ['string', 'null'], description: 'the next page: pass it as cursor; null on the last page' },
+  },
+  required: ['payments', 'nextCursor'],
   additionalProperties: false,
 } as const;

@@ -17,6 +17,7 @@ import {
   proxyLocalActivities,
   setHandler,
   sleep,
+  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { PaymentActivities } from '../activities';
@@ -36,6 +37,7 @@ import {
   requestProblem,
 } from '../domain/contract';
 import { ErrorCode } from '../domain/errors';
+import { ACCOUNT_ID, PAYMENT_AMOUNT, PAYMENT_STATUS, PAYMENT_TENANT } from '../domain/search-attributes';
 import { scopedId } from '../domain/tenancy';
 import {
   type PaymentContext,
@@ -49,6 +51,7 @@ import {
   pendingWork,
   refundRefused,
   snapshotOf,
+  statusOf,
   viewOf,
 } from './transitions';
 
@@ -96,6 +99,8 @@ export const WORKER_EXPIRY_PATCH = 'worker-expiry';
 export const DURABLE_RETRY_PATCH = 'durable-retry';
 /** Runs of releases before it ran charge and refund as regular activities. */
 export const PROVIDER_ACTIVITIES_PATCH = 'provider-activities';
+/** Runs of releases before it carried no search attributes. */
+export const SEARCH_ATTRIBUTES_PATCH = 'search-attributes';
 
 /** What a run hands the next one when it continues as new: the payment as it stands, and its window. */
 export interface ContinuedPayment {
@@ -192,6 +197,9 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
   // The window counts from the first run of the payment-id, whichever run this is.
   const windowEnd = (ms: number): string => continued?.expiresAt ?? new Date(info.startTime.getTime() + ms).toISOString();
   const context: PaymentContext = { paymentId, expiresAt: windowEnd(expiryMs) };
+
+  // Asked first, so that the marker precedes every command of a new run; a run of an earlier release never indexes.
+  const indexed = patched(SEARCH_ATTRIBUTES_PATCH);
 
   let state: PaymentState = continued?.state ?? initialState;
   const apply = (event: PaymentEvent): void => {
@@ -300,16 +308,36 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
   const continueAsNewDue = (): boolean =>
     mayContinueAsNew && !state.expired && workflowInfo().continueAsNewSuggested && idle() && allHandlersFinished();
 
+  /**
+   * What visibility shows of the payment (PaymentStatus, AccountId, PaymentAmount, PaymentTenant),
+   * told only when it changes, by the driver loop: so the first status goes out in the workflow
+   * task that schedules the charge, and one task's several changes cost one command.
+   */
+  let indexedAs: string | undefined;
+  const indexing = () => JSON.stringify([statusOf(state), state.request?.accountId, state.request?.amount]);
+  const indexStale = (): boolean => indexed && indexing() !== indexedAs;
+  const index = (): void => {
+    upsertSearchAttributes([
+      { key: PAYMENT_TENANT, value: tenant },
+      { key: PAYMENT_STATUS, value: statusOf(state) },
+      { key: ACCOUNT_ID, value: state.request?.accountId ?? null },
+      { key: PAYMENT_AMOUNT, value: state.request?.amount ?? null },
+    ]);
+    indexedAs = indexing();
+  };
+
   for (;;) {
-    await condition(() => !idle() || state.expired || continueAsNewDue());
+    await condition(() => !idle() || state.expired || continueAsNewDue() || indexStale());
+    if (indexStale()) index();
     const work = pendingWork(state);
     if (work === 'charge') await runCharge(state.request!);
     else if (work === 'refund') await runRefund();
-    else if (!state.expired) {
+    else if (state.expired) break;
+    else if (continueAsNewDue()) {
       if (patched(CONTINUE_AS_NEW_PATCH))
         await continueAsNew<typeof payment>({ expiry, continued: { state, expiresAt: context.expiresAt } });
       mayContinueAsNew = false;
-    } else break;
+    }
   }
   await expiryTimer;
   await condition(allHandlersFinished);

@@ -8,6 +8,8 @@ import * as path from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { TEMPORAL_CLI, TEST_SERVER_LAUNCHER, TEST_SERVER_LIB } from '../../tools/paths';
+import { PAYMENT_SEARCH_ATTRIBUTES } from '../../src/domain/search-attributes';
+import { indexedTypes } from '../../src/search-attributes';
 
 /**
  * Names the workflow bundle of this test run, for every test file: set by the global setup,
@@ -51,18 +53,27 @@ export function quietRuntime(): void {
 
 export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   quietRuntime();
-  return TestWorkflowEnvironment.createTimeSkipping({
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: TEST_SERVER_LAUNCHER } },
   });
+  // The test server cannot list search attributes, only add them.
+  await env.connection.operatorService.addSearchAttributes({ namespace: env.namespace ?? 'default', searchAttributes: indexedTypes() });
+  return env;
 }
 
 export interface DevServerOptions {
   dbFilename?: string;
+  /** The payments' search attributes registered, as `npm run temporal` does (default); false: a namespace without them. */
+  searchAttributes?: boolean;
   /** Dynamic config values, as JSON: `{ 'history.maxTotalUpdates': '5' }`. */
   dynamicConfig?: Record<string, string>;
 }
 
-export async function devServerEnv({ dynamicConfig = {}, ...options }: DevServerOptions = {}): Promise<TestWorkflowEnvironment> {
+export async function devServerEnv({
+  dynamicConfig = {},
+  searchAttributes = true,
+  ...options
+}: DevServerOptions = {}): Promise<TestWorkflowEnvironment> {
   quietRuntime();
   return TestWorkflowEnvironment.createLocal({
     server: {
@@ -70,6 +81,7 @@ export async function devServerEnv({ dynamicConfig = {}, ...options }: DevServer
       ip: '127.0.0.1',
       log: { format: 'pretty', level: 'error' },
       extraArgs: Object.entries(dynamicConfig).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${value}`]),
+      ...(searchAttributes && { searchAttributes: [...PAYMENT_SEARCH_ATTRIBUTES] }),
       ...options,
     },
   });

@@ -1,0 +1,146 @@
+/**
+ * Finding payments, on the dev server's real visibility: every payment workflow carries
+ * PaymentStatus, AccountId, PaymentAmount and PaymentTenant, kept up to date as its status
+ * changes; GET /payments pages through the caller's own payments by status and account; and a
+ * worker whose namespace lacks the attributes says so and waits rather than failing payments.
+ */
+import { newKey } from '../src/access/keys';
+import { workflowIdFor } from '../src/domain/contract';
+import { ACCOUNT_ID, PAYMENT_AMOUNT, PAYMENT_STATUS, PAYMENT_TENANT } from '../src/domain/search-attributes';
+import { registerSearchAttributes } from '../src/search-attributes';
+import { eventually } from './helpers/eventually';
+import { type Answer, call, startGateway } from './helpers/gateway';
+import { startEntry } from './helpers/processes';
+import { devServerEnv, devServerPerFile, tempDir } from './helpers/servers';
+import { HOUR, withStack } from './helpers/stack';
+
+jest.setTimeout(120_000);
+
+const server = devServerPerFile();
+
+test("each payment's search attributes follow its status; GET /payments pages through the caller's own", () => {
+  const { env } = server;
+  return withStack(env, { openingBalance: 1000 }, async ({ ledger, taskQueue }) => {
+    const gateway = await startGateway({
+      client: env.client,
+      ledger,
+      taskQueue,
+      expiryMs: HOUR,
+      access: { mode: 'keys', keys: ledger, allowedOrigins: [] },
+    });
+    try {
+      const keyOf = async (tenant: string) => {
+        const made = newKey();
+        await ledger.createKey({ id: made.id, tenant, scope: 'write', name: null, secretHash: made.secretHash });
+        return { authorization: `Bearer ${made.key}` };
+      };
+      const acme = await keyOf('acme');
+      const globex = await keyOf('globex');
+      const pay = (headers: Record<string, string>, id: string, accountId: string, amount: number) =>
+        call(gateway.url, 'POST', `/payments/${id}/makePayment`, {
+          headers,
+          body: JSON.stringify({ accountId, amount }),
+          contentType: 'application/json',
+        });
+      const list = (headers: Record<string, string>, query = ''): Promise<Answer> =>
+        call(gateway.url, 'GET', `/payments${query}`, { headers });
+
+      expect((await pay(acme, 'p1', 'abc', 100)).status).toBe(200);
+      expect((await pay(acme, 'p2', 'abc', 200)).status).toBe(200);
+      expect((await pay(acme, 'p3', 'xyz', 300)).status).toBe(200);
+      expect((await call(gateway.url, 'POST', '/payments/p2/cancelPayment', { headers: acme })).status).toBe(200);
+      expect((await pay(acme, 'p4', 'abc', 5000)).status).toBe(402);
+      expect((await pay(globex, 'p1', 'abc', 100)).status).toBe(200);
+
+      // The attributes as the workflow last set them: refunded after the charge is CANCELLED.
+      const attributes = async (id: string, tenant: string) => {
+        const { typedSearchAttributes } = await env.client.workflow.getHandle(workflowIdFor(id, tenant)).describe();
+        return [PAYMENT_TENANT, PAYMENT_STATUS, ACCOUNT_ID, PAYMENT_AMOUNT].map((key) => typedSearchAttributes.get(key));
+      };
+      expect(await attributes('p2', 'acme')).toEqual(['acme', 'CANCELLED', 'abc', 200]);
+      expect(await attributes('p4', 'acme')).toEqual(['acme', 'DECLINED', 'abc', 5000]);
+
+      // Visibility lags the workflow by about a second.
+      const ids = async (headers: Record<string, string>, query: string) => {
+        const answer = await list(headers, query);
+        expect(answer.status).toBe(200);
+        return (answer.body.payments as { paymentId: string }[]).map((p) => p.paymentId).sort();
+      };
+      const shows = (headers: Record<string, string>, query: string, expected: string[]) =>
+        eventually(`GET /payments${query} shows ${expected.join(' ')}`, async () =>
+          JSON.stringify(await ids(headers, query)) === JSON.stringify(expected) ? true : undefined,
+        );
+      await shows(acme, '', ['p1', 'p2', 'p3', 'p4']);
+      await shows(acme, '?status=COMPLETED', ['p1', 'p3']);
+      await shows(acme, '?status=COMPLETED&accountId=abc', ['p1']);
+      await shows(acme, '?status=DECLINED', ['p4']);
+      await shows(globex, '', ['p1']);
+      const page = await list(acme, '?accountId=xyz');
+      expect(page.body).toEqual({
+        payments: [{ paymentId: 'p3', status: 'COMPLETED', accountId: 'xyz', amount: 300, startedAt: expect.any(String), closedAt: null }],
+        nextCursor: null,
+      });
+
+      // One at a time, the cursor walks every payment once.
+      const walked: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const answer: Answer = await list(acme, `?limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+        expect(answer.status).toBe(200);
+        walked.push(...answer.body.payments.map((p: { paymentId: string }) => p.paymentId));
+        cursor = answer.body.nextCursor;
+      } while (cursor);
+      expect(walked.sort()).toEqual(['p1', 'p2', 'p3', 'p4']);
+
+      // Bad input names the problem; a forged cursor is refused, not passed on as a 500.
+      for (const query of ['?status=LOST', '?limit=0', '?limit=1001', "?accountId=a'b", '?sort=amount']) {
+        expect({ query, answer: (await list(acme, query)).status }).toEqual({ query, answer: 400 });
+      }
+      // A forged cursor, or one of another search, is refused, not passed on.
+      const firstPage = await list(acme, '?limit=1');
+      for (const [what, headers, query] of [
+        ['forged', acme, `?cursor=${Buffer.from('not a page token').toString('base64url')}`],
+        ['another filter', acme, `?status=COMPLETED&limit=1&cursor=${firstPage.body.nextCursor}`],
+        ["another tenant's", globex, `?limit=1&cursor=${firstPage.body.nextCursor}`],
+      ] as const) {
+        expect({ what, answer: await list(headers, query) }).toMatchObject({
+          what,
+          answer: { status: 400, body: { error: { code: 'invalid_request', message: expect.stringContaining('cursor') } } },
+        });
+      }
+    } finally {
+      await gateway.app.close();
+    }
+  });
+});
+
+test('a worker whose namespace lacks the search attributes says so, waits, and polls once they exist', async () => {
+  const bare = await devServerEnv({ searchAttributes: false });
+  const worker = startEntry('src/worker.ts', {
+    ...process.env,
+    TEMPORAL_ADDRESS: bare.address,
+    DATA_DIR: tempDir('search-worker'),
+    TASK_QUEUE: 'search-worker',
+    LOG_LEVEL: 'info',
+  } as Record<string, string>);
+  try {
+    await eventually('the worker says what is missing', async () =>
+      /worker waits before polling/.test(worker.output()) ? true : undefined,
+    );
+    expect(worker.output()).toContain("lacks the payments' search attributes PaymentStatus, AccountId, PaymentAmount, PaymentTenant");
+    expect(worker.output()).toContain('temporal operator search-attribute create --namespace default --name PaymentStatus --type KEYWORD');
+    expect(worker.output()).not.toContain('worker polling');
+    expect(await registerSearchAttributes(bare.connection.operatorService, 'default')).toEqual([
+      'PaymentStatus',
+      'AccountId',
+      'PaymentAmount',
+      'PaymentTenant',
+    ]);
+    await eventually('the worker polls', async () => (/worker polling/.test(worker.output()) ? true : undefined));
+    expect(await registerSearchAttributes(bare.connection.operatorService, 'default')).toEqual([]);
+  } finally {
+    worker.kill();
+    await worker.exited;
+    await bare.teardown();
+  }
+});
