@@ -5,7 +5,8 @@
  * worker whose namespace lacks the attributes says so and waits rather than failing payments.
  */
 import { newKey } from '../src/access/keys';
-import { workflowIdFor } from '../src/domain/contract';
+import { execFileSync } from 'node:child_process';
+import { PAYMENT_WORKFLOW, workflowIdFor } from '../src/domain/contract';
 import { ACCOUNT_ID, PAYMENT_AMOUNT, PAYMENT_STATUS, PAYMENT_TENANT } from '../src/domain/search-attributes';
 import { registerSearchAttributes } from '../src/search-attributes';
 import { eventually } from './helpers/eventually';
@@ -13,6 +14,7 @@ import { type Answer, call, startGateway } from './helpers/gateway';
 import { startEntry } from './helpers/processes';
 import { devServerEnv, devServerPerFile, tempDir } from './helpers/servers';
 import { HOUR, withStack } from './helpers/stack';
+import { TEMPORAL_CLI } from '../tools/paths';
 
 jest.setTimeout(120_000);
 
@@ -51,6 +53,11 @@ test("each payment's search attributes follow its status; GET /payments pages th
       expect((await call(gateway.url, 'POST', '/payments/p2/cancelPayment', { headers: acme })).status).toBe(200);
       expect((await pay(acme, 'p4', 'abc', 5000)).status).toBe(402);
       expect((await pay(globex, 'p1', 'abc', 100)).status).toBe(200);
+      // NEW: started with no payment, as `temporal workflow start` may; PROCESSING: its charge held in the ledger.
+      await env.client.workflow.start(PAYMENT_WORKFLOW, { workflowId: workflowIdFor('p5', 'acme'), taskQueue, args: [{}] });
+      ledger.hold();
+      const held = pay(acme, 'p6', 'xyz', 50);
+      await ledger.chargeArrived;
 
       // The attributes as the workflow last set them: refunded after the charge is CANCELLED.
       const attributes = async (id: string, tenant: string) => {
@@ -70,16 +77,37 @@ test("each payment's search attributes follow its status; GET /payments pages th
         eventually(`GET /payments${query} shows ${expected.join(' ')}`, async () =>
           JSON.stringify(await ids(headers, query)) === JSON.stringify(expected) ? true : undefined,
         );
-      await shows(acme, '', ['p1', 'p2', 'p3', 'p4']);
-      await shows(acme, '?status=COMPLETED', ['p1', 'p3']);
+      await shows(acme, '?status=NEW', ['p5']);
+      await shows(acme, '?status=PROCESSING', ['p6']);
+      ledger.release();
+      expect((await held).status).toBe(200);
+      await shows(acme, '', ['p1', 'p2', 'p3', 'p4', 'p5', 'p6']);
+      await shows(acme, '?status=COMPLETED', ['p1', 'p3', 'p6']);
       await shows(acme, '?status=COMPLETED&accountId=abc', ['p1']);
       await shows(acme, '?status=DECLINED', ['p4']);
       await shows(globex, '', ['p1']);
-      const page = await list(acme, '?accountId=xyz');
-      expect(page.body).toEqual({
-        payments: [{ paymentId: 'p3', status: 'COMPLETED', accountId: 'xyz', amount: 300, startedAt: expect.any(String), closedAt: null }],
-        nextCursor: null,
-      });
+      const page = await list(acme, '?accountId=xyz&status=COMPLETED');
+      expect(page.body.nextCursor).toBeNull();
+      expect(page.body.payments.sort((a: { amount: number }, b: { amount: number }) => a.amount - b.amount)).toEqual([
+        { paymentId: 'p6', status: 'COMPLETED', accountId: 'xyz', amount: 50, startedAt: expect.any(String), closedAt: null },
+        { paymentId: 'p3', status: 'COMPLETED', accountId: 'xyz', amount: 300, startedAt: expect.any(String), closedAt: null },
+      ]);
+
+      // The temporal CLI finds the same payments with the same attributes.
+      const listed = execFileSync(TEMPORAL_CLI, [
+        'workflow',
+        'list',
+        '--address',
+        env.address,
+        '--query',
+        "PaymentTenant = 'acme' AND PaymentStatus = 'COMPLETED' AND AccountId = 'xyz'",
+        '--output',
+        'json',
+      ]).toString();
+      expect((JSON.parse(listed) as { execution: { workflowId: string } }[]).map((w) => w.execution.workflowId).sort()).toEqual([
+        'payment:acme/p3',
+        'payment:acme/p6',
+      ]);
 
       // One at a time, the cursor walks every payment once.
       const walked: string[] = [];
@@ -90,10 +118,11 @@ test("each payment's search attributes follow its status; GET /payments pages th
         walked.push(...answer.body.payments.map((p: { paymentId: string }) => p.paymentId));
         cursor = answer.body.nextCursor;
       } while (cursor);
-      expect(walked.sort()).toEqual(['p1', 'p2', 'p3', 'p4']);
+      expect(walked.sort()).toEqual(['p1', 'p2', 'p3', 'p4', 'p5', 'p6']);
 
-      // Bad input names the problem; a forged cursor is refused, not passed on as a 500.
-      for (const query of ['?status=LOST', '?limit=0', '?limit=1001', "?accountId=a'b", '?sort=amount']) {
+      // Bad input names the problem and never reaches Temporal, query syntax included.
+      const injection = `?accountId=${encodeURIComponent("abc' OR PaymentTenant = 'globex")}`;
+      for (const query of ['?status=LOST', '?limit=0', '?limit=1001', "?accountId=a'b", '?accountId=a%20b', injection, '?sort=amount']) {
         expect({ query, answer: (await list(acme, query)).status }).toEqual({ query, answer: 400 });
       }
       // A forged cursor, or one of another search, is refused, not passed on.
