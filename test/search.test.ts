@@ -1,13 +1,13 @@
 /**
- * Finding payments, on the dev server's real visibility: every payment workflow carries
- * PaymentStatus, AccountId, PaymentAmount and PaymentTenant, kept up to date as its status
- * changes; GET /payments pages through the caller's own payments by status and account; and a
- * worker whose namespace lacks the attributes says so and waits rather than failing payments.
+ * Finding payments, on the dev server's real visibility: every payment workflow carries search
+ * attributes of its view and tenant, kept up to date as it changes; GET /payments pages through
+ * the caller's own payments by status and account; and a worker whose namespace lacks the
+ * attributes says so and waits rather than failing payments.
  */
 import { newKey } from '../src/access/keys';
 import { execFileSync } from 'node:child_process';
 import { PAYMENT_WORKFLOW, workflowIdFor } from '../src/domain/contract';
-import { ACCOUNT_ID, PAYMENT_AMOUNT, PAYMENT_STATUS, PAYMENT_TENANT } from '../src/domain/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../src/domain/search-attributes';
 import { registerSearchAttributes } from '../src/search-attributes';
 import { eventually } from './helpers/eventually';
 import { type Answer, call, startGateway } from './helpers/gateway';
@@ -62,10 +62,27 @@ test("each payment's search attributes follow its status; GET /payments pages th
       // The attributes as the workflow last set them: refunded after the charge is CANCELLED.
       const attributes = async (id: string, tenant: string) => {
         const { typedSearchAttributes } = await env.client.workflow.getHandle(workflowIdFor(id, tenant)).describe();
-        return [PAYMENT_TENANT, PAYMENT_STATUS, ACCOUNT_ID, PAYMENT_AMOUNT].map((key) => typedSearchAttributes.get(key));
+        return Object.fromEntries(Object.entries(SEARCH_ATTRIBUTES).map(([field, key]) => [field, typedSearchAttributes.get(key)]));
       };
-      expect(await attributes('p2', 'acme')).toEqual(['acme', 'CANCELLED', 'abc', 200]);
-      expect(await attributes('p4', 'acme')).toEqual(['acme', 'DECLINED', 'abc', 5000]);
+      const window = { expiresAt: expect.any(Date) };
+      expect(await attributes('p2', 'acme')).toEqual({
+        tenant: 'acme',
+        status: 'CANCELLED',
+        accountId: 'abc',
+        amount: 200,
+        refunded: true,
+        ...window,
+      });
+      expect(await attributes('p4', 'acme')).toEqual({
+        tenant: 'acme',
+        status: 'DECLINED',
+        accountId: 'abc',
+        amount: 5000,
+        refunded: false,
+        ...window,
+      });
+      const { startTime } = await env.client.workflow.getHandle(workflowIdFor('p2', 'acme')).describe();
+      expect((await attributes('p2', 'acme')).expiresAt).toEqual(new Date(startTime.getTime() + HOUR));
 
       // Visibility lags the workflow by about a second.
       const ids = async (headers: Record<string, string>, query: string) => {
@@ -88,10 +105,32 @@ test("each payment's search attributes follow its status; GET /payments pages th
       await shows(globex, '', ['p1']);
       const page = await list(acme, '?accountId=xyz&status=COMPLETED');
       expect(page.body.nextCursor).toBeNull();
-      expect(page.body.payments.sort((a: { amount: number }, b: { amount: number }) => a.amount - b.amount)).toEqual([
-        { paymentId: 'p6', status: 'COMPLETED', accountId: 'xyz', amount: 50, startedAt: expect.any(String), closedAt: null },
-        { paymentId: 'p3', status: 'COMPLETED', accountId: 'xyz', amount: 300, startedAt: expect.any(String), closedAt: null },
+      // Each item is the payment's view, as GET /payments/:id shows it.
+      const views = page.body.payments.sort((a: { amount: number }, b: { amount: number }) => a.amount - b.amount);
+      expect(views).toEqual([
+        {
+          paymentId: 'p6',
+          status: 'COMPLETED',
+          accountId: 'xyz',
+          amount: 50,
+          refunded: false,
+          expiresAt: expect.any(String),
+          expired: false,
+        },
+        {
+          paymentId: 'p3',
+          status: 'COMPLETED',
+          accountId: 'xyz',
+          amount: 300,
+          refunded: false,
+          expiresAt: expect.any(String),
+          expired: false,
+        },
       ]);
+      for (const view of views)
+        expect((await call(gateway.url, 'GET', `/payments/${view.paymentId}`, { headers: acme })).body).toEqual(view);
+      await shows(acme, '?status=CANCELLED', ['p2']);
+      expect((await list(acme, '?status=CANCELLED')).body.payments[0]).toMatchObject({ paymentId: 'p2', refunded: true });
 
       // The temporal CLI finds the same payments with the same attributes.
       const listed = execFileSync(TEMPORAL_CLI, [
@@ -156,7 +195,9 @@ test('a worker whose namespace lacks the search attributes says so, waits, and p
     await eventually('the worker says what is missing', async () =>
       /worker waits before polling/.test(worker.output()) ? true : undefined,
     );
-    expect(worker.output()).toContain("lacks the payments' search attributes PaymentStatus, AccountId, PaymentAmount, PaymentTenant");
+    expect(worker.output()).toContain(
+      "lacks the payments' search attributes PaymentStatus, AccountId, PaymentAmount, PaymentTenant, PaymentRefunded, PaymentExpiresAt",
+    );
     expect(worker.output()).toContain('temporal operator search-attribute create --namespace default --name PaymentStatus --type KEYWORD');
     expect(worker.output()).not.toContain('worker polling');
     expect(await registerSearchAttributes(bare.connection.operatorService, 'default')).toEqual([
@@ -164,6 +205,8 @@ test('a worker whose namespace lacks the search attributes says so, waits, and p
       'AccountId',
       'PaymentAmount',
       'PaymentTenant',
+      'PaymentRefunded',
+      'PaymentExpiresAt',
     ]);
     await eventually('the worker polls', async () => (/worker polling/.test(worker.output()) ? true : undefined));
     expect(await registerSearchAttributes(bare.connection.operatorService, 'default')).toEqual([]);

@@ -98,7 +98,7 @@ export class LocalStack {
       OPENING_BALANCE: String(this.settings.openingBalance),
       PAYMENT_EXPIRY: '1h',
       LOG_LEVEL: 'warn',
-      // The load tools drive the gateway as one tenant with no keys.
+      // The crash test drives the gateway with no keys; chaos and bench ask for keys (their env below).
       AUTH: 'off',
       ...(faultRate > 0 ? { LEDGER_FAULT_RATE: String(faultRate) } : {}),
       ...this.settings.env,

@@ -39,7 +39,7 @@ import {
   workflowIdFor,
 } from '../domain/contract';
 import { ErrorCode, PaymentError, isErrorCode } from '../domain/errors';
-import { ACCOUNT_ID, PAYMENT_AMOUNT, PAYMENT_STATUS, PAYMENT_TENANT } from '../domain/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 import { type Caller, NO_KEY, scopedId, unscopedId } from '../domain/tenancy';
 import type { Ledger, PaymentRecord, PaymentRecords } from '../ledger/ledger';
 import type { payment } from '../workflows/payment-workflow';
@@ -51,16 +51,6 @@ export interface PaymentFilter {
   limit: number;
   /** nextCursor of the page before. */
   cursor?: string;
-}
-
-/** A payment as Temporal's visibility shows it: its search attributes and the run's times. */
-export interface PaymentSummary {
-  paymentId: string;
-  status: PaymentStatus;
-  accountId: string | null;
-  amount: number | null;
-  startedAt: string;
-  closedAt: string | null;
 }
 
 /** A value put in a visibility query: validated upstream, refused here too if it could end the string. */
@@ -94,12 +84,6 @@ function tokenOf(query: string, cursor: string): Buffer {
 
 function searchDigest(query: string): string {
   return createHash('sha256').update(query).digest('base64url').slice(0, 16);
-}
-
-/** A protobuf timestamp as ISO 8601; undefined when absent (a run still open has no close time). */
-function timestampText(ts: { seconds?: unknown; nanos?: number | null } | null | undefined): string | undefined {
-  if (!ts?.seconds) return undefined;
-  return new Date(Number(ts.seconds) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString();
 }
 
 /** The request timeout came before the payment settled: its view now; the payment goes on. */
@@ -311,17 +295,12 @@ export class PaymentClient {
    * A page of the tenant's payments from Temporal's visibility, in its order (running ones first,
    * then by close time, newest first). Runs of releases before search attributes are not found.
    */
-  async listPayments({
-    status,
-    accountId,
-    limit,
-    cursor,
-  }: PaymentFilter): Promise<{ payments: PaymentSummary[]; nextCursor: string | null }> {
+  async listPayments({ status, accountId, limit, cursor }: PaymentFilter): Promise<{ payments: PaymentView[]; nextCursor: string | null }> {
     const query = [
       `WorkflowType = ${literal(PAYMENT_WORKFLOW)}`,
-      `${PAYMENT_TENANT.name} = ${literal(this.tenant)}`,
-      ...(status ? [`${PAYMENT_STATUS.name} = ${literal(status)}`] : []),
-      ...(accountId ? [`${ACCOUNT_ID.name} = ${literal(accountId)}`] : []),
+      `${SEARCH_ATTRIBUTES.tenant.name} = ${literal(this.tenant)}`,
+      ...(status ? [`${SEARCH_ATTRIBUTES.status.name} = ${literal(status)}`] : []),
+      ...(accountId ? [`${SEARCH_ATTRIBUTES.accountId.name} = ${literal(accountId)}`] : []),
     ].join(' AND ');
     let page;
     try {
@@ -335,19 +314,22 @@ export class PaymentClient {
       if (cursor && isGrpcServiceError(err) && UNREADABLE_TOKEN.has(err.code)) throw badCursor();
       throw err;
     }
-    const payments = (page.executions ?? []).map((execution): PaymentSummary => {
+    const now = Date.now();
+    const payments = (page.executions ?? []).map((execution): PaymentView => {
       const fields = execution.searchAttributes?.indexedFields ?? {};
       const value = (name: string): unknown => {
         const payload = fields[name];
         return payload ? defaultPayloadConverter.fromPayload(payload) : null;
       };
+      const expiresAt = new Date(value(SEARCH_ATTRIBUTES.expiresAt.name) as string).toISOString();
       return {
         paymentId: paymentOfWorkflowId(execution.execution!.workflowId!).paymentId,
-        status: value(PAYMENT_STATUS.name) as PaymentStatus,
-        accountId: value(ACCOUNT_ID.name) as string | null,
-        amount: value(PAYMENT_AMOUNT.name) as number | null,
-        startedAt: timestampText(execution.startTime)!,
-        closedAt: timestampText(execution.closeTime) ?? null,
+        status: value(SEARCH_ATTRIBUTES.status.name) as PaymentStatus,
+        accountId: value(SEARCH_ATTRIBUTES.accountId.name) as string | null,
+        amount: value(SEARCH_ATTRIBUTES.amount.name) as number | null,
+        refunded: value(SEARCH_ATTRIBUTES.refunded.name) === true,
+        expiresAt,
+        expired: Date.parse(expiresAt) <= now,
       };
     });
     const token = page.nextPageToken;

@@ -31,6 +31,9 @@ export function paymentOfWorkflowId(workflowId: string): { tenant: string; payme
   if (!workflowId.startsWith(WORKFLOW_ID_PREFIX)) throw problem(`does not start with ${JSON.stringify(WORKFLOW_ID_PREFIX)}`);
   const { tenant, id } = unscopedId(workflowId.slice(WORKFLOW_ID_PREFIX.length));
   if (!isTenant(tenant)) throw problem(`names no tenant: ${JSON.stringify(tenant)} is not 1-64 of A-Z a-z 0-9 . _ -`);
+  if (id === '') throw problem('names no payment-id');
+  // One ID per payment: `payment:default/x` would be a second workflow for the ledger's `x`.
+  if (workflowIdFor(id, tenant) !== workflowId) throw problem(`is not how the payment is named: ${workflowIdFor(id, tenant)}`);
   return { tenant, paymentId: id };
 }
 

@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parseKey, secretMatches } from '../access/keys';
 import type { AuthMode } from '../config';
 import { ErrorCode, PaymentError } from '../domain/errors';
-import { type Caller, NO_KEY } from '../domain/tenancy';
+import { type Caller, NO_KEY, isTenant } from '../domain/tenancy';
 import type { ApiKeyRecord, ApiKeys } from '../ledger/ledger';
 
 declare module 'fastify' {
@@ -115,6 +115,10 @@ export function registerAccess(app: FastifyInstance, { mode, keys, allowedOrigin
     // One answer for unknown, revoked and wrong secret: a guesser learns nothing about which ids exist.
     if (!record || record.revokedAt !== null || !secretMatches(presented.secret, record.secretHash)) {
       throw unauthorized(reply, 'the API key is unknown or revoked');
+    }
+    // A key row written by hand with a tenant outside the alphabet would name other tenants' payments.
+    if (!isTenant(record.tenant)) {
+      throw new PaymentError(ErrorCode.Forbidden, `key ${record.id} belongs to ${JSON.stringify(record.tenant)}, which is no tenant name`);
     }
     if (request.method !== 'GET' && request.method !== 'HEAD' && record.scope !== 'write') {
       throw new PaymentError(

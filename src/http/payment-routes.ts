@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyRequest } from 'fastify';
 import { ErrorCode, PaymentError } from '../domain/errors';
-import type { PaymentClient } from '../client/payment-client';
+import { type PaymentClient, PaymentInFlight } from '../client/payment-client';
 import type { GatewayMetrics } from './metrics';
 import { cancelResult, commonErrors, errorRef, makePaymentBody, paymentIdParams, paymentResult, paymentView } from './schemas';
 
@@ -20,7 +20,7 @@ export const paymentRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: PaymentR
   /**
    * The audit trail of a request that moves or could move money: one log line with its outcome
    * (the request id, key id, tenant and payment-id come with the request's logger), and the
-   * outcome counted. A refusal's code is its outcome.
+   * outcome counted. A refusal's code is its outcome; `in_flight` a 202, `failed` a 5xx.
    */
   const audited = async <T>(request: FastifyRequest, operation: string, call: Promise<T>, outcome: (result: T) => string): Promise<T> => {
     const { tenant } = request.caller;
@@ -31,10 +31,10 @@ export const paymentRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: PaymentR
       request.log.info({ operation, outcome: answered }, `${operation} answered`);
       return result;
     } catch (err) {
-      if (err instanceof PaymentError) {
-        metrics.payments.inc({ tenant, operation, outcome: err.code });
-        request.log.info({ operation, outcome: err.code }, `${operation} refused`);
-      }
+      // Still in flight at the request timeout (202), or failed (5xx): the error handler answers.
+      const outcome = err instanceof PaymentError ? err.code : err instanceof PaymentInFlight ? 'in_flight' : 'failed';
+      metrics.payments.inc({ tenant, operation, outcome });
+      request.log.info({ operation, outcome }, `${operation} ${err instanceof PaymentError ? 'refused' : 'not answered'}`);
       throw err;
     }
   };

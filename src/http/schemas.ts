@@ -84,18 +84,13 @@ export const cancelResult = {
   additionalProperties: false,
 } as const;
 
-/** What every view of a payment starts with. */
-const paymentFields = {
-  paymentId: { type: 'string' },
-  status: { type: 'string', enum: PAYMENT_STATUSES },
-  accountId: { type: ['string', 'null'] },
-  amount: { type: ['integer', 'null'] },
-} as const;
-
 export const paymentView = {
   type: 'object',
   properties: {
-    ...paymentFields,
+    paymentId: { type: 'string' },
+    status: { type: 'string', enum: PAYMENT_STATUSES },
+    accountId: { type: ['string', 'null'] },
+    amount: { type: ['integer', 'null'] },
     refunded: { type: 'boolean' },
     expiresAt: { type: 'string', format: 'date-time' },
     expired: { type: 'boolean' },
@@ -143,19 +138,7 @@ export const paymentSearchQuery = {
 export const paymentPage = {
   type: 'object',
   properties: {
-    payments: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          ...paymentFields,
-          startedAt: { type: 'string', format: 'date-time' },
-          closedAt: { type: ['string', 'null'], format: 'date-time', description: 'null while the payment window is open' },
-        },
-        required: ['paymentId', 'status', 'accountId', 'amount', 'startedAt', 'closedAt'],
-        additionalProperties: false,
-      },
-    },
+    payments: { type: 'array', items: paymentView },
     nextCursor: { type: ['string', 'null'], description: 'the next page: pass it as cursor; null on the last page' },
   },
   required: ['payments', 'nextCursor'],

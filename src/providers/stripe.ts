@@ -331,13 +331,14 @@ export class StripeProvider implements PaymentProvider {
   private async defaultPaymentMethod(accountId: string, options: Stripe.RequestOptions): Promise<string | undefined> {
     const { tenant, id: customerId } = unscopedId(accountId);
     const customer = await this.stripe.customers.retrieve(customerId, {}, options);
-    if (customer.deleted) throw new ProviderRefusal(ErrorCode.ProviderError, `Stripe customer ${customerId} is deleted`);
-    if ((customer.metadata?.tenant || DEFAULT_TENANT) !== tenant) {
+    // Before the deleted check, so that another tenant's deleted customer is not shown to exist (a deleted one names no tenant).
+    if (((!customer.deleted && customer.metadata?.tenant) || DEFAULT_TENANT) !== tenant) {
       throw new ProviderRefusal(
         ErrorCode.ProviderError,
         `Stripe refused the charge (StripeInvalidRequestError 404): No such customer: '${customerId}'`,
       );
     }
+    if (customer.deleted) throw new ProviderRefusal(ErrorCode.ProviderError, `Stripe customer ${customerId} is deleted`);
     const method = customer.invoice_settings?.default_payment_method;
     return typeof method === 'string' ? method : method?.id;
   }

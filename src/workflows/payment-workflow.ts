@@ -37,7 +37,7 @@ import {
   requestProblem,
 } from '../domain/contract';
 import { ErrorCode } from '../domain/errors';
-import { ACCOUNT_ID, PAYMENT_AMOUNT, PAYMENT_STATUS, PAYMENT_TENANT } from '../domain/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
 import { scopedId } from '../domain/tenancy';
 import {
   type PaymentContext,
@@ -309,19 +309,22 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
     mayContinueAsNew && !state.expired && workflowInfo().continueAsNewSuggested && idle() && allHandlersFinished();
 
   /**
-   * What visibility shows of the payment (PaymentStatus, AccountId, PaymentAmount, PaymentTenant),
-   * told only when it changes, by the driver loop: so the first status goes out in the workflow
+   * What visibility shows of the payment (search-attributes.ts): its view and tenant, told only
+   * when it changes, by the driver loop: so the first status goes out in the workflow
    * task that schedules the charge, and one task's several changes cost one command.
    */
   let indexedAs: string | undefined;
-  const indexing = () => JSON.stringify([statusOf(state), state.request?.accountId, state.request?.amount]);
+  const indexing = () =>
+    JSON.stringify([statusOf(state), state.request?.accountId, state.request?.amount, state.refunded, context.expiresAt]);
   const indexStale = (): boolean => indexed && indexing() !== indexedAs;
   const index = (): void => {
     upsertSearchAttributes([
-      { key: PAYMENT_TENANT, value: tenant },
-      { key: PAYMENT_STATUS, value: statusOf(state) },
-      { key: ACCOUNT_ID, value: state.request?.accountId ?? null },
-      { key: PAYMENT_AMOUNT, value: state.request?.amount ?? null },
+      { key: SEARCH_ATTRIBUTES.tenant, value: tenant },
+      { key: SEARCH_ATTRIBUTES.status, value: statusOf(state) },
+      { key: SEARCH_ATTRIBUTES.accountId, value: state.request?.accountId ?? null },
+      { key: SEARCH_ATTRIBUTES.amount, value: state.request?.amount ?? null },
+      { key: SEARCH_ATTRIBUTES.refunded, value: state.refunded },
+      { key: SEARCH_ATTRIBUTES.expiresAt, value: new Date(context.expiresAt) },
     ]);
     indexedAs = indexing();
   };
@@ -333,7 +336,9 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
     if (work === 'charge') await runCharge(state.request!);
     else if (work === 'refund') await runRefund();
     else if (state.expired) break;
-    else if (continueAsNewDue()) {
+    // Runs of earlier releases woke only for this, and went on at once even if a handler had
+    // started meanwhile; a run that indexes also wakes to index, so it asks again.
+    else if (!indexed || continueAsNewDue()) {
       if (patched(CONTINUE_AS_NEW_PATCH))
         await continueAsNew<typeof payment>({ expiry, continued: { state, expiresAt: context.expiresAt } });
       mayContinueAsNew = false;
