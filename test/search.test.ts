@@ -200,6 +200,13 @@ test('a worker whose namespace lacks the search attributes says so, waits, and p
     );
     expect(worker.output()).toContain('temporal operator search-attribute create --namespace default --name PaymentStatus --type KEYWORD');
     expect(worker.output()).not.toContain('worker polling');
+    // Meanwhile a search says why it cannot answer, as a 503 to retry, not a 500.
+    await withStack(bare, {}, async ({ payments }) => {
+      await expect(payments.listPayments({ limit: 10 })).rejects.toMatchObject({
+        code: 'temporal_unavailable',
+        message: expect.stringContaining("lacks the payments' search attributes"),
+      });
+    });
     expect(await registerSearchAttributes(bare.connection.operatorService, 'default')).toEqual([
       'PaymentStatus',
       'AccountId',

@@ -59,8 +59,11 @@ function literal(value: string): string {
   return `'${value}'`;
 }
 
+const INVALID_ARGUMENT = 3;
 /** gRPC codes the server answers a page token it cannot read with (SQL visibility: Unknown). */
-const UNREADABLE_TOKEN = new Set([2, 3]);
+const UNREADABLE_TOKEN = new Set([2, INVALID_ARGUMENT]);
+/** Until an operator registers the attributes: no use retrying at once. */
+const SEARCH_UNAVAILABLE_RETRY_SECONDS = 60;
 
 const badCursor = () => new PaymentError(ErrorCode.InvalidRequest, 'cursor is not one a page of this search gave (with the same filters)');
 
@@ -311,6 +314,14 @@ export class PaymentClient {
         ...(cursor && { nextPageToken: tokenOf(query, cursor) }),
       });
     } catch (err) {
+      if (isGrpcServiceError(err) && err.code === INVALID_ARGUMENT && /not a valid search attribute/i.test(err.details)) {
+        // The query is ours and valid; the namespace lacks what it names, which an operator must add.
+        throw new PaymentError(
+          ErrorCode.TemporalUnavailable,
+          "payments cannot be searched: Temporal's namespace lacks the payments' search attributes (docs/search.md)",
+          SEARCH_UNAVAILABLE_RETRY_SECONDS,
+        );
+      }
       if (cursor && isGrpcServiceError(err) && UNREADABLE_TOKEN.has(err.code)) throw badCursor();
       throw err;
     }

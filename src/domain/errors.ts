@@ -125,7 +125,9 @@ export const ERRORS = {
   temporal_unavailable: {
     status: 503,
     kind: 'retry',
-    when: 'Temporal cannot be reached, or no worker answered a read within `REQUEST_TIMEOUT`',
+    when:
+      'Temporal cannot be reached, or no worker answered a read within `REQUEST_TIMEOUT`, ' +
+      "or `GET /payments` on a namespace without the payments' search attributes",
     afterwards: 'unchanged: nothing half-done',
   },
 } as const satisfies Record<string, ErrorSpec>;
