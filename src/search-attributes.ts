@@ -9,22 +9,26 @@ import { PAYMENT_SEARCH_ATTRIBUTES } from './domain/search-attributes';
 type OperatorService = Pick<temporal.api.operatorservice.v1.OperatorService, 'listSearchAttributes' | 'addSearchAttributes'>;
 type Key = (typeof PAYMENT_SEARCH_ATTRIBUTES)[number];
 
-async function registered(operator: OperatorService, namespace: string): Promise<Record<string, temporal.api.enums.v1.IndexedValueType>> {
-  return (await operator.listSearchAttributes({ namespace })).customAttributes ?? {};
+/** The names the namespace lacks, and those it has under another type. */
+async function compared(operator: OperatorService, namespace: string): Promise<{ missing: Key[]; mistyped: Key[] }> {
+  const have = (await operator.listSearchAttributes({ namespace })).customAttributes ?? {};
+  return {
+    missing: PAYMENT_SEARCH_ATTRIBUTES.filter((key) => have[key.name] === undefined),
+    mistyped: PAYMENT_SEARCH_ATTRIBUTES.filter((key) => have[key.name] !== undefined && have[key.name] !== encode(key)),
+  };
 }
 
-/** `temporal operator search-attribute create` for what is missing: how an operator adds them. */
-export function createCommands(keys: readonly Key[], namespace: string): string {
+/** `temporal operator search-attribute create` for what is missing, with the type as the CLI spells it (KEYWORD_LIST: KeywordList). */
+function createCommands(keys: readonly Key[], namespace: string): string {
+  const cliType = (key: Key) => key.type.toLowerCase().replace(/(^|_)([a-z])/g, (_, __, letter: string) => letter.toUpperCase());
   return keys
-    .map((key) => `temporal operator search-attribute create --namespace ${namespace} --name ${key.name} --type ${key.type}`)
+    .map((key) => `temporal operator search-attribute create --namespace ${namespace} --name ${key.name} --type ${cliType(key)}`)
     .join('\n');
 }
 
 /** Why the namespace cannot take the payments' search attributes; undefined when it has every one, with its type. */
 export async function searchAttributeProblem(operator: OperatorService, namespace: string): Promise<string | undefined> {
-  const have = await registered(operator, namespace);
-  const missing = PAYMENT_SEARCH_ATTRIBUTES.filter((key) => have[key.name] === undefined);
-  const mistyped = PAYMENT_SEARCH_ATTRIBUTES.filter((key) => have[key.name] !== undefined && have[key.name] !== encode(key));
+  const { missing, mistyped } = await compared(operator, namespace);
   if (mistyped.length > 0) {
     return `namespace ${namespace} has search attributes of another type: ${mistyped.map((key) => `${key.name} (wanted ${key.type})`).join(', ')}`;
   }
@@ -39,8 +43,7 @@ export async function searchAttributeProblem(operator: OperatorService, namespac
 
 /** Registers the payments' search attributes the namespace lacks; answers the names it added. */
 export async function registerSearchAttributes(operator: OperatorService, namespace: string): Promise<string[]> {
-  const have = await registered(operator, namespace);
-  const missing = PAYMENT_SEARCH_ATTRIBUTES.filter((key) => have[key.name] === undefined);
+  const { missing } = await compared(operator, namespace);
   if (missing.length > 0) await operator.addSearchAttributes({ namespace, searchAttributes: indexedTypes(missing) });
   return missing.map((key) => key.name);
 }

@@ -6,26 +6,19 @@
  * from a web page of an origin not allowed is refused with either setting.
  */
 import * as http from 'node:http';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { newKey } from '../src/access/keys';
 import { KEY_CACHE_MS } from '../src/http/access';
 import type { KeyScope } from '../src/ledger/ledger';
 import { eventually } from './helpers/eventually';
 import { type Answer, call, startGateway } from './helpers/gateway';
 import { temporalKnows } from './helpers/retention';
-import { devServerEnv } from './helpers/servers';
+import { devServerPerFile } from './helpers/servers';
 import { HOUR, withStack } from './helpers/stack';
 import type { GatedLedger } from './helpers/gated-ledger';
 
 jest.setTimeout(120_000);
 
-let env: TestWorkflowEnvironment;
-beforeAll(async () => {
-  env = await devServerEnv();
-});
-afterAll(async () => {
-  await env?.teardown();
-});
+const server = devServerPerFile();
 
 const SHOP = 'https://shop.example.com';
 const payment = JSON.stringify({ accountId: 'acct', amount: 100 });
@@ -37,13 +30,13 @@ async function keyOf(ledger: GatedLedger, scope: KeyScope, tenant = 'default'): 
 }
 
 test('hostile requests are refused with the documented answer, and none charges or starts anything', () =>
-  withStack(env, {}, async ({ ledger, taskQueue }) => {
+  withStack(server.env, {}, async ({ ledger, taskQueue }) => {
     const write = await keyOf(ledger, 'write');
     const read = await keyOf(ledger, 'read');
     const revoked = await keyOf(ledger, 'write');
     await ledger.revokeKey(revoked.id);
     const access = { mode: 'keys' as const, keys: ledger, allowedOrigins: [SHOP] };
-    const gateway = await startGateway({ client: env.client, ledger, taskQueue, expiryMs: HOUR, access });
+    const gateway = await startGateway({ client: server.env.client, ledger, taskQueue, expiryMs: HOUR, access });
     try {
       const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
       type Case = [what: string, method: 'GET' | 'POST', path: (id: string) => string, headers: Record<string, string>, status: number];
@@ -103,11 +96,13 @@ test('hostile requests are refused with the documented answer, and none charges 
           });
         }
         if (status === 403) expect({ what, code: answer.body.error.code }).toEqual({ what, code: 'forbidden' });
-        expect({ what, entries: await ledger.entriesOf(`hostile-${i}`), started: await temporalKnows(env, `hostile-${i}`) }).toEqual({
-          what,
-          entries: [],
-          started: false,
-        });
+        expect({ what, entries: await ledger.entriesOf(`hostile-${i}`), started: await temporalKnows(server.env, `hostile-${i}`) }).toEqual(
+          {
+            what,
+            entries: [],
+            started: false,
+          },
+        );
       }
 
       // What the keys may do.
@@ -144,9 +139,9 @@ test('hostile requests are refused with the documented answer, and none charges 
   }));
 
 test('with AUTH=off no key is asked for, but a web page of another origin still cannot POST', () =>
-  withStack(env, {}, async ({ ledger, taskQueue }) => {
+  withStack(server.env, {}, async ({ ledger, taskQueue }) => {
     const gateway = await startGateway({
-      client: env.client,
+      client: server.env.client,
       ledger,
       taskQueue,
       expiryMs: HOUR,
@@ -155,7 +150,7 @@ test('with AUTH=off no key is asked for, but a web page of another origin still 
     try {
       const refused = await call(gateway.url, 'POST', '/payments/page-1/cancelPayment', { headers: { origin: 'https://evil.example' } });
       expect(refused).toMatchObject({ status: 403, body: { error: { code: 'forbidden' } } });
-      expect(await temporalKnows(env, 'page-1')).toBe(false);
+      expect(await temporalKnows(server.env, 'page-1')).toBe(false);
       const paid = await call(gateway.url, 'POST', '/payments/off-1/makePayment', { body: payment, contentType: 'application/json' });
       expect(paid).toMatchObject({ status: 200, body: { status: 'COMPLETED' } });
     } finally {
@@ -180,9 +175,9 @@ function rawPost(url: string, path: string): Promise<number> {
 }
 
 test('no spelling of a payment path passes as a public one: each is refused or unrouted, and nothing is charged or started', () =>
-  withStack(env, {}, async ({ ledger, taskQueue }) => {
+  withStack(server.env, {}, async ({ ledger, taskQueue }) => {
     const access = { mode: 'keys' as const, keys: ledger, allowedOrigins: [] };
-    const gateway = await startGateway({ client: env.client, ledger, taskQueue, expiryMs: HOUR, access });
+    const gateway = await startGateway({ client: server.env.client, ledger, taskQueue, expiryMs: HOUR, access });
     try {
       const tricks = [
         '/healthz/../payments/trick/makePayment',
@@ -198,7 +193,7 @@ test('no spelling of a payment path passes as a public one: each is refused or u
       for (const path of tricks)
         expect({ path, refused: [401, 404].includes(await rawPost(gateway.url, path)) }).toEqual({ path, refused: true });
       expect(await ledger.entriesOf('trick')).toEqual([]);
-      expect(await temporalKnows(env, 'trick')).toBe(false);
+      expect(await temporalKnows(server.env, 'trick')).toBe(false);
     } finally {
       await gateway.app.close();
     }

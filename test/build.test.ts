@@ -6,22 +6,15 @@ import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { freePort, waitForTcp } from '../src/net';
 import { PROJECT_ROOT } from '../tools/paths';
 import { type Proc, startNode } from './helpers/processes';
-import { devServerEnv, tempDir } from './helpers/servers';
+import { devServerPerFile, tempDir } from './helpers/servers';
 import { eventually } from './helpers/eventually';
 
 jest.setTimeout(180_000);
 
-let env: TestWorkflowEnvironment;
-beforeAll(async () => {
-  env = await devServerEnv();
-});
-afterAll(async () => {
-  await env?.teardown();
-});
+const server = devServerPerFile();
 
 test('the compiled worker and gateway run with plain node: the bundle comes from the build, and a payment is charged', async () => {
   // Inside the project, where the compiled files find node_modules.
@@ -33,7 +26,7 @@ test('the compiled worker and gateway run with plain node: the bundle comes from
 
     const port = await freePort();
     const processEnv = {
-      TEMPORAL_ADDRESS: env.address,
+      TEMPORAL_ADDRESS: server.env.address,
       TASK_QUEUE: `build-${randomUUID()}`,
       DATA_DIR: tempDir('build'),
       HOST: '127.0.0.1',

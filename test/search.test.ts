@@ -198,7 +198,8 @@ test('a worker whose namespace lacks the search attributes says so, waits, and p
     expect(worker.output()).toContain(
       "lacks the payments' search attributes PaymentStatus, AccountId, PaymentAmount, PaymentTenant, PaymentRefunded, PaymentExpiresAt",
     );
-    expect(worker.output()).toContain('temporal operator search-attribute create --namespace default --name PaymentStatus --type KEYWORD');
+    expect(worker.output()).toContain('temporal operator search-attribute create --namespace default --name PaymentStatus --type Keyword');
+    expect(worker.output()).toContain('--name PaymentExpiresAt --type Datetime');
     expect(worker.output()).not.toContain('worker polling');
     // Meanwhile a search says why it cannot answer, as a 503 to retry, not a 500.
     await withStack(bare, {}, async ({ payments }) => {

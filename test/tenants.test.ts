@@ -5,24 +5,17 @@
  * them. Another tenant's payment answers 404 to a GET, and a POST of its id acts on the
  * caller's own payment of that id.
  */
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { newKey } from '../src/access/keys';
 import type { KeyScope } from '../src/ledger/ledger';
 import { type Answer, type Gateway, call, startGateway } from './helpers/gateway';
 import { closed, forget, temporalKnows } from './helpers/retention';
-import { PROMPT_DELETION, devServerEnv } from './helpers/servers';
+import { PROMPT_DELETION, devServerPerFile } from './helpers/servers';
 import { HOUR, OPENING_BALANCE, withStack } from './helpers/stack';
 import type { GatedLedger } from './helpers/gated-ledger';
 
 jest.setTimeout(120_000);
 
-let env: TestWorkflowEnvironment;
-beforeAll(async () => {
-  env = await devServerEnv({ dynamicConfig: PROMPT_DELETION });
-});
-afterAll(async () => {
-  await env?.teardown();
-});
+const server = devServerPerFile({ dynamicConfig: PROMPT_DELETION });
 
 /** A key of the tenant, and calls made with it. */
 async function tenantOf(gateway: Gateway, ledger: GatedLedger, tenant: string, scope: KeyScope = 'write') {
@@ -48,9 +41,9 @@ const logged: Record<string, unknown>[] = [];
 const logger = { level: 'info', stream: { write: (line: string) => logged.push(JSON.parse(line)) } };
 
 async function withKeyedGateway<T>(options: { expiryMs: number }, body: (gateway: Gateway, ledger: GatedLedger) => Promise<T>): Promise<T> {
-  return withStack(env, { expiryMs: options.expiryMs }, async ({ ledger, taskQueue }) => {
+  return withStack(server.env, { expiryMs: options.expiryMs }, async ({ ledger, taskQueue }) => {
     const gateway = await startGateway({
-      client: env.client,
+      client: server.env.client,
       ledger,
       taskQueue,
       expiryMs: options.expiryMs,
@@ -120,7 +113,7 @@ test('tenants with the same payment-ids and account-ids never meet', () =>
     ]);
     expect((await ledger.entriesOf('order-1')).map((e) => e.keyId)).toEqual([home.keyId]);
     expect(await ledger.entriesOf('globex/order-1')).toEqual([]);
-    for (const tenant of ['default', 'acme', 'globex']) expect(await temporalKnows(env, 'order-1', tenant)).toBe(true);
+    for (const tenant of ['default', 'acme', 'globex']) expect(await temporalKnows(server.env, 'order-1', tenant)).toBe(true);
 
     // The audit trail: each request that could move money is logged with its request id, key, tenant, payment-id and outcome.
     const audit = logged.filter((line) => line.operation !== undefined);
@@ -147,8 +140,8 @@ test("after Temporal forgets them, each tenant's payment is answered from its ow
     expect((await acme.pay('order-9', 'abc', 250)).status).toBe(200);
     expect((await globex.cancel('order-9')).status).toBe(200);
     for (const tenant of ['acme', 'globex']) {
-      await closed(env, 'order-9', tenant);
-      await forget(env, 'order-9', tenant);
+      await closed(server.env, 'order-9', tenant);
+      await forget(server.env, 'order-9', tenant);
     }
 
     expect(await acme.pay('order-9', 'abc', 250)).toMatchObject({
@@ -162,7 +155,7 @@ test("after Temporal forgets them, each tenant's payment is answered from its ow
     expect(await globex.pay('order-9', 'abc', 250)).toMatchObject({ status: 409, body: { error: { code: 'payment_cancelled' } } });
     expect(await globex.view('order-9')).toMatchObject({ status: 200, body: { paymentId: 'order-9', status: 'CANCELLED' } });
     // Neither answer started a run again.
-    expect(await temporalKnows(env, 'order-9', 'acme')).toBe(false);
-    expect(await temporalKnows(env, 'order-9', 'globex')).toBe(false);
+    expect(await temporalKnows(server.env, 'order-9', 'acme')).toBe(false);
+    expect(await temporalKnows(server.env, 'order-9', 'globex')).toBe(false);
     expect((await ledger.entriesOf('acme/order-9')).map((e) => e.kind)).toEqual(['charge']);
   }));

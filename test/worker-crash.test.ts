@@ -6,7 +6,6 @@
  */
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { temporal } from '@temporalio/proto';
 import { workflowIdFor } from '../src/domain/contract';
 import type { LedgerEntry } from '../src/ledger/ledger';
@@ -14,18 +13,12 @@ import { SqliteLedger } from '../src/ledger/sqlite';
 import { PAYMENT_WORKFLOW_TASK_TIMEOUT, PaymentClient } from '../src/client/payment-client';
 import { freePort } from '../src/net';
 import { type Proc, startEntry } from './helpers/processes';
-import { devServerEnv, tempDir } from './helpers/servers';
+import { devServerPerFile, tempDir } from './helpers/servers';
 import { HOUR } from './helpers/stack';
 
 jest.setTimeout(180_000);
 
-let env: TestWorkflowEnvironment;
-beforeAll(async () => {
-  env = await devServerEnv();
-});
-afterAll(async () => {
-  await env?.teardown();
-});
+const server = devServerPerFile();
 
 const OPENING = 5000;
 
@@ -43,7 +36,7 @@ function crashSetup(prefix: string) {
   const dataDir = tempDir(prefix);
   const taskQueue = `${prefix}-${randomUUID()}`;
   const workerEnv = (extra: Record<string, string> = {}) => ({
-    TEMPORAL_ADDRESS: env.address,
+    TEMPORAL_ADDRESS: server.env.address,
     TASK_QUEUE: taskQueue,
     DATA_DIR: dataDir,
     OPENING_BALANCE: String(OPENING),
@@ -51,7 +44,7 @@ function crashSetup(prefix: string) {
     ...extra,
   });
   const ledger = new SqliteLedger({ file: path.join(dataDir, 'ledger.db'), openingBalance: OPENING });
-  const payments = new PaymentClient({ client: env.client, taskQueue, expiryMs: HOUR, requestTimeoutMs: 120_000, records: ledger });
+  const payments = new PaymentClient({ client: server.env.client, taskQueue, expiryMs: HOUR, requestTimeoutMs: 120_000, records: ledger });
   return { workerEnv, ledger, payments };
 }
 
@@ -111,7 +104,7 @@ test(chargeMovesOnHeartbeatTimeout, async () => {
     expect((await ledger.entriesOf('held-1')).map((e) => e.kind)).toEqual(['charge']);
     expect((await ledger.account('acct')).balance).toBe(OPENING - 300);
 
-    const { events } = await env.client.workflow.getHandle(workflowIdFor('held-1')).fetchHistory();
+    const { events } = await server.env.client.workflow.getHandle(workflowIdFor('held-1')).fetchHistory();
     const EventType = temporal.api.enums.v1.EventType;
     const run = events!.find((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED)!;
     expect(Number(run.workflowExecutionStartedEventAttributes!.workflowTaskTimeout!.seconds)).toBe(2);
@@ -141,7 +134,7 @@ test("a worker serves Temporal's own worker metrics when WORKER_METRICS_ADDRESS 
   const metricsAddress = `127.0.0.1:${await freePort()}`;
   const dataDir = tempDir('metrics');
   const worker = startEntry('src/worker.ts', {
-    TEMPORAL_ADDRESS: env.address,
+    TEMPORAL_ADDRESS: server.env.address,
     TASK_QUEUE: taskQueue,
     DATA_DIR: dataDir,
     LOG_LEVEL: 'warn',
@@ -149,7 +142,7 @@ test("a worker serves Temporal's own worker metrics when WORKER_METRICS_ADDRESS 
   });
   const records = new SqliteLedger({ file: path.join(dataDir, 'ledger.db'), openingBalance: 0 });
   try {
-    const payments = new PaymentClient({ client: env.client, taskQueue, expiryMs: HOUR, requestTimeoutMs: 30_000, records });
+    const payments = new PaymentClient({ client: server.env.client, taskQueue, expiryMs: HOUR, requestTimeoutMs: 30_000, records });
     await payments.makePayment('metrics-1', { accountId: 'acct', amount: 100 });
     // The update's answer can come back before the worker has recorded the task's latency.
     const wanted = [/^temporal_workflow_task_execution_latency_count\{/m, /^temporal_activity_execution_latency_count\{/m];
