@@ -331,15 +331,52 @@ export function loadConfig(env: Env = process.env): Config {
   };
 }
 
-/** For entry points: the configuration, or exit(2) with the message naming the bad variable. */
-export function loadConfigOrExit(env: Env = process.env): Config {
+/** For entry points: what `load` reads, or exit(2) with the message naming the bad variable. */
+function orExit<T>(load: () => T): T {
   try {
-    return loadConfig(env);
+    return load();
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`configuration error: ${err.message}\n`);
     process.exit(2);
   }
+}
+
+export function loadConfigOrExit(env: Env = process.env): Config {
+  return orExit(() => loadConfig(env));
+}
+
+/** `npm run temporal:cluster`'s own settings, beside the shared ones (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, DATA_DIR). */
+export interface ClusterConfig {
+  base: Config;
+  /** Fixed when the database is created: the history service refuses to start on a database made with another count. */
+  historyShards: number;
+  /** An existing PostgreSQL server for Temporal's databases; unset: a local one kept under DATA_DIR. */
+  dbUrl: string | undefined;
+  /** How long the namespace keeps a closed payment's workflow. */
+  retentionMs: number;
+}
+
+const HOUR_MS = 3_600_000;
+
+/** Reads ClusterConfig from `env`; throws ConfigError. */
+export function loadClusterConfig(env: Env = process.env): ClusterConfig {
+  const raw = (variable: string) => env[variable]?.trim() || undefined;
+  const retention = raw('TEMPORAL_RETENTION') ?? '24h';
+  const retentionMs = duration('TEMPORAL_RETENTION', retention);
+  // The server refuses a local namespace's retention under an hour.
+  if (retentionMs < HOUR_MS) throw new ConfigError('TEMPORAL_RETENTION', `must be at least 1h, got ${JSON.stringify(retention)}`);
+  const dbUrl = raw('TEMPORAL_DB_URL');
+  return {
+    base: loadConfig(env),
+    historyShards: integer('TEMPORAL_HISTORY_SHARDS', raw('TEMPORAL_HISTORY_SHARDS') ?? '4', 1, 16384),
+    dbUrl: dbUrl === undefined ? undefined : postgresUrl('TEMPORAL_DB_URL', dbUrl),
+    retentionMs,
+  };
+}
+
+export function loadClusterConfigOrExit(env: Env = process.env): ClusterConfig {
+  return orExit(() => loadClusterConfig(env));
 }
 
 /** Host and port of TEMPORAL_ADDRESS, for the dev server launcher. */

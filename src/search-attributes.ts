@@ -3,6 +3,7 @@
  * (`npm run temporal`, the tests' servers) and checked by the worker at start, since a
  * workflow task that sets an attribute the namespace lacks fails, and the payment would stall.
  */
+import { isGrpcServiceError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { PAYMENT_SEARCH_ATTRIBUTES } from './domain/search-attributes';
 
@@ -58,18 +59,24 @@ function encode(key: Key): temporal.api.enums.v1.IndexedValueType {
 }
 
 const RECHECK_MS = 1000;
+const NOT_FOUND = 5;
 const REPEAT_WARNING_MS = 30_000;
 
 /**
  * Returns once the namespace has the payments' search attributes, saying why it waits (at
  * once, then every 30 s): a worker that polled without them would fail every payment's task.
- * Waiting rather than exiting lets a worker start beside `npm run temporal`, which registers
- * them just after the server comes up, or before an operator has added them.
+ * Waiting rather than exiting lets a worker start beside `npm run temporal` or
+ * `npm run temporal:cluster`, which register them (and the cluster its namespace) just after
+ * the server comes up, or before an operator has added them.
  */
 export async function waitForSearchAttributes(operator: OperatorService, namespace: string, warn: (line: string) => void): Promise<void> {
   let warnedAt = -Infinity;
   for (;;) {
-    const problem = await searchAttributeProblem(operator, namespace);
+    const problem = await searchAttributeProblem(operator, namespace).catch((err: unknown) => {
+      // A cluster's frontend answers before its launcher has registered the namespace.
+      if (isGrpcServiceError(err) && err.code === NOT_FOUND) return `namespace ${namespace} does not exist yet`;
+      throw err;
+    });
     if (!problem) return;
     if (Date.now() - warnedAt >= REPEAT_WARNING_MS) {
       warn(`worker waits before polling: ${problem}`);

@@ -2,6 +2,7 @@
  * Installs the servers the project runs on into .tools/ (run by `npm install`):
  * - the `temporal` CLI, whose dev server backs `npm start` and the end-to-end tests;
  * - the Java time-skipping test server, which lets workflow tests skip timers;
+ * - Temporal's server, SQL tool and web UI server, for the cluster of `npm run temporal:cluster`;
  * - stripe-mock, which only the Stripe provider's tests need.
  * Each step is skipped when its result is already there, so re-running is quick.
  */
@@ -17,6 +18,10 @@ import {
   TEMPORAL_CLI,
   TEMPORAL_CLI_MODULE,
   TEMPORAL_CLI_VERSION,
+  TEMPORAL_SERVER,
+  TEMPORAL_SERVER_MODULE,
+  TEMPORAL_SQL_TOOL,
+  TEMPORAL_UI_SERVER,
   TEST_SERVER_LIB,
   TEST_SERVER_POM,
   TOOLS_BIN,
@@ -177,6 +182,41 @@ function ensureTestServer(): void {
   log(`time-skipping test server installed: ${jar}`);
 }
 
+const SERVER_INPUTS = ['go.mod', 'go.sum'].map((file) => path.join(TEMPORAL_SERVER_MODULE, file));
+const SERVER_BINARIES: [string, string][] = [
+  [TEMPORAL_SERVER, 'go.temporal.io/server/cmd/server'],
+  [TEMPORAL_SQL_TOOL, 'go.temporal.io/server/cmd/tools/sql'],
+  [TEMPORAL_UI_SERVER, 'github.com/temporalio/ui-server/v2/cmd/server'],
+];
+const SERVER_STAMP = `${TEMPORAL_SERVER}.stamp`;
+
+/**
+ * The cluster's binaries, from tools/temporal-server/go.mod. Only `npm run temporal:cluster`
+ * (and the chaos, bench and test runs on it) need them, so a failure is a warning saying so.
+ */
+function ensureTemporalServer(): void {
+  if (SERVER_BINARIES.every(([binary]) => fs.existsSync(binary)) && stampMatches(SERVER_STAMP, SERVER_INPUTS)) {
+    log(`Temporal server, SQL tool and UI server present: ${TOOLS_BIN}`);
+    return;
+  }
+  try {
+    if (!installedGo()) throw new InstallError('no Go toolchain on PATH to build them');
+    log('building the Temporal server, its SQL tool and the web UI server with Go (for npm run temporal:cluster)...');
+    const started = Date.now();
+    for (const [binary, pkg] of SERVER_BINARIES) {
+      execFileSync('go', ['build', '-o', binary, pkg], { cwd: TEMPORAL_SERVER_MODULE, stdio: 'inherit' });
+    }
+    writeStamp(SERVER_STAMP, SERVER_INPUTS);
+    log(`Temporal server ${tryOutput(TEMPORAL_SERVER, ['--version'])?.trim()} built in ${Math.round((Date.now() - started) / 1000)} s`);
+  } catch (err) {
+    process.stderr.write(
+      `[install] warning: the Temporal server binaries could not be built (${(err as Error).message}).\n` +
+        '  Only npm run temporal:cluster and the runs on the cluster need them; the dev server does not. ' +
+        'Install Go and run npm install again to get them.\n',
+    );
+  }
+}
+
 const STRIPE_MOCK_STAMP = `${STRIPE_MOCK}.stamp`;
 
 /**
@@ -218,6 +258,7 @@ function ensureStripeMock(): void {
 try {
   ensureTemporalCli();
   ensureTestServer();
+  ensureTemporalServer();
   ensureStripeMock();
 } catch (err) {
   const message = err instanceof InstallError ? err.message : String((err as Error).message ?? err);

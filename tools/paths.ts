@@ -11,6 +11,16 @@ export const TEMPORAL_CLI = path.join(TOOLS_BIN, 'temporal');
 export const TEMPORAL_CLI_MODULE = path.join(PROJECT_ROOT, 'tools', 'temporal-cli');
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 
+/**
+ * Temporal's own server (each service a process of its own), its SQL schema tool and the web UI
+ * server, built from one Go module of the project at the server version the CLI embeds: the
+ * cluster that `npm run temporal:cluster` runs on PostgreSQL.
+ */
+export const TEMPORAL_SERVER_MODULE = path.join(PROJECT_ROOT, 'tools', 'temporal-server');
+export const TEMPORAL_SERVER = path.join(TOOLS_BIN, 'temporal-server');
+export const TEMPORAL_SQL_TOOL = path.join(TOOLS_BIN, 'temporal-sql-tool');
+export const TEMPORAL_UI_SERVER = path.join(TOOLS_BIN, 'temporal-ui-server');
+
 /** The Java time-skipping test server: jars from Maven, started by an exec launcher. */
 export const TEST_SERVER_POM = path.join(PROJECT_ROOT, 'tools', 'test-server', 'pom.xml');
 export const TEST_SERVER_LIB = path.join(TOOLS_DIR, 'test-server', 'lib');

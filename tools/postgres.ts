@@ -1,11 +1,13 @@
 /**
- * A throwaway PostgreSQL server for tests and chaos runs: initdb into a temporary folder,
- * served on a free loopback port with its socket in that folder, deleted when done. It uses
- * the server binaries of Debian's `postgresql` package (.ci/run installs it when missing).
+ * Local PostgreSQL servers on the server binaries of Debian's `postgresql` package (.ci/run
+ * installs it when missing), each on a free loopback port:
+ * - ThrowawayPostgres, for tests and chaos runs: initdb into a temporary folder, deleted when done;
+ * - LocalPostgres.open, for the Temporal cluster: a folder kept across restarts.
  * initdb and postgres refuse to run as root, so as root they run as the `postgres` user that
  * the package creates.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -42,40 +44,100 @@ function serverUser(): { uid: number; gid: number } | undefined {
   }
 }
 
-export class ThrowawayPostgres {
+type User = { uid: number; gid: number } | undefined;
+
+/** Whether `user` may enter `dir` (every folder on its path searchable). */
+function canEnter(dir: string, user: User): boolean {
+  if (!user) return true;
+  return spawnSync('test', ['-x', dir], { ...user, stdio: 'ignore' }).status === 0;
+}
+
+/** The postgres user's home (Debian: /var/lib/postgresql), where that user may always keep data. */
+function homeOf(user: { uid: number }): string {
+  const entry = execFileSync('getent', ['passwd', String(user.uid)], { encoding: 'utf8' })
+    .trim()
+    .split(':');
+  return entry[5]!;
+}
+
+export class LocalPostgres {
   private server: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
 
-  private constructor(
+  protected constructor(
     readonly dir: string,
     readonly port: number,
-    private readonly user: { uid: number; gid: number } | undefined,
+    private readonly user: User,
+    /** Settings a server that is thrown away can afford. */
+    private readonly settings: string[],
   ) {}
 
-  /** A new cluster, started; call destroy() when done. */
-  static async create(): Promise<ThrowawayPostgres> {
-    const initdb = binary('initdb');
+  /**
+   * The server kept in `dir` (made with initdb on first use), started on a free port. As root,
+   * when the postgres user cannot enter `dir` (a root-only folder such as `mktemp -d` makes),
+   * the data lives in that user's home, under a name derived from `dir`, and `dir` links there.
+   * A server left running from this folder by a launcher that was killed is stopped first.
+   */
+  static async open(dir: string): Promise<LocalPostgres> {
     const user = serverUser();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'payments-pg-'));
-    if (user) fs.chownSync(dir, user.uid, user.gid);
-    const cluster = new ThrowawayPostgres(dir, await freePort(), user);
-    try {
-      execFileSync(initdb, ['-D', cluster.dataDir, '-U', SUPERUSER, '-A', 'trust', '-E', 'UTF8', '--no-sync'], {
-        cwd: dir,
-        stdio: 'pipe',
-        ...user,
-      });
-      await cluster.start();
-    } catch (err) {
-      await cluster.destroy();
-      throw err;
-    }
-    return cluster;
+    const home = LocalPostgres.homeFor(dir, user);
+    fs.mkdirSync(home, { recursive: true });
+    if (user) fs.chownSync(home, user.uid, user.gid);
+    const server = new LocalPostgres(home, await freePort(), user, []);
+    await server.stopLeftover();
+    if (!fs.existsSync(path.join(server.dataDir, 'PG_VERSION'))) server.initdb([]);
+    await server.start();
+    return server;
   }
 
-  private get dataDir(): string {
+  private static homeFor(dir: string, user: User): string {
+    fs.mkdirSync(path.dirname(dir), { recursive: true });
+    if (fs.existsSync(dir) && fs.lstatSync(dir).isSymbolicLink()) return fs.realpathSync(dir);
+    if (!user || canEnter(path.dirname(dir), user)) return dir;
+    const name = createHash('sha256').update(path.resolve(dir)).digest('hex').slice(0, 16);
+    const home = path.join(homeOf(user), 'payments-temporal', name);
+    fs.symlinkSync(home, dir);
+    return home;
+  }
+
+  protected initdb(extra: string[]): void {
+    execFileSync(binary('initdb'), ['-D', this.dataDir, '-U', SUPERUSER, '-A', 'trust', '-E', 'UTF8', ...extra], {
+      cwd: this.dir,
+      stdio: 'pipe',
+      ...this.user,
+    });
+  }
+
+  /** A postmaster still running on this data (its launcher was SIGKILLed alone): fast shutdown, so the new one can start. */
+  private async stopLeftover(): Promise<void> {
+    let pid: number;
+    try {
+      pid = Number(fs.readFileSync(path.join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    } catch {
+      return;
+    }
+    const alive = () => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(this.dataDir);
+      } catch {
+        return false;
+      }
+    };
+    if (!pid || !alive()) return;
+    process.kill(pid, 'SIGINT');
+    const deadline = Date.now() + 15_000;
+    while (alive()) {
+      if (Date.now() > deadline) process.kill(pid, 'SIGKILL');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  protected get dataDir(): string {
     return path.join(this.dir, 'data');
   }
+
+  /** The superuser the servers are made with (trust authentication, loopback only). */
+  readonly superuser = SUPERUSER;
 
   url(database: string): string {
     return `postgres://${SUPERUSER}@127.0.0.1:${this.port}/${database}`;
@@ -84,17 +146,16 @@ export class ThrowawayPostgres {
   /** Starts the server (again, after stop(), on the same data and port); resolves once it answers. */
   async start(): Promise<void> {
     const log = fs.openSync(path.join(this.dir, 'server.log'), 'a');
-    // Nothing here outlives the run, so fsync buys nothing but I/O on a shared machine.
-    const settings = ['fsync=off', 'max_connections=200', 'log_min_messages=warning'].flatMap((s) => ['-c', s]);
-    const server = spawn(
-      binary('postgres'),
-      ['-D', this.dataDir, '-k', this.dir, '-h', '127.0.0.1', '-p', String(this.port), ...settings],
-      {
-        cwd: this.dir,
-        stdio: ['ignore', log, log],
-        ...this.user,
-      },
-    );
+    // TCP only: a Unix socket's path must be short, and DATA_DIR may be deep.
+    const settings = ['unix_socket_directories=', 'max_connections=200', 'log_min_messages=warning', ...this.settings].flatMap((s) => [
+      '-c',
+      s,
+    ]);
+    const server = spawn(binary('postgres'), ['-D', this.dataDir, '-h', '127.0.0.1', '-p', String(this.port), ...settings], {
+      cwd: this.dir,
+      stdio: ['ignore', log, log],
+      ...this.user,
+    });
     fs.closeSync(log);
     this.server = server;
     this.exited = new Promise((resolve) => server.once('exit', () => resolve()));
@@ -137,16 +198,49 @@ export class ThrowawayPostgres {
     clearTimeout(timer);
   }
 
-  async destroy(): Promise<void> {
-    await this.stop();
-    fs.rmSync(this.dir, { recursive: true, force: true });
+  /** The postmaster's process id while it runs (for faults and CPU readings). */
+  get pid(): number | undefined {
+    return this.server?.exitCode === null && this.server.signalCode === null ? this.server.pid : undefined;
   }
 
-  private logTail(): string {
+  /** SIGKILL to the postmaster, as a crash would; its backends exit when they see it gone. */
+  async kill(): Promise<void> {
+    const server = this.server;
+    if (!server || server.exitCode !== null || server.signalCode !== null) return;
+    server.kill('SIGKILL');
+    await this.exited;
+  }
+
+  protected logTail(): string {
     try {
       return fs.readFileSync(path.join(this.dir, 'server.log'), 'utf8').split('\n').slice(-20).join('\n');
     } catch {
       return '(no server log)';
     }
+  }
+}
+
+/** A server in a temporary folder, deleted by destroy(). */
+export class ThrowawayPostgres extends LocalPostgres {
+  /** A new cluster, started; call destroy() when done. */
+  static async create(): Promise<ThrowawayPostgres> {
+    const user = serverUser();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'payments-pg-'));
+    if (user) fs.chownSync(dir, user.uid, user.gid);
+    // Nothing here outlives the run, so fsync buys nothing but I/O on a shared machine.
+    const cluster = new ThrowawayPostgres(dir, await freePort(), user, ['fsync=off']);
+    try {
+      cluster.initdb(['--no-sync']);
+      await cluster.start();
+    } catch (err) {
+      await cluster.destroy();
+      throw err;
+    }
+    return cluster;
+  }
+
+  async destroy(): Promise<void> {
+    await this.stop();
+    fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

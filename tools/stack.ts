@@ -1,16 +1,26 @@
 /**
- * A stack of its own for chaos and bench runs: the dev server, workers and gateways as
- * real processes (each `npm run X`'s entry), on free ports with a fresh DATA_DIR, sharing
- * the SQLite ledger there or a PostgreSQL one. Each can be killed with SIGKILL (its whole
- * process group) and started again.
+ * A stack of its own for chaos and bench runs: the dev server (or a Temporal cluster on
+ * PostgreSQL), workers and gateways as real processes (each `npm run X`'s entry), on free
+ * ports with a fresh DATA_DIR, sharing the SQLite ledger there or a PostgreSQL one. Each can
+ * be killed with SIGKILL (its whole process group; a cluster's service, or its PostgreSQL,
+ * alone) and started again.
  */
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { freePort, portIsFree, waitForTcp } from '../src/net';
+import { type ClusterProcess, type ClusterSettings, TemporalCluster, destroyCluster } from './cluster/cluster';
 import { launchEntry, signalGroup } from './launch';
 
-export type Role = 'temporal' | `worker-${number}` | `api-${number}`;
+/** A cluster's processes that a fault may hit: the web UI serves no payment. */
+const CLUSTER_ROLES = ['frontend', 'history', 'matching', 'worker', 'postgres'] as const satisfies readonly ClusterProcess[];
+type ClusterRole = `temporal-${(typeof CLUSTER_ROLES)[number]}`;
+
+export type Role = 'temporal' | ClusterRole | `worker-${number}` | `api-${number}`;
+
+function clusterProcess(role: Role): ClusterProcess | undefined {
+  return role.startsWith('temporal-') ? (role.slice('temporal-'.length) as ClusterProcess) : undefined;
+}
 
 /** The entry a role runs: `npm run temporal`'s, `npm run worker`'s and `npm run api`'s unless the stack names others. */
 function entryOf(role: Role, entries: StackSettings['entries'], faulty: boolean): string {
@@ -31,6 +41,8 @@ export interface StackSettings {
   env?: Record<string, string>;
   /** Other entries for the workers and gateways (the bench's, which serve its ceiling). */
   entries?: { worker?: string; api?: string };
+  /** Run on a Temporal cluster on PostgreSQL instead of the dev server, with these settings over the stack's. */
+  cluster?: Partial<ClusterSettings>;
 }
 
 /** A free port whose port + 1000 (the dev server's web UI) is free too. */
@@ -50,13 +62,16 @@ export class LocalStack {
   temporalAddress = '';
   private readonly apiPorts = new Map<Role, number>();
   private stopping = false;
+  /** The cluster, when the stack runs on one. */
+  cluster: TemporalCluster | undefined;
 
   readonly roles: Role[];
   readonly gateways: Role[];
 
   constructor(private readonly settings: StackSettings) {
     this.gateways = Array.from({ length: settings.gateways ?? 1 }, (_, i): Role => `api-${i + 1}`);
-    this.roles = ['temporal', ...Array.from({ length: settings.workers }, (_, i): Role => `worker-${i + 1}`), ...this.gateways];
+    const temporal: Role[] = settings.cluster ? CLUSTER_ROLES.map((name): Role => `temporal-${name}`) : ['temporal'];
+    this.roles = [...temporal, ...Array.from({ length: settings.workers }, (_, i): Role => `worker-${i + 1}`), ...this.gateways];
   }
 
   /** Each gateway's base URL, in role order. */
@@ -84,7 +99,19 @@ export class LocalStack {
       taken.add(port);
       this.apiPorts.set(role, port);
     }
-    for (const role of this.roles) await this.launch(role);
+    if (this.settings.cluster) {
+      this.cluster = await TemporalCluster.start({
+        dataDir: this.dataDir,
+        address: this.temporalAddress,
+        namespace: 'default',
+        historyShards: 4,
+        retentionMs: 24 * 3_600_000,
+        logLevel: 'warn',
+        ui: false,
+        ...this.settings.cluster,
+      });
+    }
+    for (const role of this.roles) if (!clusterProcess(role)) await this.launch(role);
   }
 
   private env(role: Role): Record<string, string> {
@@ -107,6 +134,8 @@ export class LocalStack {
 
   /** Starts a role and waits until it serves (the dev server and gateway accept connections). */
   async launch(role: Role): Promise<void> {
+    const service = clusterProcess(role);
+    if (service) return this.cluster!.restart(service);
     const log = fs.openSync(path.join(this.settings.dir, 'logs', `${role}.log`), 'a');
     const entry = entryOf(role, this.settings.entries, (this.faultRate.get(role) ?? 0) > 0);
     const child = launchEntry(entry, { env: this.env(role), stdio: ['ignore', log, log] });
@@ -131,6 +160,8 @@ export class LocalStack {
    * resolves when it is gone.
    */
   async kill(role: Role, signal: 'SIGKILL' | 'SIGTERM' = 'SIGKILL'): Promise<void> {
+    const service = clusterProcess(role);
+    if (service) return this.cluster!.kill(service);
     const child = this.processes.get(role);
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     this.expectedExit.add(child);
@@ -146,11 +177,14 @@ export class LocalStack {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    await Promise.all(this.roles.map((role) => this.kill(role)));
+    await Promise.all(this.roles.filter((role) => !clusterProcess(role)).map((role) => this.kill(role)));
+    if (this.cluster) await destroyCluster(this.cluster);
   }
 
   /** The process id of a role's process (its group leader), for CPU and memory readings. */
   pid(role: Role): number | undefined {
+    const service = clusterProcess(role);
+    if (service) return this.cluster?.pid(service);
     return this.processes.get(role)?.pid;
   }
 }
