@@ -143,8 +143,39 @@ export class LocalPostgres {
     return `postgres://${SUPERUSER}@127.0.0.1:${this.port}/${database}`;
   }
 
-  /** Starts the server (again, after stop(), on the same data and port); resolves once it answers. */
+  /**
+   * Starts the server (again, after stop() or kill(), on the same data and port); resolves once
+   * it answers. After a kill(), the old server's backends hold its shared memory until each
+   * sees the postmaster gone (one in the middle of a query, once that query ends), and a new
+   * postmaster refuses to start beside them: it is started again until they have exited.
+   */
   async start(): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const logFile = path.join(this.dir, 'server.log');
+      const logFrom = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
+      const server = this.spawn();
+      for (;;) {
+        if (server.exitCode !== null) break;
+        const client = new pg.Client({ connectionString: this.url('postgres'), connectionTimeoutMillis: 1000 });
+        try {
+          await client.connect();
+          await client.end();
+          return;
+        } catch (err) {
+          await client.end().catch(() => undefined);
+          if (Date.now() > deadline)
+            throw new Error(`PostgreSQL server did not answer within 30 s (${(err as Error).message}):\n${this.logTail()}`);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+      const oldBackends = this.logSince(logFrom).includes('pre-existing shared memory block');
+      if (!oldBackends || Date.now() > deadline) throw new Error(`PostgreSQL server exited at start:\n${this.logTail()}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  private spawn(): ChildProcess {
     const log = fs.openSync(path.join(this.dir, 'server.log'), 'a');
     // TCP only: a Unix socket's path must be short, and DATA_DIR may be deep.
     const settings = ['unix_socket_directories=', 'max_connections=200', 'log_min_messages=warning', ...this.settings].flatMap((s) => [
@@ -159,21 +190,7 @@ export class LocalPostgres {
     fs.closeSync(log);
     this.server = server;
     this.exited = new Promise((resolve) => server.once('exit', () => resolve()));
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (server.exitCode !== null) throw new Error(`PostgreSQL server exited at start:\n${this.logTail()}`);
-      const client = new pg.Client({ connectionString: this.url('postgres'), connectionTimeoutMillis: 1000 });
-      try {
-        await client.connect();
-        await client.end();
-        return;
-      } catch (err) {
-        await client.end().catch(() => undefined);
-        if (Date.now() > deadline)
-          throw new Error(`PostgreSQL server did not answer within 30 s (${(err as Error).message}):\n${this.logTail()}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
+    return server;
   }
 
   /** A fresh, empty database; resolves with its URL. */
@@ -209,6 +226,16 @@ export class LocalPostgres {
     if (!server || server.exitCode !== null || server.signalCode !== null) return;
     server.kill('SIGKILL');
     await this.exited;
+  }
+
+  /** What the server log gained after `offset` bytes. */
+  private logSince(offset: number): string {
+    try {
+      const log = fs.readFileSync(path.join(this.dir, 'server.log'));
+      return log.subarray(offset).toString('utf8');
+    } catch {
+      return '';
+    }
   }
 
   protected logTail(): string {

@@ -1,7 +1,8 @@
 /**
- * The fault injector: at seeded moments it SIGKILLs a worker, a gateway or the Temporal
- * dev server and starts it again after a seeded pause, or runs a worker with transient
- * ledger faults switched on for a while.
+ * The fault injector: at seeded moments it SIGKILLs a worker, a gateway, the Temporal dev
+ * server or, on a cluster, one Temporal service or the Temporal database's PostgreSQL, and
+ * starts it again after a seeded pause, or runs a worker with transient ledger faults
+ * switched on for a while.
  */
 import { type Random, between, pick, seeded } from './random';
 import type { LocalStack, Role } from '../stack';
@@ -29,7 +30,23 @@ export function faultKinds(roles: readonly Role[]): FaultKind[] {
   return [...roles.map((role): FaultKind => `kill ${role}`), 'ledger faults on worker-1'];
 }
 
-/** The faults of a run: one every 2-6 s, and the Temporal server killed at least once if it may be. */
+/**
+ * The faults every run injects at least once when its stack has them: the dev server, or
+ * each of a cluster's services that payments pass through and the database under them.
+ */
+const REQUIRED: readonly FaultKind[] = [
+  'kill temporal',
+  'kill temporal-history',
+  'kill temporal-matching',
+  'kill temporal-frontend',
+  'kill temporal-postgres',
+];
+
+/**
+ * The faults of a run: one every 2-6 s, each required kind the stack has at least once. A
+ * required kind the draw missed takes a slot spread over the run (one missing kind: the slot
+ * 40 % in), the nearest one not holding the only fault of another required kind.
+ */
 export function planFaults(seed: number, durationMs: number, kinds: readonly FaultKind[]): PlannedFault[] {
   const random: Random = seeded(seed ^ 0x5eed);
   const plan: PlannedFault[] = [];
@@ -37,9 +54,16 @@ export function planFaults(seed: number, durationMs: number, kinds: readonly Fau
     const kind = pick(random, kinds);
     plan.push({ at, kind, forMs: kind.startsWith('ledger') ? between(random, 4000, 8000) : between(random, 200, 3000) });
   }
-  if (kinds.includes('kill temporal') && !plan.some((f) => f.kind === 'kill temporal') && plan.length > 0) {
-    plan[Math.floor(plan.length * 0.4)]!.kind = 'kill temporal';
-  }
+  const count = (kind: FaultKind) => plan.filter((f) => f.kind === kind).length;
+  const missing = REQUIRED.filter((kind) => kinds.includes(kind) && count(kind) === 0);
+  missing.forEach((kind, j) => {
+    const target = Math.floor((plan.length * (j + 0.4)) / missing.length);
+    const free = plan
+      .map((fault, i) => ({ fault, i }))
+      .filter(({ fault }) => !REQUIRED.includes(fault.kind) || count(fault.kind) > 1)
+      .sort((a, b) => Math.abs(a.i - target) - Math.abs(b.i - target) || a.i - b.i)[0];
+    if (free) free.fault.kind = kind;
+  });
   return plan;
 }
 

@@ -5,6 +5,7 @@
  *
  *   npm run chaos -- --duration 120 --clients 24 --ids 40 --accounts 6 --seed 7
  *   npm run chaos -- --postgres          # 3 workers and 2 gateways on a PostgreSQL ledger
+ *   npm run chaos -- --cluster           # on a Temporal cluster on PostgreSQL: its services and database killed too
  *   npm run chaos -- --crash-test [--short] [--clients 32] [--down 2]   # what one crash costs (docs/recovery.md)
  */
 import * as fs from 'node:fs';
@@ -28,6 +29,7 @@ function options(): Options {
       seed: { type: 'string', default: '1' },
       'opening-balance': { type: 'string', default: '1500' },
       postgres: { type: 'boolean', default: false },
+      cluster: { type: 'boolean', default: false },
       'skip-retention': { type: 'boolean', default: false },
       workers: { type: 'string' },
       gateways: { type: 'string' },
@@ -83,6 +85,7 @@ function options(): Options {
     workers: number('workers', 1, postgres ? '3' : '2'),
     gateways: number('gateways', 1, postgres ? '2' : '1'),
     postgres,
+    cluster: values.cluster!,
     retention: !values['skip-retention'],
     dir,
   };
@@ -164,7 +167,8 @@ async function main(): Promise<void> {
   say(
     `chaos: ${o.durationMs / 1000} s, ${o.clients} clients, ${o.ids} payment-ids, ${o.accounts} accounts, ` +
       `seed ${o.seed}, opening balance ${o.openingBalance}, ` +
-      `${o.workers} workers, ${o.gateways} gateways, ${o.postgres ? 'PostgreSQL' : 'SQLite'} ledger`,
+      `${o.workers} workers, ${o.gateways} gateways, ${o.postgres ? 'PostgreSQL' : 'SQLite'} ledger, ` +
+      `Temporal ${o.cluster ? 'cluster on PostgreSQL' : 'dev server'}`,
   );
   say(`run directory: ${o.dir}`);
   const { startedAt, requests, faults, crashes, settleMs, answersByGateway, record, violations } = await runChaos(o, say);

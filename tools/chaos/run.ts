@@ -12,7 +12,7 @@ import { createClient } from '../../src/temporal';
 import type { Ledger } from '../../src/ledger/ledger';
 import { openLedger } from '../../src/ledger/open';
 import { ThrowawayPostgres } from '../postgres';
-import { LocalStack } from '../stack';
+import { LocalStack, type Role } from '../stack';
 import { type ChaosRecord, type LedgerRow, type PaymentState, type RequestRecord, type Violation, checkInvariants } from './checker';
 import { type FaultKind, type InjectedFault, faultKinds, injectFaults, planFaults } from './faults';
 import { type PaymentSpec, authorization, paymentPool, runClients, send, serviceId } from './load';
@@ -33,6 +33,11 @@ export interface ChaosOptions {
   gateways: number;
   /** The ledger on a throwaway PostgreSQL server rather than SQLite under the run's DATA_DIR. */
   postgres: boolean;
+  /**
+   * A Temporal cluster on PostgreSQL (frontend, history, matching and worker as processes of
+   * their own) instead of the dev server: each service and the Temporal database are killed too.
+   */
+  cluster?: boolean;
   /** Which faults to inject (default: all a stack of these processes can suffer). */
   faults?: (kind: FaultKind) => boolean;
   /**
@@ -138,6 +143,7 @@ export async function runChaos(o: ChaosOptions, say: (line: string) => void): Pr
       workers: o.workers,
       gateways: o.gateways,
       ledgerUrl,
+      ...(o.cluster && { cluster: {} }),
       // Two tenants, each with its key, as real merchants call it.
       env: { AUTH: 'keys', ...(o.retention && { PAYMENT_EXPIRY: expiryOf(o) }) },
     });
@@ -162,7 +168,7 @@ async function storm(o: ChaosOptions, stack: LocalStack, ledgerUrl: string | und
   }
   const gateways = stack.apiUrls;
   say(
-    `stack up: Temporal ${stack.temporalAddress}, gateways ${gateways.join(' ')}, ` +
+    `stack up: Temporal ${o.cluster ? 'cluster' : 'dev server'} ${stack.temporalAddress}, gateways ${gateways.join(' ')}, ` +
       `${o.workers} workers, ledger ${ledgerUrl ? 'PostgreSQL' : 'SQLite'}, tenants ${TENANTS.join(' and ')} with API keys`,
   );
 
@@ -248,7 +254,10 @@ async function storm(o: ChaosOptions, stack: LocalStack, ledgerUrl: string | und
   };
   const answersByGateway: Record<string, number> = Object.fromEntries(gateways.map((url) => [url, 0]));
   for (const r of requests) if (r.answer) answersByGateway[gatewayOf(r.client, r.attempts.length - 1)]!++;
-  return { startedAt, requests, faults, crashes: stack.crashes, settleMs, answersByGateway, record, violations: checkInvariants(record) };
+  // A cluster's services that died on their own were restarted by the cluster, not the stack.
+  const clusterCrashes = (stack.cluster?.crashes ?? []).map(({ process, ...crash }) => ({ role: `temporal-${process}` as Role, ...crash }));
+  const crashes = [...stack.crashes, ...clusterCrashes].sort((a, b) => a.at - b.at);
+  return { startedAt, requests, faults, crashes, settleMs, answersByGateway, record, violations: checkInvariants(record) };
 }
 
 const RETENTION_LIMIT_MS = 300_000;
