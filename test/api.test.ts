@@ -36,6 +36,19 @@ const payment = { accountId: 'abc', amount: 100 };
 const completed = (paymentId: string, replayed: boolean, p = payment) => ({ paymentId, status: 'COMPLETED', ...p, replayed });
 const errorOf = (code: string) => ({ error: { code, message: expect.any(String) } });
 
+/** makePayment, cancelPayment and GET of the payment each answer 503 temporal_unavailable with Retry-After. */
+async function expectEveryRequestRetryable(gatewayUrl: string, paymentId: string): Promise<void> {
+  for (const answer of [
+    await pay(gatewayUrl, paymentId, payment),
+    await cancel(gatewayUrl, paymentId),
+    await call(gatewayUrl, 'GET', `/payments/${paymentId}`),
+  ]) {
+    expect(answer.status).toBe(503);
+    expect(answer.headers.get('retry-after')).toBe('1');
+    expect(answer.body).toEqual(errorOf('temporal_unavailable'));
+  }
+}
+
 describe('makePayment', () => {
   test('200 charged, then 200 replayed with the Idempotent-Replayed header, never a second charge', async () => {
     const first = await pay(url, 'm1', payment);
@@ -223,15 +236,7 @@ describe('operations', () => {
     const client = createClient(loadConfig({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` }));
     const down = await startGateway({ client, ledger: stack.ledger, taskQueue: stack.taskQueue, expiryMs: HOUR });
     try {
-      for (const answer of [
-        await pay(down.url, 'u1', payment),
-        await cancel(down.url, 'u1'),
-        await call(down.url, 'GET', '/payments/u1'),
-      ]) {
-        expect(answer.status).toBe(503);
-        expect(answer.headers.get('retry-after')).toBe('1');
-        expect(answer.body).toEqual(errorOf('temporal_unavailable'));
-      }
+      await expectEveryRequestRetryable(down.url, 'u1');
       // It says why: the gRPC status of the failed health check.
       expect(await call(down.url, 'GET', '/readyz')).toMatchObject({
         status: 503,
@@ -247,6 +252,17 @@ describe('operations', () => {
     }
     expect(await stack.ledger.entriesOf('u1')).toEqual([]);
     expect((await call(url, 'GET', '/payments/u1')).status).toBe(404);
+  });
+
+  test('503 temporal_unavailable, not a 500, while Temporal does not know the namespace (a cluster before its launcher registers it)', async () => {
+    const client = createClient(loadConfig({ TEMPORAL_ADDRESS: env.connection.options.address, TEMPORAL_NAMESPACE: 'not-registered' }));
+    const early = await startGateway({ client, ledger: stack.ledger, taskQueue: stack.taskQueue, expiryMs: HOUR });
+    try {
+      await expectEveryRequestRetryable(early.url, 'ns1');
+    } finally {
+      await early.app.close();
+    }
+    expect(await stack.ledger.entriesOf('ns1')).toEqual([]);
   });
 
   test('shutdown lets an in-flight payment finish', async () => {

@@ -2,18 +2,23 @@
  * `npm start`: the whole local stack in one command. The dev server first (the worker and
  * gateway need it), then the worker and the gateway. Ctrl-C or SIGTERM stops them in the
  * reverse order: gateway and worker finish what they are doing, then the dev server.
+ * `npm start -- --cluster` runs it on a Temporal cluster on PostgreSQL (`npm run temporal:cluster`).
  */
 import type { ChildProcess } from 'node:child_process';
+import { parseArgs } from 'node:util';
 import { loadConfigOrExit, splitAddress } from '../src/config';
 import { waitForTcp } from '../src/net';
-import { launchEntry } from './launch';
+import { launchEntry, signalGroup } from './launch';
 
 const STOP_GRACE_MS = 15_000;
+/** A cluster's services hand their shards and queues over as they stop, which takes longer. */
+const CLUSTER_STOP_GRACE_MS = 60_000;
 
 interface Child {
   name: string;
   process: ChildProcess;
   exited: Promise<void>;
+  graceMs: number;
 }
 
 let stopping = false;
@@ -33,7 +38,7 @@ function prefixLines(name: string, stream: NodeJS.ReadableStream, out: NodeJS.Wr
   stream.on('end', () => pending && out.write(`[${name}] ${pending}\n`));
 }
 
-function run(name: string, entry: string, env: Record<string, string> = {}): Child {
+function run(name: string, entry: string, env: Record<string, string> = {}, graceMs = STOP_GRACE_MS): Child {
   // Own process group: a terminal's Ctrl-C reaches only this supervisor, which stops the children in order.
   const child = launchEntry(entry, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   prefixLines(name, child.stdout!, process.stdout);
@@ -47,7 +52,7 @@ function run(name: string, entry: string, env: Record<string, string> = {}): Chi
       resolve();
     }),
   );
-  return { name, process: child, exited };
+  return { name, process: child, exited, graceMs };
 }
 
 const children: Child[] = [];
@@ -56,9 +61,10 @@ async function stop(child: Child): Promise<void> {
   if (child.process.exitCode !== null || child.process.signalCode !== null) return;
   child.process.kill('SIGTERM');
   const timer = setTimeout(() => {
-    say(`${child.name} did not stop within ${STOP_GRACE_MS / 1000} s; killing it`);
-    child.process.kill('SIGKILL');
-  }, STOP_GRACE_MS);
+    say(`${child.name} did not stop within ${child.graceMs / 1000} s; killing it`);
+    // The whole group: a cluster launcher's services with it.
+    signalGroup(child.process, 'SIGKILL');
+  }, child.graceMs);
   await child.exited;
   clearTimeout(timer);
 }
@@ -77,10 +83,18 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
 
-  children.push(run('temporal', 'tools/devserver.ts'));
+  const { cluster } = parseArgs({ options: { cluster: { type: 'boolean', default: false } } }).values;
   const { host, port } = splitAddress(config.temporalAddress);
-  await waitForTcp(host, port, 60_000);
-  say(`Temporal dev server on ${config.temporalAddress}, web UI on http://${host}:${port + 1000}`);
+  if (cluster) {
+    children.push(run('temporal', 'tools/cluster/index.ts', {}, CLUSTER_STOP_GRACE_MS));
+    // The worker waits for the namespace the launcher registers once the frontend is up.
+    await waitForTcp(host, port, 120_000);
+    say(`Temporal cluster's frontend on ${config.temporalAddress}, web UI on http://${host}:${port + 1000}`);
+  } else {
+    children.push(run('temporal', 'tools/devserver.ts'));
+    await waitForTcp(host, port, 60_000);
+    say(`Temporal dev server on ${config.temporalAddress}, web UI on http://${host}:${port + 1000}`);
+  }
 
   // One machine for development: no API keys, so the README's curl commands work as they are.
   const auth = process.env.AUTH || 'off';

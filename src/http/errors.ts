@@ -2,7 +2,7 @@
  * One error handler for the whole gateway: every failure leaves as
  * {"error": {"code", "message"}} with the SPEC's status, and nothing internal leaks out.
  */
-import { ServiceError, isGrpcServiceError } from '@temporalio/client';
+import { NamespaceNotFoundError, ServiceError, isGrpcServiceError } from '@temporalio/client';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, ErrorCode, PaymentError } from '../domain/errors';
 import { TransientLedgerError } from '../ledger/ledger';
@@ -18,6 +18,23 @@ function temporalUnreachable(err: unknown): boolean {
     if (isGrpcServiceError(e) && UNREACHABLE_CODES.has(e.code)) return true;
     if (e instanceof ServiceError && /UNAVAILABLE|DEADLINE_EXCEEDED|connect/i.test(e.message)) return true;
     if (e instanceof Error && /Failed to connect|ECONNREFUSED|transport error/i.test(e.message)) return true;
+  }
+  return false;
+}
+
+const NOT_FOUND = 5;
+const RESOURCE_EXHAUSTED = 8;
+
+/**
+ * Temporal up but unable to serve, for a moment: its frontend does not see the namespace (a
+ * cluster whose database has just come back, or whose launcher has not registered it yet), or
+ * it refuses work it has no room for (a workflow's query buffer full while its history service
+ * catches up). The update limits' RESOURCE_EXHAUSTED is answered before, as a 429.
+ */
+function temporalBusy(err: unknown): boolean {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    if (e instanceof NamespaceNotFoundError) return true;
+    if (isGrpcServiceError(e) && (e.code === RESOURCE_EXHAUSTED || (e.code === NOT_FOUND && /namespace/i.test(e.details)))) return true;
   }
   return false;
 }
@@ -83,6 +100,10 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
   if (temporalUnreachable(err)) {
     request.log.warn({ err }, 'Temporal unreachable');
     return sendRetryable(ErrorCode.TemporalUnavailable, 'the payment service cannot reach Temporal right now; retry the same request');
+  }
+  if (temporalBusy(err)) {
+    request.log.warn({ err }, 'Temporal cannot serve the request right now');
+    return sendRetryable(ErrorCode.TemporalUnavailable, 'Temporal cannot serve this request right now; retry the same request');
   }
   const problem = badInputMessage(err);
   if (problem) return send(ErrorCode.InvalidRequest, problem);

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Connection, isGrpcServiceError } from '@temporalio/client';
 import { splitAddress } from '../../src/config';
-import { portIsFree, waitForTcp } from '../../src/net';
+import { portIsFree } from '../../src/net';
 import { registerSearchAttributes } from '../../src/search-attributes';
 import { TEMPORAL_SERVER, TEMPORAL_UI_SERVER } from '../paths';
 import { LocalPostgres } from '../postgres';
@@ -56,7 +56,7 @@ export interface ClusterSettings {
   say?: (line: string) => void;
 }
 
-const READY_TIMEOUT_MS = 120_000;
+const READY_TIMEOUT_MS = 180_000;
 
 export class TemporalCluster {
   private readonly processes = new Map<Service | 'ui', ChildProcess>();
@@ -125,9 +125,19 @@ export class TemporalCluster {
       const { ports, metrics } = await choosePorts(port, settings.metrics === true);
       const cluster = new TemporalCluster(settings, dir, ports, ip, postgres, persisted ?? settings.historyShards, metrics);
       cluster.writeConfig(db);
-      for (const service of SERVICES) cluster.launch(service);
-      if (settings.ui !== false) cluster.launch('ui');
-      await cluster.waitUntilReady(say);
+      try {
+        if (persisted === undefined) {
+          // On a new database every service would write the cluster's metadata at once, and all but one would exit.
+          cluster.launch('frontend');
+          await cluster.until('the cluster metadata to be written', async () => (await persistedShardCount(db)) !== undefined);
+        }
+        for (const service of SERVICES) if (!cluster.processes.has(service)) cluster.launch(service);
+        if (settings.ui !== false) cluster.launch('ui');
+        await cluster.until('the namespace and its search attributes', () => cluster.readyForPayments(say));
+      } catch (err) {
+        await cluster.stop();
+        throw err;
+      }
       return cluster;
     } catch (err) {
       await postgres?.stop();
@@ -205,28 +215,37 @@ export class TemporalCluster {
     fs.writeFileSync(path.join(this.dir, 'pids.json'), JSON.stringify(pids));
   }
 
-  private async waitUntilReady(say: (line: string) => void): Promise<void> {
+  /** Polls `probe` until it answers true; fails at the deadline, or at once when a service died and nothing restarts it. */
+  private async until(what: string, probe: () => Promise<boolean>): Promise<void> {
     const deadline = Date.now() + READY_TIMEOUT_MS;
-    await waitForTcp(this.ip, this.ports.frontend.grpc, READY_TIMEOUT_MS);
     for (;;) {
+      let problem: string;
       try {
-        const connection = await Connection.connect({ address: `${this.ip}:${this.ports.frontend.grpc}` });
-        try {
-          await ensureNamespace(connection, this.settings.namespace, this.settings.retentionMs, say);
-          const added = await registerSearchAttributes(connection.operatorService, this.settings.namespace);
-          if (added.length > 0) say(`registered search attributes ${added.join(', ')} on ${this.settings.namespace}`);
-          await historyAndMatchingAnswer(connection, this.settings.namespace);
-          return;
-        } finally {
-          await connection.close();
-        }
+        if (await probe()) return;
+        problem = 'not yet';
       } catch (err) {
-        const dead = [...this.processes].filter(([, child]) => child.exitCode !== null);
-        if (Date.now() > deadline || (dead.length > 0 && this.settings.supervise === false)) {
-          throw new Error(`the cluster did not become ready (${(err as Error).message}); logs in ${path.join(this.dir, 'logs')}`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        problem = (err as Error).message;
       }
+      const dead = [...this.processes].filter(([, child]) => child.exitCode !== null || child.signalCode !== null);
+      if (Date.now() > deadline || (dead.length > 0 && this.settings.supervise === false)) {
+        const died = dead.length > 0 ? `; ${dead.map(([name]) => name).join(', ')} exited` : '';
+        throw new Error(`the cluster did not become ready: waited for ${what} (${problem})${died}; logs in ${path.join(this.dir, 'logs')}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+
+  /** Registers what the payments need, then checks that history and matching answer. */
+  private async readyForPayments(say: (line: string) => void): Promise<boolean> {
+    const connection = await Connection.connect({ address: `${this.ip}:${this.ports.frontend.grpc}` });
+    try {
+      await ensureNamespace(connection, this.settings.namespace, this.settings.retentionMs, say);
+      const added = await registerSearchAttributes(connection.operatorService, this.settings.namespace);
+      if (added.length > 0) say(`registered search attributes ${added.join(', ')} on ${this.settings.namespace}`);
+      await historyAndMatchingAnswer(connection, this.settings.namespace);
+      return true;
+    } finally {
+      await connection.close();
     }
   }
 
