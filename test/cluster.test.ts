@@ -6,9 +6,12 @@
  * and changes nothing.
  */
 import * as path from 'node:path';
+import { Connection } from '@temporalio/client';
 import { SqliteLedger } from '../src/ledger/sqlite';
 import { freePort, portIsFree } from '../src/net';
+import { registerSearchAttributes } from '../src/search-attributes';
 import { TemporalCluster, destroyCluster } from '../tools/cluster/cluster';
+import { ensureNamespace } from '../tools/cluster/namespace';
 import { eventually } from './helpers/eventually';
 import { type Answer, cancel, call, pay } from './helpers/gateway';
 import { type Proc, startEntry } from './helpers/processes';
@@ -112,4 +115,34 @@ test('the history service SIGKILLed with payments in flight, then restarted: eac
   expect((await ledger.account('acct')).balance).toBe(OPENING - charged);
   expect((await call(apiUrl, 'GET', '/payments/during-0')).body).toMatchObject({ status: 'CANCELLED', refunded: true });
   expect(cluster.crashes).toEqual([]);
+});
+
+test('a worker started before its namespace exists waits, saying so, and polls once the namespace and its search attributes are registered', async () => {
+  const early = startEntry('src/worker.ts', {
+    TEMPORAL_ADDRESS: cluster.address,
+    TEMPORAL_NAMESPACE: 'registered-later',
+    DATA_DIR: tempDir('cluster-early'),
+    LOG_LEVEL: 'info',
+  });
+  try {
+    await eventually('the worker says why it waits', async () => (/worker waits before polling/.test(early.output()) ? true : undefined), {
+      timeoutMs: 60_000,
+    });
+    expect(early.output()).toContain('namespace registered-later does not exist yet');
+    expect(early.output()).not.toContain('worker polling');
+    const connection = await Connection.connect({ address: cluster.address });
+    try {
+      await ensureNamespace(connection, 'registered-later', 24 * 3_600_000, () => undefined);
+      // The frontend remembers for a moment that the namespace was not found.
+      await eventually('the new namespace to take search attributes', () =>
+        registerSearchAttributes(connection.operatorService, 'registered-later').catch(() => undefined),
+      );
+    } finally {
+      await connection.close();
+    }
+    await eventually('the worker polls', async () => (/worker polling/.test(early.output()) ? true : undefined), { timeoutMs: 60_000 });
+  } finally {
+    early.kill();
+    await early.exited;
+  }
 });

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ConfigError, loadConfig, redactUrl } from '../src/config';
+import { ConfigError, loadClusterConfig, loadConfig, redactUrl } from '../src/config';
 import { startEntry } from './helpers/processes';
 import { tempDir } from './helpers/servers';
 
@@ -216,4 +216,36 @@ test('ADMIN_PORT: a port other than PORT', () => {
   expect(loadConfig({ ADMIN_PORT: '9464' })).toMatchObject({ port: 8080, adminPort: 9464 });
   expect(loadConfig({ PORT: '0', ADMIN_PORT: '0' })).toMatchObject({ port: 0, adminPort: 0 });
   expect(() => loadConfig({ PORT: '9000', ADMIN_PORT: '9000' })).toThrow(/^ADMIN_PORT: must differ from PORT \(9000\)/);
+});
+
+describe('npm run temporal:cluster', () => {
+  test('defaults: 4 history shards, a day of retention, a local database; the shared settings beside them', () => {
+    const cluster = loadClusterConfig({});
+    expect(cluster).toEqual({ base: loadConfig({}), historyShards: 4, dbUrl: undefined, retentionMs: 24 * 3_600_000 });
+    expect(
+      loadClusterConfig({
+        TEMPORAL_HISTORY_SHARDS: '16',
+        TEMPORAL_RETENTION: '7d',
+        TEMPORAL_DB_URL: 'postgres://t:secret@db:5432/temporal',
+      }),
+    ).toMatchObject({
+      historyShards: 16,
+      retentionMs: 7 * 24 * 3_600_000,
+      dbUrl: 'postgres://t:secret@db:5432/temporal',
+    });
+  });
+
+  test.each([
+    ['TEMPORAL_HISTORY_SHARDS', '0', /whole number from 1/],
+    ['TEMPORAL_HISTORY_SHARDS', 'four', /whole number from 1/],
+    ['TEMPORAL_RETENTION', '30m', /at least 1h/],
+    ['TEMPORAL_RETENTION', 'soon', /duration/],
+    ['TEMPORAL_DB_URL', 'mysql://t:secret@db/temporal', /postgres:\/\//],
+  ])('%s=%s is refused, naming the variable', (variable, value, problem) => {
+    const refused = () => loadClusterConfig({ [variable]: value });
+    expect(refused).toThrow(ConfigError);
+    expect(refused).toThrow(new RegExp(`^${variable}: `));
+    expect(refused).toThrow(problem);
+    expect(refused).not.toThrow(/secret/);
+  });
 });
