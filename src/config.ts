@@ -346,21 +346,53 @@ export function loadConfigOrExit(env: Env = process.env): Config {
   return orExit(() => loadConfig(env));
 }
 
+/** Where Temporal's databases live: a database name, and that name + `_visibility` beside it. */
+export interface TemporalDatabase {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+}
+
 /** `npm run temporal:cluster`'s own settings, beside the shared ones (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, DATA_DIR). */
 export interface ClusterConfig {
   base: Config;
   /** Fixed when the database is created: the history service refuses to start on a database made with another count. */
   historyShards: number;
   /** An existing PostgreSQL server for Temporal's databases; unset: a local one kept under DATA_DIR. */
-  dbUrl: string | undefined;
+  db: TemporalDatabase | undefined;
   /** How long the namespace keeps a closed payment's workflow. */
   retentionMs: number;
 }
 
 const HOUR_MS = 3_600_000;
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/** The launcher passes it to the server and its SQL tool as separate fields: options it would drop are refused, not ignored. */
+function temporalDatabase(variable: string, text: string): TemporalDatabase {
+  const url = new URL(postgresUrl(variable, text));
+  if (url.search) {
+    throw new ConfigError(variable, 'takes no query parameters (such as sslmode): the launcher connects to PostgreSQL without TLS');
+  }
+  if (!url.username) throw new ConfigError(variable, 'names no user: expected postgres://user:password@host:5432/database');
+  return {
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: Number(url.port || 5432),
+    user: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+    database: decodeURIComponent(url.pathname.slice(1)) || 'temporal',
+  };
+}
 
 /** Reads ClusterConfig from `env`; throws ConfigError. */
 export function loadClusterConfig(env: Env = process.env): ClusterConfig {
+  const base = loadConfig(env);
+  // Each service binds to it and gives it to the others as its address.
+  const { host } = splitAddress(base.temporalAddress);
+  if (host !== 'localhost' && !IPV4.test(host)) {
+    throw new ConfigError('TEMPORAL_ADDRESS', `the cluster binds to an IPv4 address or localhost, got ${JSON.stringify(host)}`);
+  }
   const raw = (variable: string) => env[variable]?.trim() || undefined;
   const retention = raw('TEMPORAL_RETENTION') ?? '24h';
   const retentionMs = duration('TEMPORAL_RETENTION', retention);
@@ -368,9 +400,9 @@ export function loadClusterConfig(env: Env = process.env): ClusterConfig {
   if (retentionMs < HOUR_MS) throw new ConfigError('TEMPORAL_RETENTION', `must be at least 1h, got ${JSON.stringify(retention)}`);
   const dbUrl = raw('TEMPORAL_DB_URL');
   return {
-    base: loadConfig(env),
+    base,
     historyShards: integer('TEMPORAL_HISTORY_SHARDS', raw('TEMPORAL_HISTORY_SHARDS') ?? '4', 1, 16384),
-    dbUrl: dbUrl === undefined ? undefined : postgresUrl('TEMPORAL_DB_URL', dbUrl),
+    db: dbUrl === undefined ? undefined : temporalDatabase('TEMPORAL_DB_URL', dbUrl),
     retentionMs,
   };
 }

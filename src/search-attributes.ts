@@ -3,6 +3,7 @@
  * (`npm run temporal`, the tests' servers) and checked by the worker at start, since a
  * workflow task that sets an attribute the namespace lacks fails, and the payment would stall.
  */
+import { status } from '@grpc/grpc-js';
 import { isGrpcServiceError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { PAYMENT_SEARCH_ATTRIBUTES } from './domain/search-attributes';
@@ -59,7 +60,6 @@ function encode(key: Key): temporal.api.enums.v1.IndexedValueType {
 }
 
 const RECHECK_MS = 1000;
-const NOT_FOUND = 5;
 const REPEAT_WARNING_MS = 30_000;
 
 /**
@@ -74,7 +74,7 @@ export async function waitForSearchAttributes(operator: OperatorService, namespa
   for (;;) {
     const problem = await searchAttributeProblem(operator, namespace).catch((err: unknown) => {
       // A cluster's frontend answers before its launcher has registered the namespace.
-      if (isGrpcServiceError(err) && err.code === NOT_FOUND) return `namespace ${namespace} does not exist yet`;
+      if (isGrpcServiceError(err) && err.code === status.NOT_FOUND) return `namespace ${namespace} does not exist yet`;
       throw err;
     });
     if (!problem) return;

@@ -221,7 +221,7 @@ test('ADMIN_PORT: a port other than PORT', () => {
 describe('npm run temporal:cluster', () => {
   test('defaults: 4 history shards, a day of retention, a local database; the shared settings beside them', () => {
     const cluster = loadClusterConfig({});
-    expect(cluster).toEqual({ base: loadConfig({}), historyShards: 4, dbUrl: undefined, retentionMs: 24 * 3_600_000 });
+    expect(cluster).toEqual({ base: loadConfig({}), historyShards: 4, db: undefined, retentionMs: 24 * 3_600_000 });
     expect(
       loadClusterConfig({
         TEMPORAL_HISTORY_SHARDS: '16',
@@ -231,7 +231,14 @@ describe('npm run temporal:cluster', () => {
     ).toMatchObject({
       historyShards: 16,
       retentionMs: 7 * 24 * 3_600_000,
-      dbUrl: 'postgres://t:secret@db:5432/temporal',
+      db: { host: 'db', port: 5432, user: 't', password: 'secret', database: 'temporal' },
+    });
+    expect(loadClusterConfig({ TEMPORAL_DB_URL: 'postgresql://t@[::1]/' }).db).toEqual({
+      host: '::1',
+      port: 5432,
+      user: 't',
+      password: '',
+      database: 'temporal',
     });
   });
 
@@ -241,6 +248,9 @@ describe('npm run temporal:cluster', () => {
     ['TEMPORAL_RETENTION', '30m', /at least 1h/],
     ['TEMPORAL_RETENTION', 'soon', /duration/],
     ['TEMPORAL_DB_URL', 'mysql://t:secret@db/temporal', /postgres:\/\//],
+    ['TEMPORAL_DB_URL', 'postgres://t:secret@db/temporal?sslmode=require', /without TLS/],
+    ['TEMPORAL_DB_URL', 'postgres://db/temporal', /names no user/],
+    ['TEMPORAL_ADDRESS', 'temporal.internal:7233', /IPv4 address or localhost/],
   ])('%s=%s is refused, naming the variable', (variable, value, problem) => {
     const refused = () => loadClusterConfig({ [variable]: value });
     expect(refused).toThrow(ConfigError);

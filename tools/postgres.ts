@@ -7,12 +7,12 @@
  * the package creates.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import pg from 'pg';
 import { freePort } from '../src/net';
+import { commandLine, identityOf, stopAll } from './proc';
 
 const SUPERUSER = 'payments';
 const MISSING =
@@ -75,13 +75,13 @@ export class LocalPostgres {
   /**
    * The server kept in `dir` (made with initdb on first use), started on a free port. As root,
    * when the postgres user cannot enter `dir` (a root-only folder such as `mktemp -d` makes),
-   * the data lives in that user's home, under a name derived from `dir`, and `dir` links there.
-   * A server left running from this folder by a launcher that was killed is stopped first.
+   * the data lives in a new folder of that user's home, and `dir` is a link to it: the link is
+   * the only record, so a later `dir` at the same path never finds an older one's data. A
+   * server left running from this folder by a launcher that was killed is stopped first.
    */
   static async open(dir: string): Promise<LocalPostgres> {
     const user = serverUser();
     const home = LocalPostgres.homeFor(dir, user);
-    fs.mkdirSync(home, { recursive: true });
     if (user) fs.chownSync(home, user.uid, user.gid);
     const server = new LocalPostgres(home, await freePort(), user, []);
     await server.stopLeftover();
@@ -92,10 +92,20 @@ export class LocalPostgres {
 
   private static homeFor(dir: string, user: User): string {
     fs.mkdirSync(path.dirname(dir), { recursive: true });
-    if (fs.existsSync(dir) && fs.lstatSync(dir).isSymbolicLink()) return fs.realpathSync(dir);
-    if (!user || canEnter(path.dirname(dir), user)) return dir;
-    const name = createHash('sha256').update(path.resolve(dir)).digest('hex').slice(0, 16);
-    const home = path.join(homeOf(user), 'payments-temporal', name);
+    const link = fs.lstatSync(dir, { throwIfNoEntry: false });
+    if (link?.isSymbolicLink()) {
+      const target = fs.readlinkSync(dir);
+      if (fs.existsSync(target)) return target;
+      // Its data was deleted: a new database, as for a new folder.
+      fs.rmSync(dir);
+    }
+    if (!user || canEnter(path.dirname(dir), user)) {
+      fs.mkdirSync(dir, { recursive: true });
+      return dir;
+    }
+    const homes = path.join(homeOf(user), 'payments-temporal');
+    fs.mkdirSync(homes, { recursive: true });
+    const home = fs.mkdtempSync(path.join(homes, `${path.basename(path.dirname(dir))}-`));
     fs.symlinkSync(home, dir);
     return home;
   }
@@ -108,7 +118,7 @@ export class LocalPostgres {
     });
   }
 
-  /** A postmaster still running on this data (its launcher was SIGKILLed alone): fast shutdown, so the new one can start. */
+  /** A postmaster still running on this data (its launcher was SIGKILLed): fast shutdown, so the new one can start. */
   private async stopLeftover(): Promise<void> {
     let pid: number;
     try {
@@ -116,20 +126,8 @@ export class LocalPostgres {
     } catch {
       return;
     }
-    const alive = () => {
-      try {
-        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(this.dataDir);
-      } catch {
-        return false;
-      }
-    };
-    if (!pid || !alive()) return;
-    process.kill(pid, 'SIGINT');
-    const deadline = Date.now() + 15_000;
-    while (alive()) {
-      if (Date.now() > deadline) process.kill(pid, 'SIGKILL');
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    const leftover = pid ? identityOf(pid) : undefined;
+    if (leftover && commandLine(pid)?.includes(this.dataDir)) await stopAll([leftover], 'SIGINT');
   }
 
   protected get dataDir(): string {
@@ -156,7 +154,7 @@ export class LocalPostgres {
       const logFrom = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
       const server = this.spawn();
       for (;;) {
-        if (server.exitCode !== null) break;
+        if (server.exitCode !== null || server.signalCode !== null) break;
         const client = new pg.Client({ connectionString: this.url('postgres'), connectionTimeoutMillis: 1000 });
         try {
           await client.connect();
@@ -178,13 +176,20 @@ export class LocalPostgres {
   private spawn(): ChildProcess {
     const log = fs.openSync(path.join(this.dir, 'server.log'), 'a');
     // TCP only: a Unix socket's path must be short, and DATA_DIR may be deep.
-    const settings = ['unix_socket_directories=', 'max_connections=200', 'log_min_messages=warning', ...this.settings].flatMap((s) => [
-      '-c',
-      s,
-    ]);
+    // Messages in English whatever the locale: start() reads one of them.
+    const settings = [
+      'unix_socket_directories=',
+      'max_connections=200',
+      'log_min_messages=warning',
+      'lc_messages=C',
+      ...this.settings,
+    ].flatMap((s) => ['-c', s]);
     const server = spawn(binary('postgres'), ['-D', this.dataDir, '-h', '127.0.0.1', '-p', String(this.port), ...settings], {
       cwd: this.dir,
       stdio: ['ignore', log, log],
+      // A group of its own: a terminal's Ctrl-C reaches the processes that use the database, and
+      // whoever started it stops it after them; one left running is stopped by the next open().
+      detached: true,
       ...this.user,
     });
     fs.closeSync(log);

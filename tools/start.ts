@@ -57,6 +57,21 @@ function run(name: string, entry: string, env: Record<string, string> = {}, grac
 
 const children: Child[] = [];
 
+/** Resolves when the cluster launcher says it is ready; never if it exits first (which stops the stack). */
+function launcherReady(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = '';
+    const watch = (chunk: string) => {
+      seen = (seen + chunk).slice(-4096);
+      if (/\[cluster\] ready: /.test(seen)) {
+        child.stdout!.off('data', watch);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', watch);
+  });
+}
+
 async function stop(child: Child): Promise<void> {
   if (child.process.exitCode !== null || child.process.signalCode !== null) return;
   child.process.kill('SIGTERM');
@@ -86,10 +101,11 @@ async function main(): Promise<void> {
   const { cluster } = parseArgs({ options: { cluster: { type: 'boolean', default: false } } }).values;
   const { host, port } = splitAddress(config.temporalAddress);
   if (cluster) {
-    children.push(run('temporal', 'tools/cluster/index.ts', {}, CLUSTER_STOP_GRACE_MS));
-    // The worker waits for the namespace the launcher registers once the frontend is up.
-    await waitForTcp(host, port, 120_000);
-    say(`Temporal cluster's frontend on ${config.temporalAddress}, web UI on http://${host}:${port + 1000}`);
+    const launcher = run('temporal', 'tools/cluster/index.ts', {}, CLUSTER_STOP_GRACE_MS);
+    children.push(launcher);
+    // Its own word, not an open port: another server could hold the port, and the launcher would refuse to start.
+    await launcherReady(launcher.process);
+    say(`Temporal cluster on ${config.temporalAddress}, web UI on http://${host}:${port + 1000}`);
   } else {
     children.push(run('temporal', 'tools/devserver.ts'));
     await waitForTcp(host, port, 60_000);

@@ -10,6 +10,7 @@
  * 10 updates in flight and 2,000 per run. A call that has not settled by the request timeout
  * answers with the payment's view instead; the payment goes on.
  */
+import { status as grpcStatus } from '@grpc/grpc-js';
 import { createHash, randomUUID } from 'node:crypto';
 import {
   type Client,
@@ -59,9 +60,8 @@ function literal(value: string): string {
   return `'${value}'`;
 }
 
-const INVALID_ARGUMENT = 3;
 /** gRPC codes the server answers a page token it cannot read with (SQL visibility: Unknown). */
-const UNREADABLE_TOKEN = new Set([2, INVALID_ARGUMENT]);
+const UNREADABLE_TOKEN = new Set<number>([grpcStatus.UNKNOWN, grpcStatus.INVALID_ARGUMENT]);
 /** Until an operator registers the attributes: no use retrying at once. */
 const SEARCH_UNAVAILABLE_RETRY_SECONDS = 60;
 
@@ -132,9 +132,7 @@ const ID_POLICIES = { workflowIdConflictPolicy: 'USE_EXISTING', workflowIdReuseP
 export const PAYMENT_WORKFLOW_TASK_TIMEOUT: Duration = '2s';
 
 /** gRPC codes of Temporal's per-workflow update limits: in flight (passing), and per run (lasting). */
-const RESOURCE_EXHAUSTED = 8;
-const FAILED_PRECONDITION = 9;
-const LIMIT_RETRY_AFTER_SECONDS = { [RESOURCE_EXHAUSTED]: 1, [FAILED_PRECONDITION]: 60 } as const;
+const LIMIT_RETRY_AFTER_SECONDS = { [grpcStatus.RESOURCE_EXHAUSTED]: 1, [grpcStatus.FAILED_PRECONDITION]: 60 } as const;
 
 /** The same payment request always gives the same short key; the update ID must stay well under Temporal's limits. */
 function requestKey({ accountId, amount }: PaymentRequest): string {
@@ -158,8 +156,8 @@ function viewOf({ paymentId, status, accountId, amount, refunded, expiresAt, exp
 function updateLimit(err: unknown): PaymentError | undefined {
   for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
     if (!isGrpcServiceError(e)) continue;
-    if (e.code === RESOURCE_EXHAUSTED || e.code === FAILED_PRECONDITION) {
-      const lasting = e.code === FAILED_PRECONDITION;
+    if (e.code === grpcStatus.RESOURCE_EXHAUSTED || e.code === grpcStatus.FAILED_PRECONDITION) {
+      const lasting = e.code === grpcStatus.FAILED_PRECONDITION;
       return new PaymentError(
         ErrorCode.TooManyRequests,
         lasting
@@ -314,7 +312,7 @@ export class PaymentClient {
         ...(cursor && { nextPageToken: tokenOf(query, cursor) }),
       });
     } catch (err) {
-      if (isGrpcServiceError(err) && err.code === INVALID_ARGUMENT && /not a valid search attribute/i.test(err.details)) {
+      if (isGrpcServiceError(err) && err.code === grpcStatus.INVALID_ARGUMENT && /not a valid search attribute/i.test(err.details)) {
         // The query is ours and valid; the namespace lacks what it names, which an operator must add.
         throw new PaymentError(
           ErrorCode.TemporalUnavailable,

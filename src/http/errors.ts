@@ -2,6 +2,7 @@
  * One error handler for the whole gateway: every failure leaves as
  * {"error": {"code", "message"}} with the SPEC's status, and nothing internal leaks out.
  */
+import { status } from '@grpc/grpc-js';
 import { NamespaceNotFoundError, ServiceError, isGrpcServiceError } from '@temporalio/client';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, ErrorCode, PaymentError } from '../domain/errors';
@@ -10,8 +11,8 @@ import { PaymentInFlight } from '../client/payment-client';
 
 const RETRY_AFTER_SECONDS = 1;
 
-/** gRPC UNAVAILABLE (14) and DEADLINE_EXCEEDED (4): Temporal could not be reached or did not answer. */
-const UNREACHABLE_CODES = new Set([14, 4]);
+/** Temporal could not be reached or did not answer. */
+const UNREACHABLE_CODES = new Set<number>([status.UNAVAILABLE, status.DEADLINE_EXCEEDED]);
 
 function temporalUnreachable(err: unknown): boolean {
   for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
@@ -22,9 +23,6 @@ function temporalUnreachable(err: unknown): boolean {
   return false;
 }
 
-const NOT_FOUND = 5;
-const RESOURCE_EXHAUSTED = 8;
-
 /**
  * Temporal up but unable to serve, for a moment: its frontend does not see the namespace (a
  * cluster whose database has just come back, or whose launcher has not registered it yet), or
@@ -34,7 +32,8 @@ const RESOURCE_EXHAUSTED = 8;
 function temporalBusy(err: unknown): boolean {
   for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
     if (e instanceof NamespaceNotFoundError) return true;
-    if (isGrpcServiceError(e) && (e.code === RESOURCE_EXHAUSTED || (e.code === NOT_FOUND && /namespace/i.test(e.details)))) return true;
+    if (isGrpcServiceError(e) && (e.code === status.RESOURCE_EXHAUSTED || (e.code === status.NOT_FOUND && /namespace/i.test(e.details))))
+      return true;
   }
   return false;
 }

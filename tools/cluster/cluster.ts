@@ -2,14 +2,15 @@
  * A Temporal cluster on PostgreSQL, as production runs it: frontend, history, matching and
  * the internal worker as separate processes of Temporal's own server binary, their state in
  * a PostgreSQL server kept under DATA_DIR (or one named by TEMPORAL_DB_URL), and the web UI.
- * `npm run temporal:cluster` runs one; the chaos run, the bench and a test start their own
- * and kill single services of it.
+ * `npm run temporal:cluster` runs one; the chaos run and a test start their own and kill
+ * single services of it.
  */
+import { status } from '@grpc/grpc-js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Connection, isGrpcServiceError } from '@temporalio/client';
-import { splitAddress } from '../../src/config';
+import { type TemporalDatabase, splitAddress } from '../../src/config';
 import { portIsFree } from '../../src/net';
 import { registerSearchAttributes } from '../../src/search-attributes';
 import { TEMPORAL_SERVER, TEMPORAL_UI_SERVER } from '../paths';
@@ -26,6 +27,7 @@ import {
 } from './server-config';
 import { ensureDatabases, forgetMembers, persistedShardCount } from './schema';
 import { ensureNamespace } from './namespace';
+import { claimFolder, recordServices, releaseFolder } from './pid-file';
 
 export type { Service } from './server-config';
 /** What a fault can hit: a Temporal service, the web UI, or the PostgreSQL server under them (local only). */
@@ -39,8 +41,8 @@ export interface ClusterSettings {
   namespace: string;
   historyShards: number;
   retentionMs: number;
-  /** An existing PostgreSQL server; unset: a local one. */
-  dbUrl?: string;
+  /** An existing PostgreSQL server (TEMPORAL_DB_URL); unset: a local one. */
+  db?: TemporalDatabase;
   logLevel: ServerConfigOptions['logLevel'];
   /** The web UI on the frontend port + 1000 (default true). */
   ui?: boolean;
@@ -54,9 +56,13 @@ export interface ClusterSettings {
   /** Start a service again a second after it exits on its own, as a service manager would (default true). */
   supervise?: boolean;
   say?: (line: string) => void;
+  /** Aborts a start in progress: what it started is stopped, and start() rejects. */
+  signal?: AbortSignal;
 }
 
 const READY_TIMEOUT_MS = 180_000;
+/** A service that exits this often while the cluster starts will not come up by retrying. */
+const MAX_EXITS_AT_START = 5;
 
 export class TemporalCluster {
   private readonly processes = new Map<Service | 'ui', ChildProcess>();
@@ -90,27 +96,33 @@ export class TemporalCluster {
     for (const binary of [TEMPORAL_SERVER, ...(settings.ui === false ? [] : [TEMPORAL_UI_SERVER])]) {
       if (!fs.existsSync(binary)) throw new Error(`${binary} is missing: npm install builds it (it needs Go)`);
     }
+    const { host, port } = splitAddress(settings.address);
+    const ip = host === 'localhost' ? '127.0.0.1' : host;
     const dir = path.join(settings.dataDir, 'temporal-cluster');
     fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
-    await stopLeftovers(dir);
+    await claimFolder(dir);
 
     let postgres: LocalPostgres | undefined;
-    let db: Databases;
-    if (settings.dbUrl) {
-      db = databasesAt(settings.dbUrl);
-    } else {
-      postgres = await LocalPostgres.open(path.join(settings.dataDir, 'temporal-postgres'));
-      db = {
-        host: '127.0.0.1',
-        port: postgres.port,
-        user: postgres.superuser,
-        password: '',
-        persistence: 'temporal',
-        visibility: 'temporal_visibility',
-      };
-      say(`PostgreSQL for Temporal on 127.0.0.1:${postgres.port}, data in ${postgres.dir}`);
-    }
+    let cluster: TemporalCluster | undefined;
     try {
+      // After the folder's leftovers are stopped: they may hold these ports.
+      for (const [what, taken] of [
+        ['TEMPORAL_ADDRESS', port],
+        ...(settings.ui === false ? [] : [['the web UI (TEMPORAL_ADDRESS port + 1000)', port + 1000] as const]),
+      ] as const) {
+        if (!(await portIsFree(taken, ip)))
+          throw new Error(`port ${taken} of ${ip}, for ${what}, is taken: stop what listens there, or choose another`);
+      }
+      let db: Databases;
+      if (settings.db) {
+        db = { ...settings.db, persistence: settings.db.database, visibility: `${settings.db.database}_visibility` };
+      } else {
+        postgres = await LocalPostgres.open(path.join(settings.dataDir, 'temporal-postgres'));
+        const { port: pgPort, superuser } = postgres;
+        db = { host: '127.0.0.1', port: pgPort, user: superuser, password: '', persistence: 'temporal', visibility: 'temporal_visibility' };
+        say(`PostgreSQL for Temporal on 127.0.0.1:${pgPort}, data in ${postgres.dir}`);
+      }
+      settings.signal?.throwIfAborted();
       await ensureDatabases(db, say);
       const persisted = await persistedShardCount(db);
       if (persisted !== undefined && persisted !== settings.historyShards) {
@@ -119,28 +131,27 @@ export class TemporalCluster {
             'and the count cannot change after creation (a new DATA_DIR or database takes another count)',
         );
       }
-      const { host, port } = splitAddress(settings.address);
-      const ip = host === 'localhost' ? '127.0.0.1' : host;
       await forgetMembers(db, broadcastAddress(ip));
-      const { ports, metrics } = await choosePorts(port, settings.metrics === true);
-      const cluster = new TemporalCluster(settings, dir, ports, ip, postgres, persisted ?? settings.historyShards, metrics);
+      const { ports, metrics } = await choosePorts(ip, port, settings.metrics === true);
+      cluster = new TemporalCluster(settings, dir, ports, ip, postgres, persisted ?? settings.historyShards, metrics);
       cluster.writeConfig(db);
-      try {
-        if (persisted === undefined) {
-          // On a new database every service would write the cluster's metadata at once, and all but one would exit.
-          cluster.launch('frontend');
-          await cluster.until('the cluster metadata to be written', async () => (await persistedShardCount(db)) !== undefined);
-        }
-        for (const service of SERVICES) if (!cluster.processes.has(service)) cluster.launch(service);
-        if (settings.ui !== false) cluster.launch('ui');
-        await cluster.until('the namespace and its search attributes', () => cluster.readyForPayments(say));
-      } catch (err) {
-        await cluster.stop();
-        throw err;
+      settings.signal?.throwIfAborted();
+      if (persisted === undefined) {
+        // On a new database every service would write the cluster's metadata at once, and all but one would exit.
+        cluster.launch('frontend');
+        await cluster.until('the cluster metadata to be written', async () => (await persistedShardCount(db)) !== undefined);
       }
+      for (const service of SERVICES) cluster.launch(service);
+      if (settings.ui !== false) cluster.launch('ui');
+      const started = cluster;
+      await cluster.until('the namespace and its search attributes', () => started.readyForPayments(say));
       return cluster;
     } catch (err) {
-      await postgres?.stop();
+      if (cluster) await cluster.stop();
+      else {
+        await postgres?.stop();
+        releaseFolder(dir);
+      }
       throw err;
     }
   }
@@ -182,8 +193,10 @@ export class TemporalCluster {
     fs.writeFileSync(path.join(configDir, 'ui.yaml'), JSON.stringify(ui, null, 2));
   }
 
-  /** Starts one service (again, after kill()), on the ports chosen at start. */
+  /** Starts one service (again, after kill()), on the ports chosen at start; one that runs is left as it is. */
   launch(name: Service | 'ui'): void {
+    const running = this.processes.get(name);
+    if (running && running.exitCode === null && running.signalCode === null) return;
     const log = fs.openSync(path.join(this.dir, 'logs', `${name}.log`), 'a');
     const common = ['--root', this.dir, '--config', 'config', '--env', name];
     const [binary, args] =
@@ -194,7 +207,7 @@ export class TemporalCluster {
     const child = spawn(binary, args, { cwd: this.dir, stdio: ['ignore', log, log], env: { ...process.env, ...this.settings.serverEnv } });
     fs.closeSync(log);
     this.processes.set(name, child);
-    this.writePids();
+    recordServices(this.dir, Object.fromEntries([...this.processes].map(([service, process]) => [service, process.pid!])));
     child.once('exit', (code, signal) => {
       if (this.expectedExit.delete(child) || this.stopping) return;
       this.crashes.push({ process: name, at: Date.now(), code, signal });
@@ -206,19 +219,14 @@ export class TemporalCluster {
     });
   }
 
-  /** A pid file, so that a start after the launcher was SIGKILLed alone can stop what it left running. */
-  private writePids(): void {
-    const pids: PidFile = {
-      launcher: { pid: process.pid, cmdline: commandLine(process.pid) ?? '' },
-      services: Object.fromEntries([...this.processes].map(([name, child]) => [name, child.pid!])),
-    };
-    fs.writeFileSync(path.join(this.dir, 'pids.json'), JSON.stringify(pids));
-  }
-
-  /** Polls `probe` until it answers true; fails at the deadline, or at once when a service died and nothing restarts it. */
+  /**
+   * Polls `probe` until it answers true; fails at the deadline, when the start is aborted, or
+   * when a service died and nothing restarts it (or it keeps dying).
+   */
   private async until(what: string, probe: () => Promise<boolean>): Promise<void> {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (;;) {
+      this.settings.signal?.throwIfAborted();
       let problem: string;
       try {
         if (await probe()) return;
@@ -226,9 +234,11 @@ export class TemporalCluster {
       } catch (err) {
         problem = (err as Error).message;
       }
-      const dead = [...this.processes].filter(([, child]) => child.exitCode !== null || child.signalCode !== null);
-      if (Date.now() > deadline || (dead.length > 0 && this.settings.supervise === false)) {
-        const died = dead.length > 0 ? `; ${dead.map(([name]) => name).join(', ')} exited` : '';
+      const dead = [...this.processes].filter(([, child]) => child.exitCode !== null || child.signalCode !== null).map(([name]) => name);
+      const failing = SERVICES.filter((name) => this.crashes.filter((crash) => crash.process === name).length >= MAX_EXITS_AT_START);
+      const given = this.settings.supervise === false ? dead : failing;
+      if (Date.now() > deadline || given.length > 0) {
+        const died = given.length > 0 ? `; ${given.join(', ')} exited` : '';
         throw new Error(`the cluster did not become ready: waited for ${what} (${problem})${died}; logs in ${path.join(this.dir, 'logs')}`);
       }
       await new Promise((resolve) => setTimeout(resolve, 500));
@@ -294,12 +304,10 @@ export class TemporalCluster {
         }),
       );
     }
-    fs.rmSync(path.join(this.dir, 'pids.json'), { force: true });
     await this.postgres?.stop();
+    releaseFolder(this.dir);
   }
 }
-
-const NOT_FOUND = 5;
 
 /**
  * The frontend answers before the history service has joined the membership ring (its
@@ -310,7 +318,7 @@ async function historyAndMatchingAnswer(connection: Connection, namespace: strin
   try {
     await connection.workflowService.describeWorkflowExecution({ namespace, execution: { workflowId: 'cluster-readiness-probe' } });
   } catch (err) {
-    if (!isGrpcServiceError(err) || err.code !== NOT_FOUND) throw err;
+    if (!isGrpcServiceError(err) || err.code !== status.NOT_FOUND) throw err;
   }
   await connection.workflowService.describeTaskQueue({ namespace, taskQueue: { name: 'cluster-readiness-probe' } });
 }
@@ -330,6 +338,7 @@ export async function destroyCluster(cluster: TemporalCluster): Promise<void> {
 
 /** The frontend on `frontendPort`; every other port free now. */
 async function choosePorts(
+  ip: string,
   frontendPort: number,
   withMetrics: boolean,
 ): Promise<{ ports: ServerConfigOptions['ports']; metrics: ServerConfigOptions['metrics'] }> {
@@ -339,7 +348,7 @@ async function choosePorts(
   const next = async () => {
     for (;;) {
       candidate = candidate >= INTERNAL_PORTS.to ? INTERNAL_PORTS.from : candidate + 1;
-      if (!taken.has(candidate) && (await portIsFree(candidate))) {
+      if (!taken.has(candidate) && (await portIsFree(candidate, ip))) {
         taken.add(candidate);
         return candidate;
       }
@@ -353,51 +362,4 @@ async function choosePorts(
   const metrics: ServerConfigOptions['metrics'] = {};
   if (withMetrics) for (const service of SERVICES) metrics[service] = `127.0.0.1:${await next()}`;
   return { ports: ports as ServerConfigOptions['ports'], metrics };
-}
-
-/** TEMPORAL_DB_URL's server and user; its database (default `temporal`) and that name + `_visibility`. */
-function databasesAt(url: string): Databases {
-  const parsed = new URL(url);
-  const persistence = decodeURIComponent(parsed.pathname.slice(1)) || 'temporal';
-  return {
-    host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
-    port: Number(parsed.port || 5432),
-    user: decodeURIComponent(parsed.username),
-    password: decodeURIComponent(parsed.password),
-    persistence,
-    visibility: `${persistence}_visibility`,
-  };
-}
-
-function commandLine(pid: number): string | undefined {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-interface PidFile {
-  launcher: { pid: number; cmdline: string };
-  services: Record<string, number>;
-}
-
-/**
- * Kills the services a launcher SIGKILLed alone left running from this folder, by its pid
- * file; refuses to start beside a launcher that still runs there.
- */
-async function stopLeftovers(dir: string): Promise<void> {
-  let pids: PidFile;
-  try {
-    pids = JSON.parse(fs.readFileSync(path.join(dir, 'pids.json'), 'utf8')) as PidFile;
-  } catch {
-    return;
-  }
-  const { launcher } = pids;
-  if (launcher.pid !== process.pid && commandLine(launcher.pid) === launcher.cmdline) {
-    throw new Error(`a cluster launcher (pid ${launcher.pid}) already runs on ${path.dirname(dir)}: stop it first`);
-  }
-  const ours = (pid: number) => commandLine(pid)?.includes(dir) === true;
-  for (const pid of Object.values(pids.services).filter(ours)) process.kill(pid, 'SIGKILL');
-  while (Object.values(pids.services).some(ours)) await new Promise((resolve) => setTimeout(resolve, 50));
 }

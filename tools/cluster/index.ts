@@ -1,7 +1,8 @@
 /**
  * `npm run temporal:cluster`: a Temporal cluster on PostgreSQL (see cluster.ts) on
  * TEMPORAL_ADDRESS, its web UI on that port + 1000, its state under DATA_DIR so workflows
- * survive a restart. A service that exits is started again; Ctrl-C or SIGTERM stops them all.
+ * survive a restart. A service that exits is started again; Ctrl-C or SIGTERM stops them all,
+ * during the start too, and so does the end of the process that started the launcher.
  */
 import { loadClusterConfigOrExit } from '../../src/config';
 import { TemporalCluster } from './cluster';
@@ -13,28 +14,43 @@ function say(line: string): void {
 async function main(): Promise<void> {
   const config = loadClusterConfigOrExit();
   const { base } = config;
+  const aborted = new AbortController();
   let cluster: TemporalCluster | undefined;
   let stopping = false;
-  const stop = async () => {
+  const stop = (why: string) => {
     if (stopping) return;
     stopping = true;
-    say('stopping');
-    await cluster?.stop();
-    process.exit(0);
+    say(why);
+    // During the start, the start stops what it began, then rejects (below).
+    aborted.abort();
+    if (cluster) void cluster.stop().then(() => process.exit(0));
   };
-  process.on('SIGINT', () => void stop());
-  process.on('SIGTERM', () => void stop());
-  cluster = await TemporalCluster.start({
-    dataDir: base.dataDir,
-    address: base.temporalAddress,
-    namespace: base.temporalNamespace,
-    historyShards: config.historyShards,
-    retentionMs: config.retentionMs,
-    dbUrl: config.dbUrl,
-    logLevel: base.logLevel === 'debug' || base.logLevel === 'trace' ? 'info' : 'warn',
-    say,
-  });
-  if (stopping) return;
+  process.on('SIGINT', () => stop('stopping'));
+  process.on('SIGTERM', () => stop('stopping'));
+  // `npm start` runs the launcher in a process group of its own: if it is killed, nobody else stops the cluster.
+  const parent = process.ppid;
+  setInterval(() => process.ppid !== parent && stop('the process that started the launcher is gone; stopping'), 1000).unref();
+  try {
+    cluster = await TemporalCluster.start({
+      dataDir: base.dataDir,
+      address: base.temporalAddress,
+      namespace: base.temporalNamespace,
+      historyShards: config.historyShards,
+      retentionMs: config.retentionMs,
+      db: config.db,
+      logLevel: base.logLevel === 'debug' || base.logLevel === 'trace' ? 'info' : 'warn',
+      say,
+      signal: aborted.signal,
+    });
+  } catch (err) {
+    if (!stopping) throw err;
+    say('stopped before it was ready');
+    process.exit(0);
+  }
+  if (stopping) {
+    await cluster.stop();
+    process.exit(0);
+  }
   say(
     `ready: frontend on ${cluster.address}, namespace ${base.temporalNamespace}, ${cluster.historyShards} history shards` +
       `${cluster.uiUrl ? `, web UI on ${cluster.uiUrl}` : ''}; services' logs in ${cluster.dir}/logs (Ctrl-C stops everything)`,

@@ -1,8 +1,7 @@
 /** The payments' namespace on the cluster: registered with the retention asked, or brought to it. */
+import { status } from '@grpc/grpc-js';
 import { type Connection, isGrpcServiceError } from '@temporalio/client';
 import { msToTs, tsToMs } from '@temporalio/common/lib/time';
-
-const ALREADY_EXISTS = 6;
 
 export async function ensureNamespace(
   connection: Connection,
@@ -16,7 +15,7 @@ export async function ensureNamespace(
     say(`registered namespace ${namespace}, retention ${retentionMs / 3_600_000} h`);
     return;
   } catch (err) {
-    if (!isGrpcServiceError(err) || err.code !== ALREADY_EXISTS) throw err;
+    if (!isGrpcServiceError(err) || err.code !== status.ALREADY_EXISTS) throw err;
   }
   const described = await service.describeNamespace({ namespace });
   const current = tsToMs(described.config?.workflowExecutionRetentionTtl);

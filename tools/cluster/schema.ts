@@ -13,18 +13,35 @@ function client(db: Databases, database: string): pg.Client {
   return new pg.Client({ host: db.host, port: db.port, user: db.user, password: db.password, database });
 }
 
-async function createMissing(db: Databases, say: (line: string) => void): Promise<void> {
-  const admin = client(db, 'postgres');
-  await admin.connect();
+/** PostgreSQL's "database does not exist". */
+const INVALID_CATALOG_NAME = '3D000';
+
+/** Whether the database can be connected to; false only when it does not exist. */
+async function exists(db: Databases, database: string): Promise<boolean> {
+  const conn = client(db, database);
   try {
-    for (const name of [db.persistence, db.visibility]) {
-      const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-      if (rowCount) continue;
-      await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
-      say(`created database ${name}`);
-    }
+    await conn.connect();
+    return true;
+  } catch (err) {
+    if ((err as { code?: string }).code === INVALID_CATALOG_NAME) return false;
+    throw err;
   } finally {
-    await admin.end();
+    await conn.end().catch(() => undefined);
+  }
+}
+
+/** A user that may only reach its own databases never needs the `postgres` one, unless a database is missing. */
+async function createMissing(db: Databases, say: (line: string) => void): Promise<void> {
+  for (const name of [db.persistence, db.visibility]) {
+    if (await exists(db, name)) continue;
+    const admin = client(db, 'postgres');
+    await admin.connect();
+    try {
+      await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+    } finally {
+      await admin.end();
+    }
+    say(`created database ${name}`);
   }
 }
 

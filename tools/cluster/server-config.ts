@@ -46,7 +46,7 @@ function datastore(o: ServerConfigOptions, database: string, maxConns: number) {
     sql: {
       pluginName: o.plugin ?? 'postgres12_pgx',
       databaseName: database,
-      connectAddr: `${o.db.host}:${o.db.port}`,
+      connectAddr: `${o.db.host.includes(':') ? `[${o.db.host}]` : o.db.host}:${o.db.port}`,
       connectProtocol: 'tcp',
       user: o.db.user,
       password: o.db.password,
@@ -91,7 +91,7 @@ export function serverConfig(o: ServerConfigOptions, service: Service): object {
       masterClusterName: CLUSTER_NAME,
       currentClusterName: CLUSTER_NAME,
       clusterInformation: {
-        [CLUSTER_NAME]: { enabled: true, initialFailoverVersion: 1, rpcName: 'frontend', rpcAddress: `${o.ip}:${o.ports.frontend.grpc}` },
+        [CLUSTER_NAME]: { enabled: true, initialFailoverVersion: 1, rpcAddress: `${o.ip}:${o.ports.frontend.grpc}` },
       },
     },
     dcRedirectionPolicy: { policy: 'noop' },
