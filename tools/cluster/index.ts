@@ -28,6 +28,8 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('stopping'));
   process.on('SIGTERM', () => stop('stopping'));
   // `npm start` runs the launcher in a process group of its own: if it is killed, nobody else stops the cluster.
+  // Its output was a pipe to it: writing there fails then, and must not end the launcher before the cluster.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
   const parent = process.ppid;
   setInterval(() => process.ppid !== parent && stop('the process that started the launcher is gone; stopping'), 1000).unref();
   try {
