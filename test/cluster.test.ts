@@ -6,7 +6,8 @@
  * and changes nothing.
  */
 import * as path from 'node:path';
-import { Connection } from '@temporalio/client';
+import { status } from '@grpc/grpc-js';
+import { Connection, isGrpcServiceError } from '@temporalio/client';
 import { SqliteLedger } from '../src/ledger/sqlite';
 import { freePort, portIsFree } from '../src/net';
 import { registerSearchAttributes } from '../src/search-attributes';
@@ -135,7 +136,10 @@ test('a worker started before its namespace exists waits, saying so, and polls o
       await ensureNamespace(connection, 'registered-later', 24 * 3_600_000, () => undefined);
       // The frontend remembers for a moment that the namespace was not found.
       await eventually('the new namespace to take search attributes', () =>
-        registerSearchAttributes(connection.operatorService, 'registered-later').catch(() => undefined),
+        registerSearchAttributes(connection.operatorService, 'registered-later').catch((err: unknown) => {
+          if (isGrpcServiceError(err) && err.code === status.NOT_FOUND) return undefined;
+          throw err;
+        }),
       );
     } finally {
       await connection.close();
