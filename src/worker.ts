@@ -87,7 +87,7 @@ export interface WorkerProcessOptions {
   /** Wraps the ledger the process opens (the fault-injecting worker's faults). */
   wrapLedger?: (ledger: Ledger) => Ledger;
   /** Another workflows module, with its own bundle cache (the benchmark's, which adds its ceiling workflow). */
-  workflows?: { path: string; cacheDir: string; preloadModules?: string[] };
+  workflows?: { path: string; cacheDir: string };
   moreActivities?: PaymentWorkerOptions['moreActivities'];
 }
 
@@ -107,9 +107,7 @@ export async function runWorker(config: Config, { wrapLedger, workflows, moreAct
   const [bundle, connection] = await Promise.all([
     built !== undefined
       ? { code: built, origin: 'from the build' }
-      : loadWorkflowBundle(
-          workflows && { workflowsPath: workflows.path, cacheDir: workflows.cacheDir, preloadModules: workflows.preloadModules },
-        ).then(({ code, cached }) => ({
+      : loadWorkflowBundle(workflows && { workflowsPath: workflows.path, cacheDir: workflows.cacheDir }).then(({ code, cached }) => ({
           code,
           origin: cached ? 'from the cache' : 'made now',
         })),

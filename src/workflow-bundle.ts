@@ -32,8 +32,6 @@ const INLINE_SOURCE_MAP = /sourceMappingURL=data:application\/json;(?:charset=ut
 
 interface Manifest {
   workflowsPath: string;
-  /** The bundle's preloaded modules (none when absent: a manifest written before they were recorded). */
-  preloadModules?: string[];
   bundler: string;
   bundle: string;
   /** Absolute path → sha256 of its content. */
@@ -47,12 +45,11 @@ export interface LoadedBundle {
 }
 
 /** Bundles the workflow code, saying only what goes wrong (webpack's statistics help nobody here). */
-export async function bundleWorkflows(workflowsPath = WORKFLOWS_PATH, preloadModules: string[] = []): Promise<{ code: string }> {
+export async function bundleWorkflows(workflowsPath = WORKFLOWS_PATH): Promise<{ code: string }> {
   const quiet = () => undefined;
   const loud = (message: string) => process.stderr.write(`${message}\n`);
   return bundleWorkflowCode({
     workflowsPath,
-    preloadModules,
     logger: { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: loud, error: loud },
   });
 }
@@ -101,10 +98,9 @@ function readManifest(dir: string): Manifest | undefined {
 }
 
 /** The cached bundle, if every file it was made from is as it was then. */
-function fresh(dir: string, workflowsPath: string, preloadModules: string[]): string | undefined {
+function fresh(dir: string, workflowsPath: string): string | undefined {
   const manifest = readManifest(dir);
   if (!manifest || manifest.workflowsPath !== workflowsPath || manifest.bundler !== bundlerVersion()) return undefined;
-  if (JSON.stringify(manifest.preloadModules ?? []) !== JSON.stringify(preloadModules)) return undefined;
   if (!Object.keys(manifest.files).includes(workflowsPath)) return undefined;
   try {
     for (const [file, hash] of Object.entries(manifest.files)) if (hashOf(fs.readFileSync(file)) !== hash) return undefined;
@@ -122,12 +118,12 @@ function writeAtomically(file: string, content: string): void {
   fs.renameSync(temporary, file);
 }
 
-function store(dir: string, workflowsPath: string, preloadModules: string[], code: string): void {
+function store(dir: string, workflowsPath: string, code: string): void {
   const files = Object.fromEntries(inputsOf(code).map((file) => [file, hashOf(fs.readFileSync(file))]));
   const bundle = `${hashOf(code)}.js`;
   fs.mkdirSync(dir, { recursive: true });
   writeAtomically(path.join(dir, bundle), code);
-  const manifest: Manifest = { workflowsPath, preloadModules, bundler: bundlerVersion(), bundle, files };
+  const manifest: Manifest = { workflowsPath, bundler: bundlerVersion(), bundle, files };
   writeAtomically(path.join(dir, MANIFEST), JSON.stringify(manifest, null, 1));
   // Bundles no manifest names any more.
   for (const name of fs.readdirSync(dir)) if (name.endsWith('.js') && name !== bundle) fs.rmSync(path.join(dir, name), { force: true });
@@ -140,14 +136,13 @@ function store(dir: string, workflowsPath: string, preloadModules: string[], cod
 export async function loadWorkflowBundle({
   cacheDir = DEFAULT_BUNDLE_CACHE,
   workflowsPath = WORKFLOWS_PATH,
-  preloadModules = [],
   warn = (line: string) => process.stderr.write(`${line}\n`),
-}: { cacheDir?: string; workflowsPath?: string; preloadModules?: string[]; warn?: (line: string) => void } = {}): Promise<LoadedBundle> {
-  const cached = fresh(cacheDir, workflowsPath, preloadModules);
+}: { cacheDir?: string; workflowsPath?: string; warn?: (line: string) => void } = {}): Promise<LoadedBundle> {
+  const cached = fresh(cacheDir, workflowsPath);
   if (cached !== undefined) return { code: cached, cached: true };
-  const { code } = await bundleWorkflows(workflowsPath, preloadModules);
+  const { code } = await bundleWorkflows(workflowsPath);
   try {
-    store(cacheDir, workflowsPath, preloadModules, code);
+    store(cacheDir, workflowsPath, code);
   } catch (err) {
     warn(`workflow bundle not cached in ${cacheDir}: ${(err as Error).message}`);
   }

@@ -7,6 +7,7 @@
  *   npm run bench -- --auth off                  (its own gateway without API keys; the default asks for one)
  *   npm run bench -- --cluster [--shards N] [--sql-plugin pgx|pq] [--server-metrics]   (a Temporal cluster on PostgreSQL)
  *   npm run bench -- --gogc 200                  (the Temporal server's Go GC setting, on either server)
+ *   npm run bench -- --ceiling off               (payments only, for comparing levers in half the time)
  *   npm run bench -- --url http://127.0.0.1:8080 [--temporal 127.0.0.1:7233] [--key pk_...]   (a running stack)
  */
 import { randomUUID } from 'node:crypto';
@@ -49,7 +50,6 @@ function options() {
       'server-metrics': { type: 'boolean', default: false },
       gogc: { type: 'string' },
       ceiling: { type: 'string', default: 'on' },
-      'preload-modules': { type: 'boolean', default: false },
     },
   });
   if (values.auth !== 'keys' && values.auth !== 'off') throw new Error(`--auth must be keys or off, got ${JSON.stringify(values.auth)}`);
@@ -95,8 +95,6 @@ function options() {
     gogc: values.gogc,
     /** Whether to measure Temporal's ceiling beside the payments (off halves a run, for comparing levers). */
     ceiling: values.ceiling === 'on',
-    /** The worker's bundle preloads the workflow's stateless modules (tools/bench/worker.ts). */
-    preloadModules: values['preload-modules'],
   };
 }
 
@@ -277,7 +275,6 @@ async function main(): Promise<void> {
         LOG_LEVEL: 'error',
         AUTH: o.auth,
         RATE_LIMIT: 'off',
-        ...(o.preloadModules && { BENCH_PRELOAD_MODULES: 'on' }),
         ...(o.gogc !== undefined && !o.cluster && { GOGC: o.gogc }),
       },
       entries: { worker: 'tools/bench/worker.ts', api: 'tools/bench/gateway.ts' },
