@@ -5,6 +5,9 @@
  *
  *   npm run bench -- --clients 1,8,32,64 --seconds 10 --open 1000,20000
  *   npm run bench -- --auth off                  (its own gateway without API keys; the default asks for one)
+ *   npm run bench -- --cluster [--shards N] [--sql-plugin pgx|pq] [--server-metrics]   (a Temporal cluster on PostgreSQL)
+ *   npm run bench -- --gogc 200                  (the Temporal server's Go GC setting, on either server)
+ *   npm run bench -- --ceiling off               (payments only, for comparing levers in half the time)
  *   npm run bench -- --url http://127.0.0.1:8080 [--temporal 127.0.0.1:7233] [--key pk_...]   (a running stack)
  */
 import { randomUUID } from 'node:crypto';
@@ -15,11 +18,13 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { newKey } from '../../src/access/keys';
 import { loadConfig } from '../../src/config';
 import { workflowIdFor } from '../../src/domain/contract';
 import { DEFAULT_TENANT } from '../../src/domain/tenancy';
 import { openLedger } from '../../src/ledger/open';
+import type { ClusterSettings } from '../cluster/cluster';
 import { PROJECT_ROOT } from '../paths';
 import { LocalStack } from '../stack';
 import { chartSvg } from './chart';
@@ -39,9 +44,29 @@ function options() {
       out: { type: 'string', default: path.join(PROJECT_ROOT, 'bench-results') },
       auth: { type: 'string', default: 'keys' },
       key: { type: 'string' },
+      cluster: { type: 'boolean', default: false },
+      shards: { type: 'string' },
+      'sql-plugin': { type: 'string' },
+      'server-metrics': { type: 'boolean', default: false },
+      gogc: { type: 'string' },
+      ceiling: { type: 'string', default: 'on' },
     },
   });
   if (values.auth !== 'keys' && values.auth !== 'off') throw new Error(`--auth must be keys or off, got ${JSON.stringify(values.auth)}`);
+  if (values.ceiling !== 'on' && values.ceiling !== 'off')
+    throw new Error(`--ceiling must be on or off, got ${JSON.stringify(values.ceiling)}`);
+  const plugin = values['sql-plugin'];
+  if (plugin !== undefined && plugin !== 'pgx' && plugin !== 'pq')
+    throw new Error(`--sql-plugin must be pgx or pq, got ${JSON.stringify(plugin)}`);
+  const shards = values.shards === undefined ? undefined : Number(values.shards);
+  if (shards !== undefined && !(Number.isInteger(shards) && shards >= 1))
+    throw new Error(`--shards must be a whole number from 1, got ${values.shards}`);
+  if (!values.cluster && (shards !== undefined || plugin !== undefined || values['server-metrics'])) {
+    throw new Error('--shards, --sql-plugin and --server-metrics are settings of the cluster: add --cluster');
+  }
+  if (values.gogc !== undefined && !/^(\d+|off)$/.test(values.gogc)) throw new Error(`--gogc must be a number or off, got ${values.gogc}`);
+  if (values.url && (values.cluster || values.gogc !== undefined))
+    throw new Error("--cluster and --gogc start a stack of the bench's own: not with --url");
   const list = (text: string) => text.split(',').filter(Boolean).map(Number);
   return {
     clients: list(values.clients!),
@@ -58,6 +83,18 @@ function options() {
     auth: values.auth as 'keys' | 'off',
     /** The API key to send to a running gateway (--url) that asks for one. */
     key: values.key,
+    /** Its own stack on a Temporal cluster on PostgreSQL (tools/cluster) instead of the dev server, with these settings. */
+    cluster: values.cluster
+      ? ({
+          ...(shards !== undefined && { historyShards: shards }),
+          ...(plugin && { plugin: plugin === 'pq' ? 'postgres12' : 'postgres12_pgx' }),
+          metrics: values['server-metrics'],
+        } satisfies Partial<ClusterSettings>)
+      : undefined,
+    /** GOGC for the Temporal server's processes (unset: Go's default, 100). */
+    gogc: values.gogc,
+    /** Whether to measure Temporal's ceiling beside the payments (off halves a run, for comparing levers). */
+    ceiling: values.ceiling === 'on',
   };
 }
 
@@ -121,9 +158,23 @@ async function servesCeiling(apiUrl: string, ceilingTarget: Target): Promise<boo
 
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 
-function row(label: string, r: Measured, ceiling?: LoadResult): string {
-  const workers = Object.entries(r.cpuMsPerRequest).filter(([role]) => role.startsWith('worker'));
-  const worker = workers.length ? workers.reduce((s, [, v]) => s + v, 0) : NaN;
+/** The cluster's processes, in the order of their columns: its four services, then PostgreSQL. */
+const CLUSTER_COLUMNS = [
+  ['temporal-frontend', 'front'],
+  ['temporal-history', 'hist'],
+  ['temporal-matching', 'match'],
+  ['temporal-worker', 't-wrkr'],
+  ['temporal-postgres', 'pg'],
+] as const;
+
+/** CPU ms per request of the roles whose name starts so, summed (NaN when there are none). */
+function cpuOf(r: Measured, prefix: string): number {
+  const matching = Object.entries(r.cpuMsPerRequest).filter(([role]) => role.startsWith(prefix));
+  return matching.length ? matching.reduce((s, [, v]) => s + v, 0) : NaN;
+}
+
+function row(label: string, r: Measured, ceiling: LoadResult | undefined, onCluster: boolean): string {
+  const worker = cpuOf(r, 'worker');
   return [
     label.padEnd(10),
     String(r.clients).padStart(7),
@@ -136,8 +187,9 @@ function row(label: string, r: Measured, ceiling?: LoadResult): string {
     String(r.errors).padStart(6),
     fmt(r.cpuMsPerRequest['api-1']!, 2).padStart(8),
     fmt(worker, 2).padStart(8),
-    fmt(r.cpuMsPerRequest.temporal!, 2).padStart(8),
-    fmt(r.peakRssMiB['api-1']!, 0).padStart(6),
+    // The dev server, or the cluster's services and its PostgreSQL together.
+    fmt(cpuOf(r, 'temporal'), 2).padStart(9),
+    fmt(r.peakRssMiB['api-1']!, 0).padStart(7),
     fmt(
       Math.max(
         ...Object.entries(r.peakRssMiB)
@@ -145,13 +197,21 @@ function row(label: string, r: Measured, ceiling?: LoadResult): string {
           .map(([, v]) => v),
       ),
       0,
-    ).padStart(6),
+    ).padStart(8),
+    ...(onCluster ? CLUSTER_COLUMNS.map(([role, name]) => fmt(r.cpuMsPerRequest[role]!, 2).padStart(Math.max(6, name.length))) : []),
   ].join(' ');
 }
 
-const HEADER =
-  'what       clients  per sec  ×ceil   p50ms   p90ms   p99ms    maxms errors  cpu-api cpu-wrkr cpu-tmprl rss-api rss-wrkr\n' +
-  '                                                                            (CPU ms per request)        (peak MiB)';
+function header(onCluster: boolean): string {
+  const cluster = CLUSTER_COLUMNS.map(([, name]) => name.padStart(6)).join(' ');
+  return (
+    'what       clients  per sec  ×ceil   p50ms   p90ms   p99ms    maxms errors  cpu-api cpu-wrkr cpu-tmprl rss-api rss-wrkr' +
+    (onCluster ? ` ${cluster}` : '') +
+    '\n' +
+    '                                                                            (CPU ms per request)         (peak MiB)' +
+    (onCluster ? '  (CPU ms per request: cpu-tmprl split by process)' : '')
+  );
+}
 
 /** History cost of a sample of payments: events and workflow tasks per payment. */
 async function historyCost(client: Client, paymentIds: string[]) {
@@ -170,9 +230,25 @@ async function historyCost(client: Client, paymentIds: string[]) {
   };
 }
 
-/** Rows in the dev server's history table: one per batch of events appended (one write). */
-function historyRows(temporalDb: string): number {
-  const db = new Database(temporalDb, { readonly: true });
+/**
+ * Rows in the server's history table, one per batch of events appended (one write): in the dev
+ * server's SQLite file, or in the cluster's PostgreSQL database (the same table); undefined
+ * when the cluster's database is not the bench's own.
+ */
+async function historyRows(stack: LocalStack): Promise<number | undefined> {
+  if (stack.cluster) {
+    const postgres = stack.cluster.postgres;
+    if (!postgres) return undefined;
+    const client = new pg.Client({ connectionString: postgres.url('temporal') });
+    await client.connect();
+    try {
+      const result = await client.query<{ n: string }>('SELECT count(*) AS n FROM history_node');
+      return Number(result.rows[0]!.n);
+    } finally {
+      await client.end();
+    }
+  }
+  const db = new Database(path.join(stack.dataDir, 'temporal.db'), { readonly: true });
   try {
     return (db.prepare('SELECT count(*) AS n FROM history_node').get() as { n: number }).n;
   } finally {
@@ -194,11 +270,25 @@ async function main(): Promise<void> {
       openingBalance: 1e15,
       workers: o.workers,
       // The key's check is measured, not its rate limit, which one busy key would reach.
-      env: { LOG_LEVEL: 'error', AUTH: o.auth, RATE_LIMIT: 'off' },
+      // GOGC reaches the dev server through its launcher; the workers and gateways, being Node, ignore it.
+      env: {
+        LOG_LEVEL: 'error',
+        AUTH: o.auth,
+        RATE_LIMIT: 'off',
+        ...(o.gogc !== undefined && !o.cluster && { GOGC: o.gogc }),
+      },
       entries: { worker: 'tools/bench/worker.ts', api: 'tools/bench/gateway.ts' },
+      cluster: o.cluster && { ...o.cluster, ...(o.gogc !== undefined && { serverEnv: { GOGC: o.gogc } }) },
     });
-    say(`stack: dev server persisted to ${dir}/data, ${o.workers} worker(s), gateway (AUTH=${o.auth}); ${o.seconds} s per step`);
     await stack.start();
+    const server = stack.cluster
+      ? `Temporal cluster (${stack.cluster.historyShards} history shards, ${o.cluster?.plugin === 'postgres12' ? 'lib/pq' : 'pgx'}, ` +
+        `server metrics ${o.cluster?.metrics ? 'on' : 'off'}) on PostgreSQL in ${dir}/data`
+      : `dev server persisted to ${dir}/data`;
+    say(
+      `stack: ${server}${o.gogc === undefined ? '' : `, GOGC=${o.gogc}`}, ${o.workers} worker(s), gateway (AUTH=${o.auth}); ` +
+        `${o.seconds} s per step`,
+    );
     temporalAddress = stack.temporalAddress;
   } else {
     say(
@@ -210,8 +300,8 @@ async function main(): Promise<void> {
   const subject: Subject = { apiUrl: stack?.apiUrl ?? o.url!, stack, client: connection && new Client({ connection }) };
   try {
     const { payment: paymentTarget, ceiling: ceilingTarget } = targets(stack && o.auth === 'keys' ? await benchKey(stack) : o.key);
-    const withCeiling = await servesCeiling(subject.apiUrl, ceilingTarget);
-    if (!withCeiling)
+    const withCeiling = o.ceiling && (await servesCeiling(subject.apiUrl, ceilingTarget));
+    if (o.ceiling && !withCeiling)
       say(
         'no Temporal ceiling: the gateway does not serve POST /bench/ceiling/:id ' +
           '(start it with node --import tsx tools/bench/gateway.ts, and its workers with tools/bench/worker.ts)',
@@ -223,25 +313,27 @@ async function main(): Promise<void> {
     const payments: Measured[] = [];
     const ceiling: Measured[] = [];
     say();
-    say(HEADER);
+    const onCluster = stack?.cluster !== undefined;
+    say(header(onCluster));
     for (const clients of o.clients) {
       const c = withCeiling ? await measure(subject, ceilingTarget, clients, o.seconds) : undefined;
       const p = await measure(subject, paymentTarget, clients, o.seconds);
       if (c) {
         ceiling.push(c);
-        say(row('ceiling', c));
+        say(row('ceiling', c, undefined, onCluster));
       }
       payments.push(p);
-      say(row('payments', p, c));
+      say(row('payments', p, c, onCluster));
     }
 
     // Cost: a sample of the payments just made, read back from Temporal (and its database, when it is the bench's own).
-    const temporalDb = stack && path.join(stack.dataDir, 'temporal.db');
-    const batchesBefore = temporalDb ? historyRows(temporalDb) : 0;
+    const batchesBefore = stack && (await historyRows(stack));
     const costRun = await drive(subject.apiUrl, paymentTarget, 8, 3, next);
     const lastIds = Array.from({ length: 20 }, (_, i) => `bench-${run}-${counter - 1 - i * 3}`);
     const cost = subject.client ? await historyCost(subject.client, lastIds) : undefined;
-    const batchesPerPayment = temporalDb ? (historyRows(temporalDb) - batchesBefore) / Math.max(1, costRun.ok) : undefined;
+    const batchesAfter = stack && (await historyRows(stack));
+    const batchesPerPayment =
+      batchesBefore !== undefined && batchesAfter !== undefined ? (batchesAfter - batchesBefore) / Math.max(1, costRun.ok) : undefined;
     say();
     if (cost) {
       say(
@@ -297,6 +389,7 @@ async function main(): Promise<void> {
       at: new Date().toISOString(),
       machine,
       options: { ...o, key: o.key && '(given)' },
+      server: stack?.cluster ? { cluster: true, historyShards: stack.cluster.historyShards } : { cluster: false },
       payments,
       ceiling,
       cost: cost && { ...cost, batchesPerPayment },

@@ -27,13 +27,17 @@ function tree(root: number): number[] {
   return all;
 }
 
-/** User + system CPU seconds the process and its descendants have used so far. */
+/**
+ * User + system CPU seconds the process and its descendants have used so far: those running
+ * now, and those that exited and were waited for by one of them (a PostgreSQL server's
+ * short-lived backends and autovacuum workers, counted in their parent's children's times).
+ */
 export function cpuSeconds(pid: number): number {
   let total = 0;
   for (const p of tree(pid)) {
     try {
       const fields = statFields(p);
-      total += (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+      total += (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND;
     } catch {
       // exited while we looked
     }
