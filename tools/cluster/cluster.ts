@@ -46,8 +46,6 @@ export interface ClusterSettings {
   logLevel: ServerConfigOptions['logLevel'];
   /** The web UI on the frontend port + 1000 (default true). */
   ui?: boolean;
-  /** Over the dev server's dynamic config (a bench lever). */
-  dynamicConfig?: Record<string, unknown>;
   plugin?: ServerConfigOptions['plugin'];
   /** Serve each service's Prometheus metrics on a free port (a bench lever; off like the dev server's). */
   metrics?: boolean;
@@ -177,10 +175,7 @@ export class TemporalCluster {
     for (const service of SERVICES) {
       fs.writeFileSync(path.join(configDir, `${service}.yaml`), JSON.stringify(serverConfig(options, service), null, 2), { mode: 0o600 });
     }
-    fs.writeFileSync(
-      options.dynamicConfigFile,
-      JSON.stringify(dynamicConfigFile({ ...DEV_SERVER_DYNAMIC_CONFIG, ...this.settings.dynamicConfig }), null, 2),
-    );
+    fs.writeFileSync(options.dynamicConfigFile, JSON.stringify(dynamicConfigFile(DEV_SERVER_DYNAMIC_CONFIG), null, 2));
     const ui = {
       temporalGrpcAddress: `${this.ip}:${this.ports.frontend.grpc}`,
       host: this.ip,
