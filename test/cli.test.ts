@@ -57,7 +57,7 @@ test('start pays, signal cancels and refunds, query shows each state', () =>
       '--id-reuse-policy',
       'RejectDuplicate',
       '--input',
-      '{"accountId": "abc", "amount": 100}',
+      '{"accountId": "abc", "amount": 100, "version": 2}',
     );
     expect(await until(workflowId, (v) => v.status === 'COMPLETED')).toMatchObject({
       paymentId: 'cli-payment',
@@ -89,7 +89,7 @@ test('a second start of the same payment-id gets the running payment back, not a
 test("a payment started without a window gets the worker's PAYMENT_EXPIRY, as the gateway's do", () =>
   withStack(env, { expiryMs: 2 * HOUR }, async ({ taskQueue }) => {
     const workflowId = workflowIdFor('cli-window');
-    await temporal(...startArgs(taskQueue, workflowId, '{"accountId": "abc", "amount": 7}'));
+    await temporal(...startArgs(taskQueue, workflowId, '{"accountId": "abc", "amount": 7, "version": 2}'));
     const view = await until(workflowId, (v) => v.status === 'COMPLETED');
     const { startTime } = await env.client.workflow.getHandle(workflowId).describe();
     expect(Date.parse(view.expiresAt) - startTime.getTime()).toBe(2 * HOUR);

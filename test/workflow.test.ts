@@ -6,7 +6,7 @@
 import { WorkflowExecutionAlreadyStartedError, type WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { PAYMENT_WORKFLOW, type PaymentResult, getPaymentQuery, workflowIdFor } from '../src/domain/contract';
+import { PAYMENT_WORKFLOW, PAYMENT_WORKFLOW_VERSION, type PaymentResult, getPaymentQuery, workflowIdFor } from '../src/domain/contract';
 import { ErrorCode, PaymentError } from '../src/domain/errors';
 import { eventually } from './helpers/eventually';
 import { refusal } from './helpers/refusal';
@@ -227,5 +227,22 @@ describe('workflow ID policy', () => {
       expect(failure).toBeInstanceOf(ApplicationFailure);
       expect(failure).toMatchObject({ type: ErrorCode.InvalidRequest, message: expect.stringContaining('does not start with') });
       expect(await entryKinds(ledger, 'w3')).toEqual([]);
+    }));
+
+  test('a run of a version this worker does not know waits, its task failing with a message, and charges nothing', () =>
+    inStack(async ({ env, ledger, taskQueue }) => {
+      const handle = await env.client.workflow.start(PAYMENT_WORKFLOW, {
+        workflowId: workflowIdFor('w4'),
+        taskQueue,
+        args: [{ ...request, version: PAYMENT_WORKFLOW_VERSION + 1 }],
+      });
+      const failed = await eventually('the task failed', async () => {
+        const { events } = await handle.fetchHistory();
+        return events?.find((event) => event.workflowTaskFailedEventAttributes)?.workflowTaskFailedEventAttributes;
+      });
+      expect(failed?.failure?.message).toContain('deploy workers before gateways');
+      expect((await handle.describe()).status.name).toBe('RUNNING');
+      expect(await entryKinds(ledger, 'w4')).toEqual([]);
+      await handle.terminate();
     }));
 });

@@ -26,6 +26,7 @@ import {
   type CancelCaller,
   type CancelResult,
   PAYMENT_WORKFLOW,
+  PAYMENT_WORKFLOW_VERSION,
   type PaymentRequest,
   type PaymentResult,
   type PaymentSnapshot,
@@ -40,7 +41,7 @@ import {
   workflowIdFor,
 } from '../domain/contract';
 import { ErrorCode, PaymentError, isErrorCode } from '../domain/errors';
-import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
+import { SEARCH_ATTRIBUTES, startSearchAttributes } from '../domain/search-attributes';
 import { type Caller, NO_KEY, scopedId, unscopedId } from '../domain/tenancy';
 import type { Ledger, PaymentRecord, PaymentRecords } from '../ledger/ledger';
 import type { payment } from '../workflows/payment-workflow';
@@ -202,13 +203,27 @@ export class PaymentClient {
     return record && { ...record, paymentId, accountId: record.accountId && unscopedId(record.accountId).id };
   }
 
-  private startOptions(paymentId: string) {
-    const args: [PaymentWorkflowInput] = [{ expiry: this.options.expiryMs }];
+  /**
+   * A run started by this request: the current version, its window from now (when the
+   * payment-id is first seen), and the search attributes of what the request makes of a new
+   * payment, so that the run need not set them itself. Ignored when the run exists.
+   */
+  private startOptions(paymentId: string, first: { status: PaymentStatus; request?: PaymentRequest }) {
+    const expiresAt = new Date(Date.now() + this.options.expiryMs).toISOString();
+    const args: [PaymentWorkflowInput] = [{ version: PAYMENT_WORKFLOW_VERSION, expiry: this.options.expiryMs, expiresAt }];
     return {
       workflowId: this.workflowId(paymentId),
       taskQueue: this.options.taskQueue,
       args,
       workflowTaskTimeout: PAYMENT_WORKFLOW_TASK_TIMEOUT,
+      typedSearchAttributes: startSearchAttributes({
+        tenant: this.tenant,
+        status: first.status,
+        accountId: first.request?.accountId ?? null,
+        amount: first.request?.amount ?? null,
+        refunded: false,
+        expiresAt,
+      }),
     };
   }
 
@@ -226,7 +241,7 @@ export class PaymentClient {
           args: [request, { callerId, ...this.askedBy }],
           updateId: this.payUpdateId(snapshot, request, callerId),
           startWorkflowOperation: new WithStartWorkflowOperation<typeof payment>(PAYMENT_WORKFLOW, {
-            ...this.startOptions(paymentId),
+            ...this.startOptions(paymentId, { status: 'PROCESSING', request }),
             ...ID_POLICIES,
           }),
         }),
@@ -267,7 +282,7 @@ export class PaymentClient {
       const updateId = snapshot && snapshot.refundRefusals === undefined ? randomUUID() : `cancel:${snapshot?.refundRefusals ?? 0}`;
       return this.call(paymentId, async () => {
         const handle = await this.client.workflow.signalWithStart<typeof payment, [CancelCaller?]>(PAYMENT_WORKFLOW, {
-          ...this.startOptions(paymentId),
+          ...this.startOptions(paymentId, { status: 'CANCELLED' }),
           workflowIdReusePolicy: ID_POLICIES.workflowIdReusePolicy,
           signal: cancelPaymentSignal,
           signalArgs: this.askedBy ? [this.askedBy] : [],

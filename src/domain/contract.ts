@@ -50,7 +50,17 @@ export interface PaymentRequest {
  */
 export interface PaymentWorkflowInput extends Partial<PaymentRequest> {
   expiry?: number | string;
+  /**
+   * The workflow code path the run takes (docs/versions.md). Absent: version 1, the path of the
+   * releases before versions, whose `patched()` markers every such run keeps.
+   */
+  version?: number;
+  /** When the window ends (ISO time), set by the starter from when it first saw the payment-id; else the run's start plus `expiry`. Version 2 on. */
+  expiresAt?: string;
 }
+
+/** The version the gateway starts runs with; the workflow code keeps every version a run in flight may carry. */
+export const PAYMENT_WORKFLOW_VERSION = 2;
 
 export const DEFAULT_EXPIRY = '1h';
 /** Shorter windows are typos (a bare `60` is 60 ms, not a minute). */

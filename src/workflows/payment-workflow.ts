@@ -31,13 +31,14 @@ import {
   cancelPaymentSignal,
   cancellationUpdate,
   getPaymentQuery,
+  PAYMENT_WORKFLOW_VERSION,
   makePaymentUpdate,
   parseExpiry,
   paymentOfWorkflowId,
   requestProblem,
 } from '../domain/contract';
 import { ErrorCode } from '../domain/errors';
-import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
+import { searchAttributesOf, showsPayment } from '../domain/search-attributes';
 import { scopedId } from '../domain/tenancy';
 import {
   type PaymentContext,
@@ -89,6 +90,20 @@ const durable = proxyActivities<PaymentActivities>({
 /** Off the payment's hot path, and retried until the database takes it: the run stays open (and kept by Temporal) until then. */
 const { recordOutcome } = durable;
 
+/**
+ * The closing record of a version 2 run: a local activity, in the workflow task that closes the
+ * run (no activity task, no second task), and a regular one retried for ever when its few quick
+ * tries fail, so that a database that stays down costs a few events, not a task heartbeat every
+ * 1.6 s. No update waits on it (every handler has finished), so an answer cannot be split from it.
+ */
+async function recordClosing(record: Parameters<typeof recordOutcome>[0]): Promise<void> {
+  try {
+    await local.recordOutcome(record);
+  } catch {
+    await recordOutcome(record);
+  }
+}
+
 /** Runs of releases before the closing record close without it. */
 export const RECORD_OUTCOME_PATCH = 'record-outcome';
 /** Runs of releases before it never continued as new. */
@@ -138,11 +153,25 @@ function paymentOf(workflowId: string): { tenant: string; paymentId: string } {
 }
 
 /**
+ * Whether the run takes a patch's new path. A version 2 run takes every one without asking, so
+ * it writes no marker and no TemporalChangeVersion upsert; a version 1 run asks, as it always
+ * did, so that its history replays.
+ */
+type Takes = (patch: string) => boolean;
+
+/**
  * The window of a payment whose start named none (`temporal workflow start` with the payment
  * alone): the worker's PAYMENT_EXPIRY, as for payments the gateway starts.
  */
-async function workerExpiry(): Promise<number> {
-  return patched(WORKER_EXPIRY_PATCH) ? local.paymentExpiry() : parseExpiry(DEFAULT_EXPIRY)!;
+async function workerExpiry(takes: Takes): Promise<number> {
+  return takes(WORKER_EXPIRY_PATCH) ? local.paymentExpiry() : parseExpiry(DEFAULT_EXPIRY)!;
+}
+
+/** The version a run carries; one this code does not know fails the task, to be retried by a worker of a newer release. */
+function versionOf(version: unknown): number {
+  if (version === undefined) return 1;
+  if (version === 1 || version === PAYMENT_WORKFLOW_VERSION) return version;
+  throw new Error(`payment workflow version ${JSON.stringify(version)} is not one this worker runs; deploy workers before gateways`);
 }
 
 /** The API key a message names, if it names one: the temporal CLI may send anything, or nothing. */
@@ -161,8 +190,8 @@ function isRefusal(err: unknown): boolean {
  * then, once its few tries have failed, the same call as a regular activity, told that earlier
  * tries may have reached the provider.
  */
-async function providerCall<T>(call: (activities: typeof local, afterTries: boolean) => Promise<T>): Promise<T> {
-  if (patched(PROVIDER_ACTIVITIES_PATCH)) return call(providerCalls, false);
+async function providerCall<T>(takes: Takes, call: (activities: typeof local, afterTries: boolean) => Promise<T>): Promise<T> {
+  if (takes(PROVIDER_ACTIVITIES_PATCH)) return call(providerCalls, false);
   try {
     return await call(local, false);
   } catch (err) {
@@ -186,7 +215,9 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
   // answered in the tenant's own ids. In the tenant default both are the same.
   const inService = (id: string): string => scopedId(tenant, id);
   // `temporal workflow start --input null` arrives as null, not as a missing argument.
-  const { expiry, continued, ...initialRequest } = input ?? {};
+  const { expiry, continued, version: carried, expiresAt: startExpiresAt, ...initialRequest } = input ?? {};
+  const version = versionOf(carried);
+  const takes: Takes = version >= 2 ? () => true : patched;
   let expiryMs = parseExpiry(expiry ?? DEFAULT_EXPIRY);
   if (expiryMs === undefined) {
     throw failure({
@@ -194,12 +225,19 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
       message: `expiry must be at least 1s, such as 90s, 15m or 1h; got ${JSON.stringify(expiry)}`,
     });
   }
-  // The window counts from the first run of the payment-id, whichever run this is.
-  const windowEnd = (ms: number): string => continued?.expiresAt ?? new Date(info.startTime.getTime() + ms).toISOString();
+  const startedWindowEnd = version >= 2 && startExpiresAt !== undefined ? Date.parse(startExpiresAt) : undefined;
+  if (startedWindowEnd !== undefined && !Number.isFinite(startedWindowEnd)) {
+    throw failure({ code: ErrorCode.InvalidRequest, message: `expiresAt must be an ISO time; got ${JSON.stringify(startExpiresAt)}` });
+  }
+  // The window counts from the first time the payment-id was seen, whichever run this is: by its
+  // starter when it says so, else by Temporal's start of the first run.
+  const windowEnd = (ms: number): string =>
+    continued?.expiresAt ??
+    (startedWindowEnd !== undefined ? new Date(startedWindowEnd).toISOString() : new Date(info.startTime.getTime() + ms).toISOString());
   const context: PaymentContext = { paymentId, expiresAt: windowEnd(expiryMs) };
 
   // Asked first, so that the marker precedes every command of a new run; a run of an earlier release never indexes.
-  const indexed = patched(SEARCH_ATTRIBUTES_PATCH);
+  const indexed = takes(SEARCH_ATTRIBUTES_PATCH);
 
   let state: PaymentState = continued?.state ?? initialState;
   const apply = (event: PaymentEvent): void => {
@@ -246,8 +284,8 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
 
   // A start that named no window takes the worker's. Asked only once every handler is set: an
   // update or query arriving meanwhile is handled, not refused for want of a handler.
-  if (expiry === undefined && !continued) {
-    expiryMs = await workerExpiry();
+  if (expiry === undefined && !continued && startedWindowEnd === undefined) {
+    expiryMs = await workerExpiry(takes);
     context.expiresAt = windowEnd(expiryMs);
   }
 
@@ -259,7 +297,7 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
 
   const runCharge = async (request: PaymentRequest): Promise<void> => {
     try {
-      const result = await providerCall(({ charge }, afterTries) =>
+      const result = await providerCall(takes, ({ charge }, afterTries) =>
         charge({
           paymentId: inService(paymentId),
           ...request,
@@ -281,7 +319,7 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
 
   const runRefund = async (): Promise<void> => {
     try {
-      await providerCall(({ refund }, afterTries) =>
+      await providerCall(takes, ({ refund }, afterTries) =>
         refund({
           paymentId: inService(paymentId),
           reference: state.chargeReference,
@@ -295,7 +333,9 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
     }
   };
 
-  const expiryTimer = sleep(continued ? Math.max(1, Date.parse(context.expiresAt) - Date.now()) : expiryMs).then(() =>
+  // Version 1 runs slept their whole window from the first task; later ones sleep to its end.
+  const untilWindowEnd = continued || version >= 2;
+  const expiryTimer = sleep(untilWindowEnd ? Math.max(1, Date.parse(context.expiresAt) - Date.now()) : expiryMs).then(() =>
     apply({ type: 'expire' }),
   );
 
@@ -309,23 +349,25 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
     mayContinueAsNew && !state.expired && workflowInfo().continueAsNewSuggested && idle() && allHandlersFinished();
 
   /**
-   * What visibility shows of the payment (search-attributes.ts): its view and tenant, told only
-   * when it changes, by the driver loop: so the first status goes out in the workflow
-   * task that schedules the charge, and one task's several changes cost one command.
+   * What visibility shows of the payment (search-attributes.ts): its view and tenant, set by the
+   * driver loop, so that one task's several changes cost one command. Version 1 runs tell every
+   * change, the first in the task that schedules the charge. From version 2 the start carries
+   * the first view (the gateway sets it), and the run tells only a settled status that differs
+   * from what its attributes show: PROCESSING lasts one task, and searches are by settled status.
    */
+  const indexedPayment = () => {
+    const { status, accountId, amount, refunded, expiresAt } = viewOf(state, context);
+    return { tenant, status, accountId, amount, refunded, expiresAt };
+  };
   let indexedAs: string | undefined;
-  const indexing = () =>
-    JSON.stringify([statusOf(state), state.request?.accountId, state.request?.amount, state.refunded, context.expiresAt]);
-  const indexStale = (): boolean => indexed && indexing() !== indexedAs;
+  const indexing = () => JSON.stringify(indexedPayment());
+  const indexStale = (): boolean => {
+    if (!indexed) return false;
+    if (version < 2) return indexing() !== indexedAs;
+    return statusOf(state) !== 'PROCESSING' && !showsPayment(workflowInfo().typedSearchAttributes, indexedPayment());
+  };
   const index = (): void => {
-    upsertSearchAttributes([
-      { key: SEARCH_ATTRIBUTES.tenant, value: tenant },
-      { key: SEARCH_ATTRIBUTES.status, value: statusOf(state) },
-      { key: SEARCH_ATTRIBUTES.accountId, value: state.request?.accountId ?? null },
-      { key: SEARCH_ATTRIBUTES.amount, value: state.request?.amount ?? null },
-      { key: SEARCH_ATTRIBUTES.refunded, value: state.refunded },
-      { key: SEARCH_ATTRIBUTES.expiresAt, value: new Date(context.expiresAt) },
-    ]);
+    upsertSearchAttributes(searchAttributesOf(indexedPayment()));
     indexedAs = indexing();
   };
 
@@ -339,21 +381,25 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
     // Runs of earlier releases woke only for this, and went on at once even if a handler had
     // started meanwhile; a run that indexes also wakes to index, so it asks again.
     else if (!indexed || continueAsNewDue()) {
-      if (patched(CONTINUE_AS_NEW_PATCH))
-        await continueAsNew<typeof payment>({ expiry, continued: { state, expiresAt: context.expiresAt } });
+      if (takes(CONTINUE_AS_NEW_PATCH))
+        await continueAsNew<typeof payment>({
+          expiry,
+          ...(version >= 2 && { version }),
+          continued: { state, expiresAt: context.expiresAt },
+        });
       mayContinueAsNew = false;
     }
   }
   await expiryTimer;
   await condition(allHandlersFinished);
   const final = viewOf(state, context);
-  if (patched(RECORD_OUTCOME_PATCH)) {
-    await recordOutcome({
-      ...final,
-      paymentId: inService(paymentId),
-      accountId: final.accountId && inService(final.accountId),
-      chargeReference: state.chargeReference ?? null,
-    });
-  }
+  const record = {
+    ...final,
+    paymentId: inService(paymentId),
+    accountId: final.accountId && inService(final.accountId),
+    chargeReference: state.chargeReference ?? null,
+  };
+  if (version >= 2) await recordClosing(record);
+  else if (patched(RECORD_OUTCOME_PATCH)) await recordOutcome(record);
   return final;
 }
