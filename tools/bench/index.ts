@@ -8,6 +8,7 @@
  *   npm run bench -- --cluster [--shards N] [--sql-plugin pgx|pq] [--server-metrics]   (a Temporal cluster on PostgreSQL)
  *   npm run bench -- --gogc 200                  (the Temporal server's Go GC setting, on either server)
  *   npm run bench -- --ceiling off               (payments only, for comparing levers in half the time)
+ *   npm run bench -- --expiry 5s --open ''       (payments close inside each step: CPU per payment is their whole life)
  *   npm run bench -- --url http://127.0.0.1:8080 [--temporal 127.0.0.1:7233] [--key pk_...]   (a running stack)
  */
 import { randomUUID } from 'node:crypto';
@@ -21,7 +22,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { newKey } from '../../src/access/keys';
 import { loadConfig } from '../../src/config';
-import { workflowIdFor } from '../../src/domain/contract';
+import { parseExpiry, workflowIdFor } from '../../src/domain/contract';
 import { DEFAULT_TENANT } from '../../src/domain/tenancy';
 import { openLedger } from '../../src/ledger/open';
 import type { ClusterSettings } from '../cluster/cluster';
@@ -50,6 +51,7 @@ function options() {
       'server-metrics': { type: 'boolean', default: false },
       gogc: { type: 'string' },
       ceiling: { type: 'string', default: 'on' },
+      expiry: { type: 'string' },
     },
   });
   if (values.auth !== 'keys' && values.auth !== 'off') throw new Error(`--auth must be keys or off, got ${JSON.stringify(values.auth)}`);
@@ -67,6 +69,10 @@ function options() {
   if (values.gogc !== undefined && !/^(\d+|off)$/.test(values.gogc)) throw new Error(`--gogc must be a number or off, got ${values.gogc}`);
   if (values.url && (values.cluster || values.gogc !== undefined))
     throw new Error("--cluster and --gogc start a stack of the bench's own: not with --url");
+  const expiryMs = values.expiry === undefined ? undefined : parseExpiry(values.expiry);
+  if (values.expiry !== undefined && expiryMs === undefined)
+    throw new Error(`--expiry must be a window of at least 1s, such as 5s, got ${JSON.stringify(values.expiry)}`);
+  if (values.expiry !== undefined && values.url) throw new Error("--expiry sets the window of a stack of the bench's own: not with --url");
   const list = (text: string) => text.split(',').filter(Boolean).map(Number);
   return {
     clients: list(values.clients!),
@@ -95,6 +101,8 @@ function options() {
     gogc: values.gogc,
     /** Whether to measure Temporal's ceiling beside the payments (off halves a run, for comparing levers). */
     ceiling: values.ceiling === 'on',
+    /** PAYMENT_EXPIRY of its own stack (unset: an hour, so no payment closes while measured), and the text it was given as. */
+    expiry: expiryMs === undefined ? undefined : { ms: expiryMs, text: values.expiry! },
   };
 }
 
@@ -276,6 +284,7 @@ async function main(): Promise<void> {
         AUTH: o.auth,
         RATE_LIMIT: 'off',
         ...(o.gogc !== undefined && !o.cluster && { GOGC: o.gogc }),
+        ...(o.expiry && { PAYMENT_EXPIRY: o.expiry.text }),
       },
       entries: { worker: 'tools/bench/worker.ts', api: 'tools/bench/gateway.ts' },
       cluster: o.cluster && { ...o.cluster, ...(o.gogc !== undefined && { serverEnv: { GOGC: o.gogc } }) },
@@ -287,7 +296,7 @@ async function main(): Promise<void> {
       : `dev server persisted to ${dir}/data`;
     say(
       `stack: ${server}${o.gogc === undefined ? '' : `, GOGC=${o.gogc}`}, ${o.workers} worker(s), gateway (AUTH=${o.auth}); ` +
-        `${o.seconds} s per step`,
+        `${o.seconds} s per step; payments expire after ${o.expiry?.text ?? '1h'}`,
     );
     temporalAddress = stack.temporalAddress;
   } else {
@@ -330,6 +339,8 @@ async function main(): Promise<void> {
     const batchesBefore = stack && (await historyRows(stack));
     const costRun = await drive(subject.apiUrl, paymentTarget, 8, 3, next);
     const lastIds = Array.from({ length: 20 }, (_, i) => `bench-${run}-${counter - 1 - i * 3}`);
+    // With a short window, the sample's whole lives: their closes too.
+    if (o.expiry) await new Promise((resolve) => setTimeout(resolve, o.expiry!.ms + 3000));
     const cost = subject.client ? await historyCost(subject.client, lastIds) : undefined;
     const batchesAfter = stack && (await historyRows(stack));
     const batchesPerPayment =
