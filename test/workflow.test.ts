@@ -245,4 +245,21 @@ describe('workflow ID policy', () => {
       expect(await entryKinds(ledger, 'w4')).toEqual([]);
       await handle.terminate();
     }));
+
+  test('a start may shorten its window to when it first saw the payment-id, never lengthen it past its expiry', () =>
+    inStack(async ({ env, taskQueue }) => {
+      const start = (id: string, expiresAt: string) =>
+        env.client.workflow.start(PAYMENT_WORKFLOW, {
+          workflowId: workflowIdFor(id),
+          taskQueue,
+          args: [{ version: PAYMENT_WORKFLOW_VERSION, expiry: HOUR, expiresAt }],
+        });
+      const earlier = new Date(Date.now() - 1000).toISOString();
+      const shortened = await start('w5', earlier);
+      expect((await shortened.query(getPaymentQuery)).expiresAt).toBe(earlier);
+      const lengthened = await start('w6', new Date(Date.now() + 100 * HOUR).toISOString());
+      const { startTime } = await lengthened.describe();
+      expect((await lengthened.query(getPaymentQuery)).expiresAt).toBe(new Date(startTime.getTime() + HOUR).toISOString());
+      await lengthened.terminate();
+    }));
 });
