@@ -6,6 +6,7 @@ import { type AppDeps, buildApp } from './http/app';
 import { GatewayMetrics } from './http/metrics';
 import { RATE_LIMIT_WINDOW_MS } from './http/rate-limit';
 import { type HttpTimeouts, httpTimeouts } from './http/server';
+import { GatewayShutdown } from './http/shutdown';
 import type { Ledger } from './ledger/ledger';
 import { describeLedger, openLedger } from './ledger/open';
 import { PaymentClient, type PaymentClientOptions } from './client/payment-client';
@@ -24,6 +25,8 @@ export interface GatewayParts extends Omit<PaymentClientOptions, 'ledger'> {
   adminApart?: AppDeps['adminApart'];
   /** A registry of its own unless given. */
   metrics?: GatewayMetrics;
+  /** One of its own unless given. */
+  shutdown?: GatewayShutdown;
 }
 
 /** The gateway's app over its parts: what a process wires from its configuration, and a test from its own. */
@@ -35,10 +38,11 @@ export function gatewayApp({
   rateLimit,
   adminApart,
   metrics = new GatewayMetrics(),
+  shutdown = new GatewayShutdown(),
   ...client
 }: GatewayParts) {
   return buildApp({
-    payments: new PaymentClient({ ...client, ledger }),
+    payments: new PaymentClient({ ...client, ledger, settleNow: shutdown.settleNow }),
     ledger,
     temporalProblem: () => temporalProblem(client.client),
     logger,
@@ -47,6 +51,7 @@ export function gatewayApp({
     rateLimit,
     adminApart,
     metrics,
+    shutdown,
   });
 }
 
@@ -58,6 +63,8 @@ export interface Gateway {
   listen(): Promise<{ url: string; adminUrl: string | undefined }>;
   /** Lets requests in flight finish and closes both listeners, then the Temporal connection and the database. */
   close(): Promise<void>;
+  /** SIGTERM's sequence (http/shutdown.ts): readiness 503 and the drain, then close(). */
+  shutDown(): Promise<void>;
 }
 
 /** The gateway of a process: its database, a lazy Temporal client and the apps, ready to listen. */
@@ -65,7 +72,13 @@ export async function createGateway(config: Config): Promise<Gateway> {
   // The database holds closed payments' records with either provider; accounts only when money moves in the ledger.
   const database = await openLedger(config);
   const client = createClient(config);
-  const server = { logger: { level: config.logLevel }, timeouts: httpTimeouts(config.requestTimeoutMs), metrics: new GatewayMetrics() };
+  const shutdown = new GatewayShutdown();
+  const server = {
+    logger: { level: config.logLevel },
+    timeouts: { ...httpTimeouts(config.requestTimeoutMs), closeGraceMs: GatewayShutdown.closeGraceMs(config.shutdownDrainMs) },
+    metrics: new GatewayMetrics(),
+    shutdown,
+  };
   const app = await gatewayApp({
     client,
     taskQueue: config.taskQueue,
@@ -84,6 +97,9 @@ export async function createGateway(config: Config): Promise<Gateway> {
     await database.close();
   });
   let admin: FastifyInstance | undefined;
+  const close = async () => {
+    await Promise.all([app.close(), admin?.close()]);
+  };
   return {
     app,
     async listen() {
@@ -93,8 +109,10 @@ export async function createGateway(config: Config): Promise<Gateway> {
       admin = await buildAdminApp(app, server);
       return { url, adminUrl: await admin.listen({ host: config.host, port: config.adminPort }) };
     },
-    async close() {
-      await Promise.all([app.close(), admin?.close()]);
+    close,
+    async shutDown() {
+      await shutdown.drain(config.shutdownDrainMs);
+      await close();
     },
   };
 }
@@ -108,8 +126,12 @@ export async function runGateway(config: Config, extend?: (app: FastifyInstance)
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
-    log.info({ signal }, 'shutting down: finishing in-flight requests');
-    await gateway.close();
+    log.info(
+      { signal, drainMs: config.shutdownDrainMs },
+      'shutting down: readiness 503, answering for the drain, then finishing requests in flight',
+    );
+    await gateway.shutDown();
+    log.info('shut down');
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -4,7 +4,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import ms from 'ms';
 import { DEFAULT_EXPIRY, ID_REGEX, parseExpiry } from './domain/contract';
+import { MAX_SHUTDOWN_DRAIN_MS, SHUTDOWN_BOUND_MS } from './http/shutdown';
 import { isLoopback } from './net';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -61,6 +63,8 @@ export interface Config {
   paymentExpiryMs: number;
   /** How long the gateway waits for a payment to settle before answering 202 with its view. */
   requestTimeoutMs: number;
+  /** After SIGTERM, how long the gateway keeps answering (readiness 503, `Connection: close`) before it stops listening. */
+  shutdownDrainMs: number;
   /** Minor units (cents) an account opens with on first use. */
   openingBalance: number;
   logLevel: LogLevel;
@@ -113,6 +117,21 @@ function duration(variable: string, text: string): number {
   const value = parseExpiry(text);
   if (value === undefined) {
     throw new ConfigError(variable, `expected a duration of at least 1s such as 90s, 15m or 1h, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+/**
+ * The gateway's drain: 0 (a gateway no load balancer stands in front of), or a duration that
+ * leaves requests in flight a few seconds of the shutdown's bound to finish in.
+ */
+function drain(variable: string, text: string): number {
+  const value = text === '0' ? 0 : ms(text as ms.StringValue);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_SHUTDOWN_DRAIN_MS) {
+    throw new ConfigError(
+      variable,
+      `expected 0 or a duration up to ${ms(MAX_SHUTDOWN_DRAIN_MS)} (the gateway exits within ${ms(SHUTDOWN_BOUND_MS)} of SIGTERM), such as 2s; got ${JSON.stringify(text)}`,
+    );
   }
   return value;
 }
@@ -316,6 +335,7 @@ export function loadConfig(env: Env = process.env): Config {
     ledgerUrl: optional('LEDGER_URL', postgresUrl),
     paymentExpiryMs: read('PAYMENT_EXPIRY', DEFAULT_EXPIRY, duration),
     requestTimeoutMs: read('REQUEST_TIMEOUT', '30s', duration),
+    shutdownDrainMs: read('SHUTDOWN_DRAIN', '2s', drain),
     openingBalance: read('OPENING_BALANCE', '100000', (v, text) => integer(v, text, 0, 1e15)),
     logLevel: read('LOG_LEVEL', 'info', oneOf(LOG_LEVELS)),
     workerMetricsAddress: optional('WORKER_METRICS_ADDRESS', hostPort),

@@ -13,6 +13,7 @@ import {
   type WorkerOptions,
 } from '@temporalio/worker';
 import { createActivities } from './activities';
+import { PROVIDER_CALL_TIMEOUT } from './domain/contract';
 import { type Config, type LogLevel, loadConfigOrExit } from './config';
 import { openProvider } from './providers';
 import type { Ledger, PaymentRecords } from './ledger/ledger';
@@ -48,6 +49,16 @@ export interface PaymentWorkerOptions {
  */
 export const STICKY_SCHEDULE_TO_START = '2s';
 
+/**
+ * After SIGTERM the worker stops polling at once and gives its sticky queue back (the SDK tells
+ * the server, so a payment's next task goes to another worker rather than waiting out
+ * STICKY_SCHEDULE_TO_START), then lets the charges and refunds it runs finish for as long as one
+ * provider call may take; one still running then is cancelled, and retried by another worker.
+ * The process exits by SHUTDOWN_FORCE at the latest.
+ */
+export const SHUTDOWN_GRACE = PROVIDER_CALL_TIMEOUT;
+export const SHUTDOWN_FORCE = '15s';
+
 export function createPaymentWorker({
   connection,
   namespace,
@@ -69,6 +80,8 @@ export function createPaymentWorker({
     // task pollers may wait on the shared queue, instead of two in ten (the default, 0.2).
     nonStickyToStickyPollRatio: 1,
     stickyQueueScheduleToStartTimeout: STICKY_SCHEDULE_TO_START,
+    shutdownGraceTime: SHUTDOWN_GRACE,
+    shutdownForceTime: SHUTDOWN_FORCE,
   });
 }
 

@@ -25,6 +25,7 @@ test('defaults follow the SPEC', () => {
     workerMetricsAddress: undefined,
     paymentProvider: { kind: 'ledger' },
     requestTimeoutMs: 30_000,
+    shutdownDrainMs: 2_000,
   });
 });
 
@@ -33,6 +34,9 @@ test('ms-style expiry windows are read', () => {
   expect(loadConfig({ PAYMENT_EXPIRY: '15m' }).paymentExpiryMs).toBe(900_000);
   expect(loadConfig({ PAYMENT_EXPIRY: '2h' }).paymentExpiryMs).toBe(7_200_000);
   expect(loadConfig({ REQUEST_TIMEOUT: '5s' }).requestTimeoutMs).toBe(5_000);
+  expect(loadConfig({ SHUTDOWN_DRAIN: '0' }).shutdownDrainMs).toBe(0);
+  expect(loadConfig({ SHUTDOWN_DRAIN: '500ms' }).shutdownDrainMs).toBe(500);
+  expect(loadConfig({ SHUTDOWN_DRAIN: '5s' }).shutdownDrainMs).toBe(5_000);
 });
 
 test('LEDGER_URL takes a PostgreSQL URL; a refusal does not repeat the password', () => {
@@ -60,6 +64,9 @@ test.each([
   ['PAYMENT_EXPIRY', 'soon'],
   ['PAYMENT_EXPIRY', '500ms'],
   ['REQUEST_TIMEOUT', 'never'],
+  ['SHUTDOWN_DRAIN', '6s'],
+  ['SHUTDOWN_DRAIN', '-1s'],
+  ['SHUTDOWN_DRAIN', 'soon'],
   ['OPENING_BALANCE', '-1'],
   ['OPENING_BALANCE', '10.5'],
   ['LOG_LEVEL', 'loud'],

@@ -17,6 +17,7 @@ import { SqliteLedger } from '../src/ledger/sqlite';
 import { freePort } from '../src/net';
 import { createClient } from '../src/temporal';
 import { type Gateway, startGateway } from './helpers/gateway';
+import { HeldLedger } from './helpers/held-ledger';
 import { tempDir } from './helpers/servers';
 import { HOUR } from './helpers/stack';
 
@@ -95,32 +96,9 @@ test('an idle keep-alive connection is closed by the server after the keep-alive
   expect(end - answered).toBeLessThan(KEEP_ALIVE_MS + 2000);
 });
 
-/** A ledger whose account reads wait until released. */
-class StuckLedger extends ForwardingLedger {
-  private release!: () => void;
-  private readonly released = new Promise<void>((resolve) => (this.release = resolve));
-  readonly arrived: Promise<void>;
-  private arrive!: () => void;
-
-  constructor(inner: Ledger) {
-    super(inner);
-    this.arrived = new Promise((resolve) => (this.arrive = resolve));
-  }
-
-  override async account(...args: Parameters<Ledger['account']>) {
-    this.arrive();
-    await this.released;
-    return super.account(...args);
-  }
-
-  unstick(): void {
-    this.release();
-  }
-}
-
 test('shutdown waits for a request in flight only for the grace period, then cuts its connection', async () => {
   const GRACE_MS = 500;
-  const ledger = new StuckLedger(new SqliteLedger({ file: path.join(tempDir('timeouts'), 'ledger.db'), openingBalance: 100 }));
+  const ledger = new HeldLedger(new SqliteLedger({ file: path.join(tempDir('timeouts'), 'ledger.db'), openingBalance: 100 }));
   const { app, url } = await gateway({ closeGraceMs: GRACE_MS }, ledger);
   try {
     const inFlight = fetch(`${url}/accounts/acct-1`).then(
@@ -136,7 +114,7 @@ test('shutdown waits for a request in flight only for the grace period, then cut
     expect(end - start).toBeGreaterThanOrEqual(GRACE_MS - 10);
     expect(end - start).toBeLessThan(GRACE_MS + 1000);
   } finally {
-    ledger.unstick();
+    ledger.open();
     await ledger.close();
   }
 });

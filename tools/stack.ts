@@ -67,11 +67,13 @@ export class LocalStack {
 
   readonly roles: Role[];
   readonly gateways: Role[];
+  readonly workers: Role[];
 
   constructor(private readonly settings: StackSettings) {
     this.gateways = Array.from({ length: settings.gateways ?? 1 }, (_, i): Role => `api-${i + 1}`);
     const temporal: Role[] = settings.cluster ? CLUSTER_ROLES.map((name): Role => `temporal-${name}`) : ['temporal'];
-    this.roles = [...temporal, ...Array.from({ length: settings.workers }, (_, i): Role => `worker-${i + 1}`), ...this.gateways];
+    this.workers = Array.from({ length: settings.workers }, (_, i): Role => `worker-${i + 1}`);
+    this.roles = [...temporal, ...this.workers, ...this.gateways];
   }
 
   /** Each gateway's base URL, in role order. */
@@ -162,12 +164,25 @@ export class LocalStack {
   async kill(role: Role, signal: 'SIGKILL' | 'SIGTERM' = 'SIGKILL'): Promise<void> {
     const service = clusterProcess(role);
     if (service) return this.cluster!.kill(service);
+    const gone = this.exitOf(role);
+    this.signal(role, signal);
+    await gone;
+  }
+
+  /** Sends the signal to the role's process group, as an expected exit (not restarted), without waiting. */
+  signal(role: Role, signal: 'SIGKILL' | 'SIGTERM'): void {
     const child = this.processes.get(role);
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     this.expectedExit.add(child);
-    const gone = new Promise((resolve) => child.once('exit', resolve));
     signalGroup(child, signal);
-    await gone;
+  }
+
+  /** How the role's current process ends (at once if it has). */
+  exitOf(role: Role): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    const child = this.processes.get(role);
+    if (!child || child.exitCode !== null || child.signalCode !== null)
+      return Promise.resolve({ code: child?.exitCode ?? null, signal: child?.signalCode ?? null });
+    return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   }
 
   /** From the role's next launch on: a rate above 0 runs it as the fault-injecting worker. */

@@ -114,7 +114,9 @@ async function main(): Promise<void> {
 
   // One machine for development: no API keys, so the README's curl commands work as they are.
   const auth = process.env.AUTH || 'off';
-  children.push(run('worker', 'src/worker.ts'), run('api', 'src/api.ts', { AUTH: auth }));
+  // No load balancer to drain for: Ctrl-C stops the gateway at once.
+  const drain = process.env.SHUTDOWN_DRAIN || '0';
+  children.push(run('worker', 'src/worker.ts'), run('api', 'src/api.ts', { AUTH: auth, SHUTDOWN_DRAIN: drain }));
   await waitForTcp(config.host, config.port, 60_000);
   say(`gateway on http://${config.host}:${config.port} (Ctrl-C stops everything)`);
   if (auth === 'off') say('access control off (AUTH=off), as for development: npm run api alone asks for API keys (npm run keys)');

@@ -104,6 +104,8 @@ export interface PaymentClientOptions {
   expiryMs: number;
   /** How long a call waits for the payment to settle before answering with its view. */
   requestTimeoutMs: number;
+  /** When aborted (the gateway's shutdown nears its bound), calls waiting for a payment stop waiting, as at the request timeout. */
+  settleNow?: AbortSignal;
   /** Closed payments' final answers, which outlive Temporal's retention. */
   records: PaymentRecords;
   /** The ledger, when money moves there: it remembers charges of runs closed before records were kept. */
@@ -402,11 +404,15 @@ export class PaymentClient {
   private async withinDeadline<T>(paymentId: string, request: PaymentRequest | undefined, work: () => Promise<T>): Promise<T> {
     const deadline = new AbortController();
     let timer: NodeJS.Timeout | undefined;
+    const { settleNow } = this.options;
+    const settled = new AbortController();
     const timedOut = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
+      const end = () => {
         deadline.abort();
         resolve();
-      }, this.options.requestTimeoutMs);
+      };
+      timer = setTimeout(end, settleNow?.aborted ? 0 : this.options.requestTimeoutMs);
+      settleNow?.addEventListener('abort', end, { once: true, signal: settled.signal });
     });
     const working = this.client.withAbortSignal(deadline.signal, work);
     // Settles after the deadline when abandoned: its outcome is no longer anyone's.
@@ -418,6 +424,7 @@ export class PaymentClient {
       if (!deadline.signal.aborted) throw err;
     } finally {
       clearTimeout(timer);
+      settled.abort();
     }
     throw new PaymentInFlight(await this.inFlightView(paymentId, request));
   }

@@ -63,6 +63,9 @@ export interface PaymentWorkflowInput extends Partial<PaymentRequest> {
 export const PAYMENT_WORKFLOW_VERSION = 2;
 
 export const DEFAULT_EXPIRY = '1h';
+
+/** One try of a charge or refund at the provider: its activity's start-to-close timeout, and what a worker's shutdown waits for. */
+export const PROVIDER_CALL_TIMEOUT = '10s';
 /** Shorter windows are typos (a bare `60` is 60 ms, not a minute). */
 const MIN_EXPIRY_MS = 1000;
 

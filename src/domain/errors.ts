@@ -116,6 +116,12 @@ export const ERRORS = {
       'makePayment: `DECLINED`, nothing charged, makePayment tries again; ' +
       'cancelPayment: the refund was refused, the payment stays `COMPLETED` and a later cancelPayment tries again',
   },
+  shutting_down: {
+    status: 503,
+    kind: 'retry',
+    when: 'the gateway is shutting down (a deploy or a restart) and took no new request on a connection left open',
+    afterwards: 'unchanged: nothing was started; another gateway, or this one restarted, takes the same request',
+  },
   ledger_unavailable: {
     status: 503,
     kind: 'retry',
@@ -149,6 +155,7 @@ export const ErrorCode = {
   PaymentNotFound: 'payment_not_found',
   NotFound: 'not_found',
   LedgerUnavailable: 'ledger_unavailable',
+  ShuttingDown: 'shutting_down',
   AccountAtProvider: 'account_at_provider',
   RateLimited: 'rate_limited',
   TooManyRequests: 'too_many_requests',

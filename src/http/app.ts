@@ -16,6 +16,7 @@ import { paymentSearchRoutes } from './payment-search';
 import { paymentRoutes } from './payment-routes';
 import { type RateLimit, registerRateLimit } from './rate-limit';
 import { type ServerDeps, gatewayServer } from './server';
+import { GatewayShutdown } from './shutdown';
 
 export interface AppDeps extends ServerDeps {
   payments: PaymentClient;
@@ -31,7 +32,8 @@ export interface AppDeps extends ServerDeps {
   adminApart?: boolean;
 }
 
-export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
+  const deps = { ...given, shutdown: given.shutdown ?? new GatewayShutdown() };
   const app = gatewayServer(deps);
   registerAccess(app, deps.access);
   if (deps.rateLimit) await registerRateLimit(app, deps.rateLimit);
@@ -56,6 +58,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(paymentRoutes, { payments: deps.payments, metrics: deps.metrics });
   await app.register(paymentSearchRoutes, { payments: deps.payments });
   await app.register(accountRoutes, { ledger: deps.ledger });
-  await app.register(opsRoutes, { ledger: deps.ledger, temporalProblem: deps.temporalProblem });
+  await app.register(opsRoutes, { ledger: deps.ledger, temporalProblem: deps.temporalProblem, shutdown: deps.shutdown });
   return app;
 }

@@ -108,7 +108,7 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
   if (problem) return send(ErrorCode.InvalidRequest, problem);
 
   request.log.error({ err }, 'request failed');
-  return send(ErrorCode.InternalError, 'the request failed unexpectedly; retrying the same request is safe');
+  return sendRetryable(ErrorCode.InternalError, 'the request failed unexpectedly; retrying the same request is safe');
 }
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {

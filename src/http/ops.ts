@@ -1,12 +1,15 @@
 /** Operations: liveness and readiness, for load balancers and orchestrators. */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Ledger } from '../ledger/ledger';
+import type { GatewayShutdown } from './shutdown';
 
 export interface OpsDeps {
   /** Absent when Stripe is the provider: then readiness does not depend on a ledger. */
   ledger: Ledger | undefined;
   /** Why Temporal does not answer right now; undefined when it does. */
   temporalProblem: () => Promise<string | undefined>;
+  /** Readiness fails from the moment the gateway starts shutting down, so that a load balancer stops sending to it. */
+  shutdown: GatewayShutdown;
 }
 
 /** A reason for a person or a log: any URL in it loses its password, as redactUrl does for one URL. */
@@ -25,22 +28,29 @@ const statusSchema = {
     problems: {
       type: 'array',
       items: { type: 'string' },
-      description: 'when unavailable: what failed and why, one per dependency ("temporal: ...", "ledger: ...")',
+      description:
+        'when unavailable: what failed and why, one per dependency ("temporal: ...", "ledger: ..."), or "gateway: shutting down"',
     },
   },
   required: ['status'],
   additionalProperties: false,
 } as const;
 
-export const opsRoutes: FastifyPluginAsync<OpsDeps> = async (app, { ledger, temporalProblem }) => {
+export const opsRoutes: FastifyPluginAsync<OpsDeps> = async (app, { ledger, temporalProblem, shutdown }) => {
   app.get('/healthz', { schema: { summary: 'Liveness: the gateway process answers', response: { 200: statusSchema } } }, async () => ({
     status: 'ok' as const,
   }));
 
   app.get(
     '/readyz',
-    { schema: { summary: 'Readiness: Temporal and the ledger are reachable', response: { 200: statusSchema, 503: statusSchema } } },
+    {
+      schema: {
+        summary: 'Readiness: Temporal and the ledger are reachable, and the gateway is not shutting down',
+        response: { 200: statusSchema, 503: statusSchema },
+      },
+    },
     async (request, reply) => {
+      if (shutdown.draining) return reply.code(503).send({ status: 'unavailable', problems: ['gateway: shutting down'] });
       const [temporal, ledgerProblem] = await Promise.all([
         temporalProblem(),
         ledger?.ping().then(

@@ -5,9 +5,11 @@
  */
 import Ajv from 'ajv';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { ErrorCode, PaymentError } from '../domain/errors';
 import { errorHandler, notFoundHandler } from './errors';
 import type { GatewayMetrics } from './metrics';
 import { errorBody } from './schemas';
+import { GatewayShutdown } from './shutdown';
 
 /** Limits on what a client, or a request in flight at shutdown, may hold. */
 export interface HttpTimeouts {
@@ -38,6 +40,8 @@ export interface ServerDeps {
   timeouts?: Partial<HttpTimeouts>;
   /** Where every answer is counted, by route and status. */
   metrics: GatewayMetrics;
+  /** The process's shutdown, shared by its listeners; one of its own unless given. */
+  shutdown?: GatewayShutdown;
 }
 
 /**
@@ -51,12 +55,13 @@ function validators() {
   };
 }
 
-export function gatewayServer({ logger, timeouts: given, metrics }: ServerDeps): FastifyInstance {
+export function gatewayServer({ logger, timeouts: given, metrics, shutdown = new GatewayShutdown() }: ServerDeps): FastifyInstance {
   const timeouts = { ...httpTimeouts(), ...given };
   const app = Fastify({
     logger,
     bodyLimit: BODY_LIMIT,
-    return503OnClosing: true,
+    // Refused below instead, in the error shape, with Retry-After, and counted.
+    return503OnClosing: false,
     requestTimeout: timeouts.requestMs,
     connectionTimeout: timeouts.requestMs,
     keepAliveTimeout: timeouts.keepAliveMs,
@@ -76,18 +81,27 @@ export function gatewayServer({ logger, timeouts: given, metrics }: ServerDeps):
   app.setNotFoundHandler(notFoundHandler);
   app.addSchema(errorBody);
 
-  // Once shutdown starts, a response in flight also closes its keep-alive connection, so
-  // close() ends when the last request does, not when idle sockets time out; and a request
-  // still in flight after the grace period has its connection cut.
+  // Once the listener closes (shutdown.ts), a response in flight also closes its keep-alive
+  // connection, so close() ends when the last request does, not when idle sockets time out; a
+  // request arriving on a connection still open is refused; and a request still in flight after
+  // the grace period has its connection cut.
   let closing = false;
   let cut: NodeJS.Timeout | undefined;
+  let settle: NodeJS.Timeout | undefined;
   app.addHook('preClose', async () => {
     closing = true;
+    settle = shutdown.closing(timeouts.closeGraceMs);
     cut = setTimeout(() => app.server.closeAllConnections(), timeouts.closeGraceMs).unref();
   });
-  app.addHook('onClose', async () => clearTimeout(cut));
+  app.addHook('onClose', async () => {
+    clearTimeout(cut);
+    clearTimeout(settle);
+  });
+  app.addHook('onRequest', async () => {
+    if (closing) throw new PaymentError(ErrorCode.ShuttingDown, 'this gateway is shutting down; send the same request again', 1);
+  });
   app.addHook('onSend', async (_request, reply) => {
-    if (closing) reply.header('connection', 'close');
+    if (closing || shutdown.draining) reply.header('connection', 'close');
   });
 
   app.addHook('onResponse', async (request, reply) => {

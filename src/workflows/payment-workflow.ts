@@ -32,6 +32,7 @@ import {
   cancellationUpdate,
   getPaymentQuery,
   PAYMENT_WORKFLOW_VERSION,
+  PROVIDER_CALL_TIMEOUT,
   makePaymentUpdate,
   parseExpiry,
   paymentOfWorkflowId,
@@ -70,7 +71,7 @@ import {
  * call runs that long.
  */
 const providerCalls = proxyActivities<PaymentActivities>({
-  startToCloseTimeout: '10s',
+  startToCloseTimeout: PROVIDER_CALL_TIMEOUT,
   heartbeatTimeout: '2s',
   // No attempt limit: a payment in flight must land.
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '5m' },
