@@ -1,7 +1,7 @@
 /**
  * `npm run temporal:cluster` as a process, killed and started again on one DATA_DIR: a
- * launcher SIGKILLed alone leaves services the next start stops; a SIGKILL of its whole
- * process group leaves PostgreSQL the next start stops; every start comes back with the
+ * launcher SIGKILLed alone, or with its whole process group, takes its services and its
+ * PostgreSQL with it within 10 s (their watchdogs); every start comes back with the
  * workflows; a second launcher on the folder is refused; a stop during the start leaves
  * nothing running.
  */
@@ -78,25 +78,32 @@ async function withClient<T>(body: (client: Client) => Promise<T>): Promise<T> {
   }
 }
 
+/** Within 10 s of the launcher's death, none of them runs. */
+async function gone(processes: ProcessIdentity[]): Promise<void> {
+  await eventually('the processes to be gone', async () => (processes.some(isRunning) ? undefined : true), {
+    timeoutMs: 10_000,
+    intervalMs: 100,
+  });
+}
+
 const describeKept = () => withClient((client) => client.workflow.getHandle('kept').describe());
 
-test('kills and restarts on one DATA_DIR: leftovers stopped, workflows kept, shards fixed, one launcher at a time', async () => {
+test('kills and restarts on one DATA_DIR: its processes go with the launcher, workflows kept, shards fixed, one launcher at a time', async () => {
   const first = launch();
   await said(first, /\[cluster\] ready: .* 4 history shards/);
   // A workflow no worker serves: it stays open, in the database.
   await withClient((client) => client.workflow.start('anything', { workflowId: 'kept', taskQueue: 'nobody-polls' }));
 
-  // The launcher alone, SIGKILLed: its services go on without it.
-  const orphans = services();
-  expect(orphans).toHaveLength(5);
+  // The launcher alone, SIGKILLed: its services and its PostgreSQL stop without it.
+  const orphans = [...services(), postmaster()];
+  expect(orphans).toHaveLength(6);
   first.child.kill('SIGKILL');
   await first.exited;
-  expect(orphans.filter(isRunning)).toHaveLength(5);
+  await gone(orphans);
 
-  // The next start stops them by the pid file, says the shard count cannot change, and has the workflow.
+  // The next start says the shard count cannot change, and has the workflow.
   const second = launch({ TEMPORAL_HISTORY_SHARDS: '8' });
   await said(second, /\[cluster\] ready: .* 4 history shards/);
-  expect(orphans.filter(isRunning)).toEqual([]);
   expect(second.output()).toContain('TEMPORAL_HISTORY_SHARDS=8 is ignored: this database was created with 4 history shards');
   expect((await describeKept()).status.name).toBe('RUNNING');
 
@@ -106,16 +113,13 @@ test('kills and restarts on one DATA_DIR: leftovers stopped, workflows kept, sha
   expect(intruder.output()).toMatch(/a cluster launcher \(pid \d+\) already runs on/);
   expect((await describeKept()).status.name).toBe('RUNNING');
 
-  // The launcher's whole process group SIGKILLed: the services go with it; PostgreSQL, in a group of its own, stays for the next start.
-  const inGroup = services();
-  const database = postmaster();
+  // The launcher's whole process group SIGKILLed: the services go with it, and PostgreSQL, in a group of its own, after it.
+  const inGroup = [...services(), postmaster()];
   second.kill('SIGKILL');
   await second.exited;
-  await eventually('the services to be gone', async () => (inGroup.some(isRunning) ? undefined : true));
-  expect(isRunning(database)).toBe(true);
+  await gone(inGroup);
   const third = launch();
   await said(third, /\[cluster\] ready: /);
-  expect(isRunning(database)).toBe(false);
   expect((await describeKept()).status.name).toBe('RUNNING');
 
   // SIGTERM: everything stops.

@@ -10,6 +10,7 @@ import { type Config, loadConfigOrExit, splitAddress } from '../src/config';
 import { waitForTcp } from '../src/net';
 import { registerSearchAttributes } from '../src/search-attributes';
 import { TEMPORAL_CLI } from './paths';
+import { stopWithThisProcess } from './watchdog';
 
 export function devServerArgs(config: Config): string[] {
   const { host, port } = splitAddress(config.temporalAddress);
@@ -58,6 +59,7 @@ function main(): void {
   const args = devServerArgs(config);
   process.stdout.write(`starting ${TEMPORAL_CLI} ${args.join(' ')}\n`);
   const child = spawn(TEMPORAL_CLI, args, { stdio: 'inherit' });
+  stopWithThisProcess(child, { signal: 'SIGTERM', graceMs: 5_000 });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => child.kill(signal));
   }

@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import pg from 'pg';
 import { freePort } from '../src/net';
 import { commandLine, identityOf, stopAll } from './proc';
+import { stopWithThisProcess } from './watchdog';
 
 const SUPERUSER = 'payments';
 const MISSING =
@@ -188,11 +189,14 @@ export class LocalPostgres {
       cwd: this.dir,
       stdio: ['ignore', log, log],
       // A group of its own: a terminal's Ctrl-C reaches the processes that use the database, and
-      // whoever started it stops it after them; one left running is stopped by the next open().
+      // whoever started it stops it after them, or its watchdog once that process is gone; one
+      // left running all the same is stopped by the next open().
       detached: true,
       ...this.user,
     });
     fs.closeSync(log);
+    // Its group outlives a launcher killed with its own; the watchdog does not.
+    stopWithThisProcess(server, { signal: 'SIGINT', graceMs: 5_000 });
     this.server = server;
     this.exited = new Promise((resolve) => server.once('exit', () => resolve()));
     return server;

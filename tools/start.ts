@@ -1,7 +1,8 @@
 /**
  * `npm start`: the whole local stack in one command. The dev server first (the worker and
  * gateway need it), then the worker and the gateway. Ctrl-C or SIGTERM stops them in the
- * reverse order: gateway and worker finish what they are doing, then the dev server.
+ * reverse order: gateway and worker finish what they are doing, then the dev server. Killed
+ * outright, it takes them with it all the same (watchdog.ts).
  * `npm start -- --cluster` runs it on a Temporal cluster on PostgreSQL (`npm run temporal:cluster`).
  */
 import type { ChildProcess } from 'node:child_process';
@@ -9,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { loadConfigOrExit, splitAddress } from '../src/config';
 import { waitForTcp } from '../src/net';
 import { launchEntry, signalGroup } from './launch';
+import { stopWithThisProcess } from './watchdog';
 
 const STOP_GRACE_MS = 15_000;
 /** A cluster's services hand their shards and queues over as they stop, which takes longer. */
@@ -41,6 +43,8 @@ function prefixLines(name: string, stream: NodeJS.ReadableStream, out: NodeJS.Wr
 function run(name: string, entry: string, env: Record<string, string> = {}, graceMs = STOP_GRACE_MS): Child {
   // Own process group: a terminal's Ctrl-C reaches only this supervisor, which stops the children in order.
   const child = launchEntry(entry, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // And if this supervisor is killed (SIGKILL: no handler runs), its children stop by themselves.
+  stopWithThisProcess(child, { signal: 'SIGTERM', graceMs, group: true });
   prefixLines(name, child.stdout!, process.stdout);
   prefixLines(name, child.stderr!, process.stderr);
   const exited = new Promise<void>((resolve) =>

@@ -15,6 +15,7 @@ import { portIsFree } from '../../src/net';
 import { registerSearchAttributes } from '../../src/search-attributes';
 import { TEMPORAL_SERVER, TEMPORAL_UI_SERVER } from '../paths';
 import { LocalPostgres } from '../postgres';
+import { stopWithThisProcess } from '../watchdog';
 import {
   type Databases,
   broadcastAddress,
@@ -198,9 +199,11 @@ export class TemporalCluster {
       name === 'ui'
         ? [TEMPORAL_UI_SERVER, [...common, 'start']]
         : [TEMPORAL_SERVER, [...common, '--allow-no-auth', 'start', '--service', name]];
-    // Not detached: a signal to the launcher's process group reaches every service.
+    // Not detached: a signal to the launcher's process group reaches every service; and the
+    // watchdog stops it if the launcher is killed alone.
     const child = spawn(binary, args, { cwd: this.dir, stdio: ['ignore', log, log], env: { ...process.env, ...this.settings.serverEnv } });
     fs.closeSync(log);
+    stopWithThisProcess(child, { signal: 'SIGTERM', graceMs: 5_000 });
     this.processes.set(name, child);
     recordServices(this.dir, Object.fromEntries([...this.processes].map(([service, process]) => [service, process.pid!])));
     child.once('exit', (code, signal) => {
