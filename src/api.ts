@@ -12,6 +12,7 @@ import { describeLedger, openLedger } from './ledger/open';
 import { PaymentClient, type PaymentClientOptions } from './client/payment-client';
 import { isLoopback } from './net';
 import { createClient, describeTemporal, temporalProblem } from './temporal';
+import { failureText } from './start-failure';
 
 export interface GatewayParts extends Omit<PaymentClientOptions, 'ledger'> {
   /** The accounts' ledger; undefined when Stripe moves the money. */
@@ -152,7 +153,7 @@ export async function runGateway(config: Config, extend?: (app: FastifyInstance)
 
 if (require.main === module) {
   runGateway(loadConfigOrExit()).catch((err) => {
-    process.stderr.write(`gateway failed: ${(err as Error).stack ?? err}\n`);
+    process.stderr.write(`gateway failed: ${failureText(err)}\n`);
     process.exit(1);
   });
 }

@@ -12,6 +12,7 @@ import { isTenant } from './domain/tenancy';
 import { loadConfigOrExit } from './config';
 import { type ApiKeyRecord, KEY_SCOPES, type KeyScope, type Ledger } from './ledger/ledger';
 import { openLedger } from './ledger/open';
+import { failureText } from './start-failure';
 
 const USAGE = `usage:
   npm run keys -- create --tenant TENANT [--scope write|read] [--name NAME]
@@ -161,7 +162,7 @@ if (require.main === module) {
   main(process.argv.slice(2)).then(
     (code) => (process.exitCode = code),
     (err) => {
-      process.stderr.write(`keys failed: ${(err as Error).stack ?? err}\n`);
+      process.stderr.write(`keys failed: ${failureText(err)}\n`);
       process.exitCode = 1;
     },
   );

@@ -21,6 +21,7 @@ import type { PaymentProvider } from './providers/provider';
 import { waitForSearchAttributes } from './search-attributes';
 import { connectWorker, describeTemporal } from './temporal';
 import { loadWorkflowBundle, prebuiltBundle } from './workflow-bundle';
+import { failureText } from './start-failure';
 
 export { bundleWorkflows } from './workflow-bundle';
 
@@ -152,7 +153,7 @@ export async function runWorker(config: Config, { wrapLedger, workflows, moreAct
 
 if (require.main === module) {
   runWorker(loadConfigOrExit()).catch((err) => {
-    process.stderr.write(`worker failed: ${(err as Error).stack ?? err}\n`);
+    process.stderr.write(`worker failed: ${failureText(err)}\n`);
     process.exit(1);
   });
 }

@@ -16,7 +16,7 @@ jest.setTimeout(180_000);
 
 const server = devServerPerFile();
 
-test('the compiled worker and gateway run with plain node: the bundle comes from the build, and a payment is charged', async () => {
+test('the compiled worker and gateway run with plain node: the bundle comes from the build, a payment is charged, and the migration step runs', async () => {
   // Inside the project, where the compiled files find node_modules.
   const out = path.join(PROJECT_ROOT, '.cache', `build-test-${randomUUID()}`);
   const processes: Proc[] = [];
@@ -52,6 +52,10 @@ test('the compiled worker and gateway run with plain node: the bundle comes from
     });
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ paymentId: 'built-1', status: 'COMPLETED', amount: 250 });
+
+    // The migration step of a deploy, from the build: the database the processes made is current.
+    const migrated = execFileSync(process.execPath, [path.join(out, 'migrate.js')], { env: { ...process.env, ...processEnv } }).toString();
+    expect(migrated).toMatch(/: at schema version \d+, nothing to do\n$/);
   } finally {
     for (const proc of processes) proc.kill('SIGKILL');
     fs.rmSync(out, { recursive: true, force: true });

@@ -13,7 +13,7 @@ import { newKey } from '../src/access/keys';
 import { loadConfig } from '../src/config';
 import { FaultInjectingLedger } from '../tools/faults/ledger';
 import { InsufficientFundsError, type Ledger, NoChargeError, TransientLedgerError } from '../src/ledger/ledger';
-import { openLedger } from '../src/ledger/open';
+import { migrateLedger, openLedger } from '../src/ledger/open';
 import { PostgresLedger } from '../src/ledger/postgres';
 import { SqliteLedger } from '../src/ledger/sqlite';
 import { PROJECT_ROOT } from '../tools/paths';
@@ -201,6 +201,29 @@ describe.each([sqliteStore, postgresStore])('$name ledger', (store) => {
     draws = [];
     expect((await faulty.charge('p1', 'a', 100, 'r')).existing).toBe(true);
     expect((await faulty.account('a')).balance).toBe(900);
+  });
+
+  test('a database at an older schema: a process refuses it, naming npm run migrate; migrating keeps its entries, and again changes nothing', async () => {
+    const older = await store.fresh();
+    const first = await open(older);
+    await first.charge('p-old', 'a', 300, 'r');
+    await first.close();
+    // The schema as the release before key ids left it.
+    await store.sql(older, 'ALTER TABLE entries DROP COLUMN key_id');
+    await store.sql(older, store.name === 'SQLite' ? 'PRAGMA user_version = 0' : 'DELETE FROM ledger_migrations WHERE version = 5');
+    const config = loadConfig({ ...older, OPENING_BALANCE: String(OPENING) });
+
+    await expect(open(older)).rejects.toThrow(/is at schema version (0|4), and this release needs (1|5): run `npm run migrate`/);
+    expect(await migrateLedger(config)).toEqual(store.name === 'SQLite' ? { from: 0, to: 1 } : { from: 4, to: 5 });
+    expect(await migrateLedger(config)).toEqual(store.name === 'SQLite' ? { from: 1, to: 1 } : { from: 5, to: 5 });
+    const migrated = await open(older);
+    try {
+      expect(await migrated.entriesOf('p-old')).toEqual([expect.objectContaining({ kind: 'charge', amount: 300, keyId: null })]);
+      await migrated.refund('p-old', 'r', { keyId: '0123456789abcdef' });
+      expect((await migrated.account('a')).balance).toBe(OPENING);
+    } finally {
+      await migrated.close();
+    }
   });
 
   test('opening the same fresh store from several connections at once: the schema is made once, and reopening keeps the data', async () => {
@@ -509,28 +532,6 @@ describe('PostgreSQL ledger under contention and outages', () => {
   });
 });
 
-test('a SQLite ledger of an earlier release, without key ids on entries, is brought up to date and keeps its entries', async () => {
-  const file = path.join(tempDir('ledger'), 'ledger.db');
-  // The schema as the release before key ids left it: user_version 0, entries without key_id.
-  const old = new Database(file);
-  old.exec(`CREATE TABLE accounts (account_id TEXT PRIMARY KEY, balance INTEGER NOT NULL CHECK (balance >= 0), opened_at TEXT NOT NULL);
-    CREATE TABLE entries (id INTEGER PRIMARY KEY AUTOINCREMENT, payment_id TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('charge', 'refund')),
-      account_id TEXT NOT NULL REFERENCES accounts (account_id), amount INTEGER NOT NULL CHECK (amount > 0), run_id TEXT NOT NULL,
-      at TEXT NOT NULL, UNIQUE (payment_id, kind));
-    INSERT INTO accounts VALUES ('a', ${OPENING - 300}, '2026-01-01T00:00:00.000Z');
-    INSERT INTO entries (payment_id, kind, account_id, amount, run_id, at) VALUES ('p1', 'charge', 'a', 300, 'r', '2026-01-01T00:00:00.000Z');`);
-  old.close();
-  const [first, second] = await Promise.all([0, 1].map(() => open({ DATA_DIR: path.dirname(file) })));
-  try {
-    expect(await first!.entriesOf('p1')).toEqual([expect.objectContaining({ kind: 'charge', amount: 300, keyId: null })]);
-    await second!.refund('p1', 'r', { keyId: '0123456789abcdef' });
-    expect((await first!.entriesOf('p1')).map((e) => e.keyId)).toEqual([null, '0123456789abcdef']);
-    expect((await first!.account('a')).balance).toBe(OPENING);
-  } finally {
-    await Promise.all([first!.close(), second!.close()]);
-  }
-});
-
 describe('SQLite ledger while another connection holds the write lock', () => {
   let file: string;
   let holder: Database.Database;
@@ -590,4 +591,28 @@ describe('SQLite ledger while another connection holds the write lock', () => {
       await ledger.close();
     }
   });
+});
+
+test('npm run worker and npm run api on a database at an older schema stop at once, naming npm run migrate; npm run migrate brings it up, and run again changes nothing', async () => {
+  const location = await sqliteStore.fresh();
+  await (await open(location)).close();
+  await sqliteStore.sql(location, 'ALTER TABLE entries DROP COLUMN key_id');
+  await sqliteStore.sql(location, 'PRAGMA user_version = 0');
+  const env = { ...process.env, ...location, TEMPORAL_ADDRESS: '127.0.0.1:1', PORT: '0' };
+  const entry = (file: string) =>
+    promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, file)], { cwd: PROJECT_ROOT, env }).then(
+      ({ stdout }) => ({ code: 0, stdout, stderr: '' }),
+      (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
+    );
+  const file = path.join(location.DATA_DIR!, 'ledger.db');
+  const refusal = `the service's database (${file}) is at schema version 0, and this release needs 1: run \`npm run migrate\``;
+
+  for (const process of ['src/worker.ts', 'src/api.ts']) {
+    const stopped = await entry(process);
+    expect(stopped.code).toBe(1);
+    expect(stopped.stderr).toContain(refusal);
+    expect(stopped.stderr).not.toMatch(/\n\s+at /);
+  }
+  expect(await entry('src/migrate.ts')).toMatchObject({ code: 0, stdout: `ledger ${file}: schema version 0 -> 1\n` });
+  expect(await entry('src/migrate.ts')).toMatchObject({ code: 0, stdout: `ledger ${file}: at schema version 1, nothing to do\n` });
 });

@@ -146,6 +146,36 @@ export class NoChargeError extends Error {
   }
 }
 
+/**
+ * A change to a store's schema, applied once, in order; an applied one is never edited. `locks`
+ * says what running it on a live database locks, and for how long: a migration that locks a
+ * table charges write to must say so, since every charge waits behind it.
+ */
+export interface Migration {
+  sql: string;
+  locks: string;
+}
+
+/** A store's schema version before and after it was opened. */
+export interface SchemaVersions {
+  from: number;
+  to: number;
+}
+
+/**
+ * The database is at an older schema than this release: migrating it is a step of the deploy
+ * (`npm run migrate`), not something every restarting process does under live traffic.
+ */
+export class LedgerSchemaBehind extends Error {
+  constructor(where: string, found: number, wanted: number) {
+    super(
+      `the service's database (${where}) is at schema version ${found}, and this release needs ${wanted}: ` +
+        'run `npm run migrate` (`node dist/migrate.js` from a build) once, then start workers and gateways',
+    );
+    this.name = 'LedgerSchemaBehind';
+  }
+}
+
 /** An injected or passing fault: nothing is known to have failed for good, so retry. */
 export class TransientLedgerError extends Error {
   constructor(message: string) {

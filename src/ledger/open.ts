@@ -1,15 +1,34 @@
 /** Picks the ledger store of a worker or gateway process from its configuration. */
 import * as path from 'node:path';
 import { type Config, redactUrl } from '../config';
-import type { Ledger } from './ledger';
+import type { Ledger, SchemaVersions } from './ledger';
 import { PostgresLedger } from './postgres';
 import { SqliteLedger } from './sqlite';
 
-/** PostgreSQL at LEDGER_URL (schema migrated), or else the SQLite file DATA_DIR/ledger.db. */
+/**
+ * PostgreSQL at LEDGER_URL, or else the SQLite file DATA_DIR/ledger.db: made at the current
+ * schema when there is none yet, refused (LedgerSchemaBehind) when it is older.
+ */
 export async function openLedger(config: Config): Promise<Ledger> {
+  return openStore(config, false);
+}
+
+/** `npm run migrate`: brings the database to the current schema (PostgreSQL without the statement timeout); the versions before and after. */
+export async function migrateLedger(config: Config): Promise<SchemaVersions> {
+  const store = await openStore(config, true);
+  await store.close();
+  return store.schema;
+}
+
+async function openStore(config: Config, migrate: boolean): Promise<PostgresLedger | SqliteLedger> {
   return config.ledgerUrl
-    ? PostgresLedger.open({ url: config.ledgerUrl, openingBalance: config.openingBalance })
-    : new SqliteLedger({ file: path.join(config.dataDir, 'ledger.db'), openingBalance: config.openingBalance });
+    ? PostgresLedger.open({
+        url: config.ledgerUrl,
+        openingBalance: config.openingBalance,
+        migrate,
+        ...(migrate && { timeouts: { statementMs: 0 } }),
+      })
+    : new SqliteLedger({ file: path.join(config.dataDir, 'ledger.db'), openingBalance: config.openingBalance, migrate });
 }
 
 /** Where the ledger is, for the start-up log line: never the password. */

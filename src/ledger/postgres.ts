@@ -21,13 +21,17 @@ import {
   InsufficientFundsError,
   type Ledger,
   type LedgerEntry,
+  LedgerSchemaBehind,
+  type Migration,
   NoChargeError,
   type NotedAttempt,
   type PaymentRecord,
   type RefundOutcome,
+  type SchemaVersions,
   TransientLedgerError,
   type WriteOptions,
 } from './ledger';
+import { redactUrl } from '../config';
 
 export interface PostgresLedgerOptions {
   /** postgres:// or postgresql:// URL */
@@ -35,6 +39,8 @@ export interface PostgresLedgerOptions {
   openingBalance: number;
   /** POSTGRES_TIMEOUTS when absent. */
   timeouts?: Partial<PostgresTimeouts>;
+  /** Bring an older schema up to date (`npm run migrate`); else such a database is refused. An empty one is always given the current schema. */
+  migrate?: boolean;
 }
 
 /**
@@ -56,12 +62,13 @@ export interface PostgresTimeouts {
 export const POSTGRES_TIMEOUTS: PostgresTimeouts = { statementMs: 5000, lockMs: 3000, idleInTransactionMs: 10_000, connectMs: 5000 };
 
 /**
- * Schema versions, applied in order once each; an applied one is never edited, a change is
- * a new one at the end. They run under the pool's timeouts, so each statement must fit in
- * the statement timeout.
+ * Schema versions, applied in order once each (table ledger_migrations counts them); an applied
+ * one is never edited, a change is a new one at the end. A process's start applies them only to
+ * an empty database; `npm run migrate` applies them to one in use, without the statement timeout.
  */
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE accounts (
+const MIGRATIONS: readonly Migration[] = [
+  {
+    sql: `CREATE TABLE accounts (
      account_id text PRIMARY KEY,
      balance    bigint NOT NULL CHECK (balance >= 0),
      opened_at  timestamptz NOT NULL DEFAULT now()
@@ -77,7 +84,10 @@ const MIGRATIONS: readonly string[] = [
      UNIQUE (payment_id, kind)
    );
    CREATE INDEX entries_by_account ON entries (account_id, id);`,
-  `CREATE TABLE payment_records (
+    locks: 'nothing in use: it creates the first tables',
+  },
+  {
+    sql: `CREATE TABLE payment_records (
      payment_id  text PRIMARY KEY,
      status      text NOT NULL,
      account_id  text,
@@ -88,14 +98,20 @@ const MIGRATIONS: readonly string[] = [
      run_id      text NOT NULL,
      recorded_at timestamptz NOT NULL DEFAULT now()
    );`,
-  `CREATE TABLE charge_attempts (
+    locks: 'nothing in use: a new table',
+  },
+  {
+    sql: `CREATE TABLE charge_attempts (
      payment_id text NOT NULL,
      run_id     text NOT NULL,
      attempt    integer NOT NULL,
      noted_at   timestamptz NOT NULL DEFAULT now(),
      PRIMARY KEY (payment_id, run_id, attempt)
    );`,
-  `CREATE TABLE api_keys (
+    locks: 'nothing in use: a new table',
+  },
+  {
+    sql: `CREATE TABLE api_keys (
      id           text PRIMARY KEY,
      tenant       text NOT NULL,
      scope        text NOT NULL CHECK (scope IN ('read', 'write')),
@@ -105,7 +121,13 @@ const MIGRATIONS: readonly string[] = [
      last_used_at timestamptz,
      revoked_at   timestamptz
    );`,
-  'ALTER TABLE entries ADD COLUMN key_id text;',
+    locks: 'nothing in use: a new table',
+  },
+  {
+    sql: 'ALTER TABLE entries ADD COLUMN key_id text;',
+    locks:
+      'ACCESS EXCLUSIVE on entries, which every charge and refund writes, for a moment: a nullable column without a default changes the catalog, not the rows. It waits behind transactions open on entries, and they behind it, for up to lock_timeout (3 s), after which it fails and may be run again',
+  },
 ];
 
 /** Advisory lock key held while migrating ("ledger" in ASCII). */
@@ -184,11 +206,14 @@ function asLedgerError(err: unknown): unknown {
 export class PostgresLedger implements Ledger {
   private readonly pool: pg.Pool;
 
-  /** Connects and brings the schema up to date; several processes may do this at once. */
+  /** The schema version the database had, and has now. */
+  schema: SchemaVersions = { from: 0, to: 0 };
+
+  /** Connects, and gives an empty database the schema (several processes may do this at once) or, with `migrate`, brings an older one up to date. */
   static async open(options: PostgresLedgerOptions): Promise<PostgresLedger> {
     const ledger = new PostgresLedger(options);
     try {
-      await ledger.guard(() => ledger.migrate());
+      ledger.schema = await ledger.guard(() => ledger.migrate(options.migrate ?? false));
     } catch (err) {
       await ledger.close();
       throw err;
@@ -371,20 +396,33 @@ export class PostgresLedger implements Ledger {
     }
   }
 
-  private async migrate(): Promise<void> {
+  private async migrate(allowed: boolean): Promise<SchemaVersions> {
+    const versionOf = async (db: pg.PoolClient | pg.Pool): Promise<number> => {
+      const { rows } = await db.query<{ counted: boolean }>("SELECT to_regclass('ledger_migrations') IS NOT NULL AS counted");
+      if (!rows[0]!.counted) return 0;
+      return (await db.query<{ version: number }>('SELECT coalesce(max(version), 0) AS version FROM ledger_migrations')).rows[0]!.version;
+    };
+    const from = await versionOf(this.pool);
+    if (from >= MIGRATIONS.length) return { from, to: from };
+    // Refused without waiting for the migration lock, which `npm run migrate` may hold for long.
+    if (from > 0 && !allowed) throw new LedgerSchemaBehind(redactUrl(this.options.url), from, MIGRATIONS.length);
     await this.transaction(async (db) => {
-      // Workers and gateways starting together: one migrates, the others wait here, then find it done.
+      // Processes starting together on an empty database: one creates it, the others wait here, then find it done.
       await db.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      // Before reading the version: a table made by a transaction that committed while this one
+      // waited for the lock is seen only once a statement takes a lock on it.
       await db.query(
         'CREATE TABLE IF NOT EXISTS ledger_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
       );
-      const { rows } = await db.query<{ version: number }>('SELECT coalesce(max(version), 0) AS version FROM ledger_migrations');
-      for (let version = rows[0]!.version + 1; version <= MIGRATIONS.length; version++) {
-        await db.query(MIGRATIONS[version - 1]!);
+      const now = await versionOf(db);
+      if (now > 0 && now < MIGRATIONS.length && !allowed) throw new LedgerSchemaBehind(redactUrl(this.options.url), now, MIGRATIONS.length);
+      for (let version = now + 1; version <= MIGRATIONS.length; version++) {
+        await db.query(MIGRATIONS[version - 1]!.sql);
         await db.query('INSERT INTO ledger_migrations (version) VALUES ($1)', [version]);
       }
       return true;
     });
+    return { from, to: await versionOf(this.pool) };
   }
 
   private async guard<T>(operation: () => Promise<T>): Promise<T> {

@@ -19,6 +19,9 @@ import {
   type NotedAttempt,
   type PaymentRecord,
   type RefundOutcome,
+  LedgerSchemaBehind,
+  type Migration,
+  type SchemaVersions,
   TransientLedgerError,
   type WriteOptions,
 } from './ledger';
@@ -30,6 +33,8 @@ export interface SqliteLedgerOptions {
   now?: () => Date;
   /** How long a call waits in all for another connection's lock before it fails as transient (5 s). */
   lockWaitMs?: number;
+  /** Bring an older schema up to date (`npm run migrate`); else such a database is refused. A new one is always made at the current schema. */
+  migrate?: boolean;
 }
 
 /**
@@ -145,23 +150,33 @@ function toKey(row: KeyRow): ApiKeyRecord {
 
 const KEY_COLUMNS = 'id, tenant, scope, name, secret_hash, created_at, last_used_at, revoked_at';
 
-/**
- * Changes to the schema above, applied in order once each (PRAGMA user_version counts them); an
- * applied one is never edited, a change is a new one at the end.
- */
-const MIGRATIONS: readonly string[] = ['ALTER TABLE entries ADD COLUMN key_id TEXT'];
+/** Changes to the schema above, counted by PRAGMA user_version. */
+const MIGRATIONS: readonly Migration[] = [
+  {
+    sql: 'ALTER TABLE entries ADD COLUMN key_id TEXT',
+    locks: "the database's write lock, for a moment: SQLite adds a nullable column by editing the schema, not the rows",
+  },
+];
 
 /**
- * Brings the schema up to date in one IMMEDIATE transaction, so that two processes never apply
- * the same change; a database already up to date is only read, so opening it waits for no writer.
+ * Brings the schema to the current version in one IMMEDIATE transaction, so that two processes
+ * never apply the same change: a new database gets the whole schema, an older one only with
+ * `migrate`. A database already up to date is only read, so opening it waits for no writer.
  */
-function migrate(db: Database.Database): void {
-  if ((db.pragma('user_version', { simple: true }) as number) >= MIGRATIONS.length) return;
+function migrate(db: Database.Database, file: string, allowed: boolean): SchemaVersions {
+  const version = () => db.pragma('user_version', { simple: true }) as number;
+  const from = version();
+  if (from >= MIGRATIONS.length) return { from, to: from };
   db.transaction(() => {
-    const version = db.pragma('user_version', { simple: true }) as number;
-    for (let next = version; next < MIGRATIONS.length; next++) db.exec(MIGRATIONS[next]!);
+    const now = version();
+    if (now >= MIGRATIONS.length) return;
+    const created = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entries'").get() !== undefined;
+    if (created && !allowed) throw new LedgerSchemaBehind(file, now, MIGRATIONS.length);
+    db.exec(SCHEMA);
+    for (let next = now; next < MIGRATIONS.length; next++) db.exec(MIGRATIONS[next]!.sql);
     db.pragma(`user_version = ${MIGRATIONS.length}`);
   }).immediate();
+  return { from, to: version() };
 }
 
 /** How long a process opening the database waits, in all, for others that are setting it up too. */
@@ -173,7 +188,7 @@ const SET_UP_WAIT_MS = 15_000;
  * handler waiting (switching to WAL takes a lock it does not wait for), so a busy setup is tried
  * again, blocking the thread between tries: nothing else runs yet.
  */
-function setUp(db: Database.Database): void {
+function setUp(db: Database.Database, file: string, allowMigration: boolean): SchemaVersions {
   const deadline = Date.now() + SET_UP_WAIT_MS;
   for (;;) {
     try {
@@ -181,9 +196,7 @@ function setUp(db: Database.Database): void {
       // FULL: a commit the activity reported is on disk before Temporal records it.
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
-      db.exec(SCHEMA);
-      migrate(db);
-      return;
+      return migrate(db, file, allowMigration);
     } catch (err) {
       if (!/^SQLITE_BUSY/.test(String((err as { code?: unknown }).code)) || Date.now() > deadline) throw err;
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
@@ -199,13 +212,20 @@ export class SqliteLedger implements Ledger {
   private readonly statements;
   private readonly chargeTx;
   private readonly refundTx;
+  /** The schema version the file had, and has now. */
+  readonly schema: SchemaVersions;
 
   constructor(options: SqliteLedgerOptions) {
     fs.mkdirSync(path.dirname(options.file), { recursive: true });
     this.db = new Database(options.file);
     // At start, before anything else runs here, the schema may wait for another process as long as it must.
     this.db.pragma('busy_timeout = 5000');
-    setUp(this.db);
+    try {
+      this.schema = setUp(this.db, options.file, options.migrate ?? false);
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
     this.db.pragma(`busy_timeout = ${BUSY_WAIT_MS}`);
     this.openingBalance = options.openingBalance;
     this.now = options.now ?? (() => new Date());
