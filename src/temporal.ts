@@ -1,10 +1,9 @@
-/** Connections to Temporal, built from the configuration. */
+/** Connections to Temporal, built from the configuration: the gateway's client here (the worker's native one is in worker.ts, so that the gateway never loads the worker's SDK). */
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
 import type { Config } from './config';
 
 /** Address, TLS and API key: the same for the worker's connection and the gateway's. */
-function connectionOptions(config: Config) {
+export function connectionOptions(config: Config) {
   return { address: config.temporalAddress, tls: config.temporalTls, apiKey: config.temporalApiKey };
 }
 
@@ -16,19 +15,6 @@ export function describeTemporal(config: Config): string {
     : `TLS${tls.clientCertPair ? ' with a client certificate' : ''}` +
       `${tls.serverNameOverride ? ` (server name ${tls.serverNameOverride})` : ''}`;
   return `${config.temporalAddress} (namespace ${config.temporalNamespace}, ${security}${config.temporalApiKey ? ', API key' : ''})`;
-}
-
-/** The worker's connection, retried every second until Temporal answers, so a worker may start first. */
-export async function connectWorker(config: Config, log: (line: string) => void): Promise<NativeConnection> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await NativeConnection.connect(connectionOptions(config));
-    } catch (err) {
-      if (attempt === 1 || attempt % 30 === 0)
-        log(`cannot reach Temporal at ${describeTemporal(config)} yet (${(err as Error).message}); retrying`);
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-    }
-  }
 }
 
 /**

@@ -19,7 +19,7 @@ import { openProvider } from './providers';
 import type { Ledger, PaymentRecords } from './ledger/ledger';
 import type { PaymentProvider } from './providers/provider';
 import { waitForSearchAttributes } from './search-attributes';
-import { connectWorker, describeTemporal } from './temporal';
+import { connectionOptions, describeTemporal } from './temporal';
 import { loadWorkflowBundle, prebuiltBundle } from './workflow-bundle';
 import { failureText } from './start-failure';
 
@@ -84,6 +84,19 @@ export function createPaymentWorker({
     shutdownGraceTime: SHUTDOWN_GRACE,
     shutdownForceTime: SHUTDOWN_FORCE,
   });
+}
+
+/** The worker's connection, retried every second until Temporal answers, so a worker may start first. */
+export async function connectWorker(config: Config, log: (line: string) => void): Promise<NativeConnection> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await NativeConnection.connect(connectionOptions(config));
+    } catch (err) {
+      if (attempt === 1 || attempt % 30 === 0)
+        log(`cannot reach Temporal at ${describeTemporal(config)} yet (${(err as Error).message}); retrying`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
 }
 
 const TEMPORAL_LOG_LEVEL: Record<LogLevel, TemporalLogLevel> = {

@@ -11,6 +11,7 @@ import { PROJECT_ROOT } from '../tools/paths';
 import { type Proc, startNode } from './helpers/processes';
 import { devServerPerFile, tempDir } from './helpers/servers';
 import { eventually } from './helpers/eventually';
+import { TYPESCRIPT } from '../tools/launch';
 
 jest.setTimeout(180_000);
 
@@ -21,7 +22,7 @@ test('the compiled worker and gateway run with plain node: the bundle comes from
   const out = path.join(PROJECT_ROOT, '.cache', `build-test-${randomUUID()}`);
   const processes: Proc[] = [];
   try {
-    execFileSync(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'tools/build.ts'), '--out', out], { stdio: 'pipe' });
+    execFileSync(process.execPath, [...TYPESCRIPT, path.join(PROJECT_ROOT, 'tools/build.ts'), '--out', out], { stdio: 'pipe' });
     expect(fs.existsSync(path.join(out, 'workflows.bundle.js'))).toBe(true);
 
     const port = await freePort();

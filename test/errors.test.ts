@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { ERRORS, ErrorCode } from '../src/domain/errors';
 import { errorTable } from '../tools/docs/error-table';
 
-test("the README's error table is the one in src/domain/errors.ts (regenerate: node --import tsx tools/docs/error-table.ts)", () => {
+test("the README's error table is the one in src/domain/errors.ts (regenerate: node --require tsx/cjs tools/docs/error-table.ts)", () => {
   const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
   expect(readme).toContain(errorTable());
 });

@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import { parseKey, secretMatches } from '../src/access/keys';
 import { SqliteLedger } from '../src/ledger/sqlite';
-import { launchNode } from '../tools/launch';
+import { launchNode, TYPESCRIPT } from '../tools/launch';
 import { PROJECT_ROOT } from '../tools/paths';
 import { tempDir } from './helpers/servers';
 
@@ -24,7 +24,7 @@ beforeEach(() => {
 
 /** `npm run keys -- ...args`; LEDGER_URL emptied so that a PostgreSQL of the surrounding shell is not used. */
 function keys(...args: string[]): Promise<Run> {
-  const child = launchNode(['--import', 'tsx', path.join(PROJECT_ROOT, 'src/keys.ts'), ...args], {
+  const child = launchNode([...TYPESCRIPT, path.join(PROJECT_ROOT, 'src/keys.ts'), ...args], {
     env: { DATA_DIR: dataDir, LEDGER_URL: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -19,6 +19,7 @@ import { SqliteLedger } from '../src/ledger/sqlite';
 import { PROJECT_ROOT } from '../tools/paths';
 import { ThrowawayPostgres } from '../tools/postgres';
 import { tempDir } from './helpers/servers';
+import { TYPESCRIPT } from '../tools/launch';
 
 jest.setTimeout(120_000);
 
@@ -264,7 +265,7 @@ describe.each([sqliteStore, postgresStore])('$name ledger', (store) => {
       [1, 2, 3, 4].map((seed) =>
         run(
           process.execPath,
-          ['--import', 'tsx', hammer, JSON.stringify({ ...location, OPENING_BALANCE: String(OPENING) }), String(seed), '300'],
+          [...TYPESCRIPT, hammer, JSON.stringify({ ...location, OPENING_BALANCE: String(OPENING) }), String(seed), '300'],
           {
             cwd: PROJECT_ROOT,
           },
@@ -600,7 +601,7 @@ test('npm run worker and npm run api on a database at an older schema stop at on
   await sqliteStore.sql(location, 'PRAGMA user_version = 0');
   const env = { ...process.env, ...location, TEMPORAL_ADDRESS: '127.0.0.1:1', PORT: '0' };
   const entry = (file: string) =>
-    promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, file)], { cwd: PROJECT_ROOT, env }).then(
+    promisify(execFile)(process.execPath, [...TYPESCRIPT, path.join(PROJECT_ROOT, file)], { cwd: PROJECT_ROOT, env }).then(
       ({ stdout }) => ({ code: 0, stdout, stderr: '' }),
       (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
     );

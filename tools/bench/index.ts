@@ -313,7 +313,7 @@ async function main(): Promise<void> {
     if (o.ceiling && !withCeiling)
       say(
         'no Temporal ceiling: the gateway does not serve POST /bench/ceiling/:id ' +
-          '(start it with node --import tsx tools/bench/gateway.ts, and its workers with tools/bench/worker.ts)',
+          '(start it with node --require tsx/cjs tools/bench/gateway.ts, and its workers with tools/bench/worker.ts)',
       );
     say('warming up...');
     await drive(subject.apiUrl, paymentTarget, 8, o.warmup, next);

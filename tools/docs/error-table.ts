@@ -1,6 +1,6 @@
 /**
  * The README's error table, rendered from the one table of error codes (src/domain/errors.ts).
- * `node --import tsx tools/docs/error-table.ts` prints it; test/errors.test.ts checks the README holds it.
+ * `node --require tsx/cjs tools/docs/error-table.ts` prints it; test/errors.test.ts checks the README holds it.
  */
 import { ERRORS } from '../../src/domain/errors';
 
