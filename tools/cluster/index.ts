@@ -11,6 +11,11 @@ function say(line: string): void {
   process.stdout.write(`[cluster] ${line}\n`);
 }
 
+/** Exits once what was said has left: writes to a pipe are asynchronous, and an exit would cut the last lines. */
+function exit(code: number): void {
+  process.stdout.write('', () => process.exit(code));
+}
+
 async function main(): Promise<void> {
   const config = loadClusterConfigOrExit();
   const { base } = config;
@@ -23,7 +28,7 @@ async function main(): Promise<void> {
     say(why);
     // During the start, the start stops what it began, then rejects (below).
     aborted.abort();
-    if (cluster) void cluster.stop().then(() => process.exit(0));
+    if (cluster) void cluster.stop().then(() => exit(0));
   };
   process.on('SIGINT', () => stop('stopping'));
   process.on('SIGTERM', () => stop('stopping'));
@@ -47,11 +52,13 @@ async function main(): Promise<void> {
   } catch (err) {
     if (!stopping) throw err;
     say('stopped before it was ready');
-    process.exit(0);
+    return exit(0);
   }
   if (stopping) {
+    // The start ended just as the signal came: never announced ready, so stopped before it was.
     await cluster.stop();
-    process.exit(0);
+    say('stopped before it was ready');
+    return exit(0);
   }
   say(
     `ready: frontend on ${cluster.address}, namespace ${base.temporalNamespace}, ${cluster.historyShards} history shards` +
@@ -61,5 +68,5 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   say(`failed: ${(err as Error).message}`);
-  process.exit(1);
+  exit(1);
 });
