@@ -6,7 +6,9 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { loadConfig } from '../src/config';
 import { workflowIdFor } from '../src/domain/contract';
+import { startSearchAttributes } from '../src/domain/search-attributes';
 import { createClient } from '../src/temporal';
+import { eventually } from './helpers/eventually';
 import { cancel, pay, startGateway, type Gateway } from './helpers/gateway';
 import { devServerEnv } from './helpers/servers';
 import { HOUR, OPENING_BALANCE, type Stack, startStack } from './helpers/stack';
@@ -75,4 +77,31 @@ test(cancelWhileChargeHoldsTheUpdate, async () => {
   expect((await paying).body.error.code).toBe('payment_cancelled');
   expect((await cancel(gateway.url, id)).body).toEqual({ paymentId: id, status: 'CANCELLED', refunded: true });
   expect((await stack.ledger.entriesOf(id)).map((e) => e.kind)).toEqual(['charge', 'refund']);
+});
+
+test("GET /payments lists a payment that continued as new once, and skips a workflow whose ID is not a payment's", async () => {
+  // limits-1 (above) ran in several runs; the closed ones stay in visibility as ContinuedAsNew.
+  const runs = await env.client.workflow.count(`WorkflowId = '${workflowIdFor('limits-1')}'`);
+  expect(runs.count).toBeGreaterThan(1);
+  // A payment workflow started by hand under an ID the gateway never makes, carrying the tenant's attributes.
+  await env.client.workflow.start('payment', {
+    workflowId: 'not-a-payment',
+    taskQueue: 'nobody-polls',
+    typedSearchAttributes: startSearchAttributes({
+      tenant: 'default',
+      status: 'PROCESSING',
+      accountId: 'acct-limits',
+      amount: 1,
+      refunded: false,
+      expiresAt: new Date().toISOString(),
+    }),
+  });
+  await eventually('both indexed', async () =>
+    (await env.client.workflow.count(`AccountId = 'acct-limits'`)).count > runs.count ? true : undefined,
+  );
+
+  const listed = await fetch(`${gateway.url}/payments?accountId=acct-limits`);
+  expect(listed.status).toBe(200);
+  const { payments } = (await listed.json()) as { payments: { paymentId: string }[] };
+  expect(payments.map((p) => p.paymentId)).toEqual(['limits-1']);
 });

@@ -90,6 +90,15 @@ function searchDigest(query: string): string {
   return createHash('sha256').update(query).digest('base64url').slice(0, 16);
 }
 
+/** The payment a workflow ID names, or undefined when it names none. */
+function paymentOf(workflowId: string | null | undefined): { tenant: string; paymentId: string } | undefined {
+  try {
+    return workflowId ? paymentOfWorkflowId(workflowId) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The request timeout came before the payment settled: its view now; the payment goes on. */
 export class PaymentInFlight extends Error {
   constructor(readonly view: PaymentView) {
@@ -316,6 +325,8 @@ export class PaymentClient {
   async listPayments({ status, accountId, limit, cursor }: PaymentFilter): Promise<{ payments: PaymentView[]; nextCursor: string | null }> {
     const query = [
       `WorkflowType = ${literal(PAYMENT_WORKFLOW)}`,
+      // A payment that continued as new is its current run; the closed ones before it are not payments of their own.
+      "ExecutionStatus != 'ContinuedAsNew'",
       `${SEARCH_ATTRIBUTES.tenant.name} = ${literal(this.tenant)}`,
       ...(status ? [`${SEARCH_ATTRIBUTES.status.name} = ${literal(status)}`] : []),
       ...(accountId ? [`${SEARCH_ATTRIBUTES.accountId.name} = ${literal(accountId)}`] : []),
@@ -341,22 +352,27 @@ export class PaymentClient {
       throw err;
     }
     const now = Date.now();
-    const payments = (page.executions ?? []).map((execution): PaymentView => {
+    const payments = (page.executions ?? []).flatMap((execution): PaymentView[] => {
+      // A workflow of the payment type started by hand under an ID no gateway makes: not a payment to list.
+      const payment = paymentOf(execution.execution?.workflowId);
+      if (!payment) return [];
       const fields = execution.searchAttributes?.indexedFields ?? {};
       const value = (name: string): unknown => {
         const payload = fields[name];
         return payload ? defaultPayloadConverter.fromPayload(payload) : null;
       };
       const expiresAt = new Date(value(SEARCH_ATTRIBUTES.expiresAt.name) as string).toISOString();
-      return {
-        paymentId: paymentOfWorkflowId(execution.execution!.workflowId!).paymentId,
-        status: value(SEARCH_ATTRIBUTES.status.name) as PaymentStatus,
-        accountId: value(SEARCH_ATTRIBUTES.accountId.name) as string | null,
-        amount: value(SEARCH_ATTRIBUTES.amount.name) as number | null,
-        refunded: value(SEARCH_ATTRIBUTES.refunded.name) === true,
-        expiresAt,
-        expired: Date.parse(expiresAt) <= now,
-      };
+      return [
+        {
+          paymentId: payment.paymentId,
+          status: value(SEARCH_ATTRIBUTES.status.name) as PaymentStatus,
+          accountId: value(SEARCH_ATTRIBUTES.accountId.name) as string | null,
+          amount: value(SEARCH_ATTRIBUTES.amount.name) as number | null,
+          refunded: value(SEARCH_ATTRIBUTES.refunded.name) === true,
+          expiresAt,
+          expired: Date.parse(expiresAt) <= now,
+        },
+      ];
     });
     const token = page.nextPageToken;
     return { payments, nextCursor: token && token.length > 0 ? cursorOf(query, token) : null };
