@@ -1,6 +1,7 @@
 /** Main payment paths end to end on the real dev server, with the SQLite ledger. */
+import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { workflowIdFor } from '../src/domain/contract';
+import { PAYMENT_WORKFLOW, PAYMENT_WORKFLOW_VERSION, workflowIdFor } from '../src/domain/contract';
 import { ErrorCode, PaymentError } from '../src/domain/errors';
 import { devServerEnv } from './helpers/servers';
 import { OPENING_BALANCE, entryKinds, withStack } from './helpers/stack';
@@ -112,3 +113,28 @@ test('a storm on the dev server: at most one charge and one refund per payment-i
     }
     expect((await ledger.account(request.accountId)).balance).toBe(OPENING_BALANCE);
   }));
+
+test('a first workflow task that runs late (no worker for a while) does not stretch the window past the time the payment shows', async () => {
+  const taskQueue = `late-${randomUUID()}`;
+  const WINDOW_MS = 4000;
+  const NO_WORKER_MS = 2000;
+  const expiresAt = new Date(Date.now() + WINDOW_MS).toISOString();
+  const handle = await env.client.workflow.start(PAYMENT_WORKFLOW, {
+    workflowId: workflowIdFor('dev-late'),
+    taskQueue,
+    args: [{ ...request, version: PAYMENT_WORKFLOW_VERSION, expiry: `${WINDOW_MS}ms`, expiresAt }],
+  });
+  const { startTime } = await handle.describe();
+  // No worker polls the queue until this much of the window has gone.
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, startTime.getTime() + NO_WORKER_MS - Date.now())));
+  await withStack(env, { taskQueue }, async ({ payments, ledger }) => {
+    expect(await handle.result()).toMatchObject({ status: 'COMPLETED', expiresAt, expired: true });
+    expect(await entryKinds(ledger, 'dev-late')).toEqual(['charge']);
+    expect(await payments.getPayment('dev-late')).toMatchObject({ status: 'COMPLETED', expiresAt, expired: true });
+  });
+  // The window's timer, set in that late first task, runs to expiresAt: what was left of the window, not all of it again.
+  const events = (await handle.fetchHistory()).events!;
+  const timer = events.find((e) => e.timerStartedEventAttributes)!.timerStartedEventAttributes!;
+  const timerMs = Number(timer.startToFireTimeout!.seconds) * 1000 + timer.startToFireTimeout!.nanos! / 1e6;
+  expect(timerMs).toBeLessThanOrEqual(WINDOW_MS - NO_WORKER_MS);
+});

@@ -262,4 +262,32 @@ describe('workflow ID policy', () => {
       expect((await lengthened.query(getPaymentQuery)).expiresAt).toBe(new Date(startTime.getTime() + HOUR).toISOString());
       await lengthened.terminate();
     }));
+
+  test('a run continued as new by an older release, whose state lacks fields added since, takes their defaults', () =>
+    inStack(async ({ env, taskQueue, payments }) => {
+      // As a release before refund refusals were counted and earlier runs' charges noted handed it over.
+      const older = {
+        phase: 'charged',
+        request,
+        cancelRequested: false,
+        refunded: false,
+        expired: false,
+        attempts: 1,
+        chargeReference: 'w7',
+      };
+      const expiresAt = new Date(Date.now() + HOUR).toISOString();
+      const handle = await env.client.workflow.start(PAYMENT_WORKFLOW, {
+        workflowId: workflowIdFor('w7'),
+        taskQueue,
+        args: [{ version: PAYMENT_WORKFLOW_VERSION, expiry: HOUR, continued: { state: older, expiresAt } }],
+      });
+      expect(await handle.query(getPaymentQuery)).toMatchObject({
+        status: 'COMPLETED',
+        refundRefusals: 0,
+        chargedByEarlierRun: false,
+        expiresAt,
+      });
+      expect(await payments.makePayment('w7', request)).toEqual(completed('w7', true));
+      await handle.terminate();
+    }));
 });

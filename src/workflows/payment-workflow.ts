@@ -243,7 +243,8 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
   // Asked first, so that the marker precedes every command of a new run; a run of an earlier release never indexes.
   const indexed = takes(SEARCH_ATTRIBUTES_PATCH);
 
-  let state: PaymentState = continued?.state ?? initialState;
+  // A run continued as new by an older release hands over a state without the fields added since: they take their defaults.
+  let state: PaymentState = continued ? { ...initialState, ...continued.state } : initialState;
   const apply = (event: PaymentEvent): void => {
     state = nextState(state, event);
   };

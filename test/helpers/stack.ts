@@ -28,6 +28,8 @@ export interface StackOptions {
   /** Seeds the injected faults, so that the same tries fail on every run. */
   faultSeed?: number;
   requestTimeoutMs?: number;
+  /** A queue of its own unless given (one a payment was started on before its worker ran). */
+  taskQueue?: string;
   /** Moves money instead of the stack's ledger (which then stays empty), or wraps the provider over it. */
   provider?: PaymentProvider | ((ledger: GatedLedger) => PaymentProvider);
 }
@@ -43,7 +45,7 @@ export async function startStack(env: TestWorkflowEnvironment, options: StackOpt
       { faultRate: options.faultRate ?? 0, writeDelayMs: 0, random: seeded(options.faultSeed ?? 1) },
     ),
   );
-  const taskQueue = `payments-${randomUUID()}`;
+  const taskQueue = options.taskQueue ?? `payments-${randomUUID()}`;
   const worker = await createPaymentWorker({
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
