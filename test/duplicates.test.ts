@@ -88,6 +88,19 @@ test('retries after a decline each try again, and a repeat of the same try share
   expect(await stack.ledger.entriesOf(id)).toEqual([]);
 });
 
+/** A worker of this file's dev server on the queue, moving money in the ledger. */
+function workerOn(taskQueue: string, ledger: SqliteLedger) {
+  return createPaymentWorker({
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    provider: new LedgerProvider(ledger),
+    records: ledger,
+    expiryMs: HOUR,
+    workflowBundle: workflowBundle(),
+  });
+}
+
 const answeredOnceAWorkerStarts =
   'with no worker running, makePayment answers 202 at REQUEST_TIMEOUT; once a worker starts, the same request answers the charge';
 test(answeredOnceAWorkerStarts, async () => {
@@ -104,15 +117,7 @@ test(answeredOnceAWorkerStarts, async () => {
     expect((await pay(impatient.url, 'nw-1', payment)).status).toBe(202);
     expect(await ledger.entriesOf('nw-1')).toEqual([]);
 
-    const worker = await createPaymentWorker({
-      connection: env.nativeConnection,
-      namespace: 'default',
-      taskQueue,
-      provider: new LedgerProvider(ledger),
-      records: ledger,
-      expiryMs: HOUR,
-      workflowBundle: workflowBundle(),
-    });
+    const worker = await workerOn(taskQueue, ledger);
     await worker.runUntil(async () => {
       const answered = await pay(impatient.url, 'nw-1', payment);
       expect(answered.status).toBe(200);
@@ -131,15 +136,7 @@ test('with no worker running, a duplicate of a COMPLETED payment answers 200 fro
   // Longer than the test's own timeout: a 202 cannot come in time.
   const patient = await startGateway({ client: env.client, ledger, taskQueue, expiryMs: HOUR, requestTimeoutMs: 600_000 });
   try {
-    const worker = await createPaymentWorker({
-      connection: env.nativeConnection,
-      namespace: 'default',
-      taskQueue,
-      provider: new LedgerProvider(ledger),
-      records: ledger,
-      expiryMs: HOUR,
-      workflowBundle: workflowBundle(),
-    });
+    const worker = await workerOn(taskQueue, ledger);
     await worker.runUntil(async () => {
       expect((await pay(patient.url, 'gw-1', payment)).body).toMatchObject({ status: 'COMPLETED', replayed: false });
       expect((await cancel(patient.url, 'gw-2')).body).toEqual({ paymentId: 'gw-2', status: 'CANCELLED', refunded: false });
