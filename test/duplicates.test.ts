@@ -129,29 +129,3 @@ test(answeredOnceAWorkerStarts, async () => {
     await ledger.close();
   }
 });
-
-test('with no worker running, a duplicate of a COMPLETED payment answers 200 from its search attributes, not 202 at REQUEST_TIMEOUT', async () => {
-  const ledger = new SqliteLedger({ file: path.join(tempDir('no-worker'), 'ledger.db'), openingBalance: OPENING_BALANCE });
-  const taskQueue = `gone-worker-${randomUUID()}`;
-  // Longer than the test's own timeout: a 202 cannot come in time.
-  const patient = await startGateway({ client: env.client, ledger, taskQueue, expiryMs: HOUR, requestTimeoutMs: 600_000 });
-  try {
-    const worker = await workerOn(taskQueue, ledger);
-    await worker.runUntil(async () => {
-      expect((await pay(patient.url, 'gw-1', payment)).body).toMatchObject({ status: 'COMPLETED', replayed: false });
-      expect((await cancel(patient.url, 'gw-2')).body).toEqual({ paymentId: 'gw-2', status: 'CANCELLED', refunded: false });
-    });
-    // No worker polls the queue now: a query would wait for one.
-    const again = await pay(patient.url, 'gw-1', payment);
-    expect([again.status, again.body]).toEqual([200, { paymentId: 'gw-1', status: 'COMPLETED', ...payment, replayed: true }]);
-    const other = await pay(patient.url, 'gw-1', { ...payment, amount: payment.amount + 1 });
-    expect([other.status, other.body.error.code]).toEqual([422, 'idempotency_mismatch']);
-    const cancelled = await cancel(patient.url, 'gw-2');
-    expect([cancelled.status, cancelled.body]).toEqual([200, { paymentId: 'gw-2', status: 'CANCELLED', refunded: false }]);
-    expect((await pay(patient.url, 'gw-2', payment)).body.error.code).toBe('payment_cancelled');
-    expect((await ledger.entriesOf('gw-1')).map((e) => e.kind)).toEqual(['charge']);
-  } finally {
-    await patient.app.close();
-    await ledger.close();
-  }
-});
