@@ -6,7 +6,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import ms from 'ms';
 import { DEFAULT_EXPIRY, ID_REGEX, parseExpiry } from './domain/contract';
-import { MAX_SHUTDOWN_DRAIN_MS, SHUTDOWN_BOUND_MS } from './http/shutdown';
 import { isLoopback } from './net';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -120,6 +119,11 @@ function duration(variable: string, text: string): number {
   }
   return value;
 }
+
+/** From SIGTERM to exit, whatever is in flight (http/shutdown.ts): an orchestrator's termination grace (30 s by default) must exceed it. */
+export const SHUTDOWN_BOUND_MS = 10_000;
+/** The longest drain SHUTDOWN_DRAIN may ask for: it leaves requests in flight a few seconds of the bound. */
+export const MAX_SHUTDOWN_DRAIN_MS = 5_000;
 
 /**
  * The gateway's drain: 0 (a gateway no load balancer stands in front of), or a duration that

@@ -6,11 +6,8 @@
  * connection, answers the requests it has, refuses one arriving on a connection still open with
  * 503 `shutting_down`, and exits within SHUTDOWN_BOUND_MS of the signal.
  */
+import { SHUTDOWN_BOUND_MS } from '../config';
 
-/** From SIGTERM to exit, whatever is in flight: an orchestrator's termination grace (30 s by default) must exceed it. */
-export const SHUTDOWN_BOUND_MS = 10_000;
-/** The longest drain SHUTDOWN_DRAIN may ask for: it leaves requests in flight a few seconds of the bound. */
-export const MAX_SHUTDOWN_DRAIN_MS = 5_000;
 /**
  * Before the bound, a request still waiting for a payment to settle stops waiting and answers
  * 202 with the payment's view, as at REQUEST_TIMEOUT (the payment goes on): an answer the
