@@ -6,6 +6,7 @@
  */
 import { loadConfigOrExit } from './config';
 import { describeLedger, migrateLedger } from './ledger/open';
+import { failureText } from './start-failure';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
@@ -15,6 +16,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`migrate failed: ${(err as Error).message}\n`);
+  process.stderr.write(`migrate failed: ${failureText(err)}\n`);
   process.exit(1);
 });

@@ -226,13 +226,13 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
       message: `expiry must be at least 1s, such as 90s, 15m or 1h; got ${JSON.stringify(expiry)}`,
     });
   }
-  const startedAt = version >= 2 && startExpiresAt !== undefined ? Date.parse(startExpiresAt) : undefined;
-  if (startedAt !== undefined && !Number.isFinite(startedAt)) {
+  const givenWindowEnd = version >= 2 && startExpiresAt !== undefined ? Date.parse(startExpiresAt) : undefined;
+  if (givenWindowEnd !== undefined && !Number.isFinite(givenWindowEnd)) {
     throw failure({ code: ErrorCode.InvalidRequest, message: `expiresAt must be an ISO time; got ${JSON.stringify(startExpiresAt)}` });
   }
   // A starter may shorten the window to when it first saw the payment-id, never lengthen it past
   // the run's start plus its expiry (a starter's clock ahead of Temporal's, or a hand-made input).
-  const startedWindowEnd = startedAt === undefined ? undefined : Math.min(startedAt, info.startTime.getTime() + expiryMs);
+  const startedWindowEnd = givenWindowEnd === undefined ? undefined : Math.min(givenWindowEnd, info.startTime.getTime() + expiryMs);
   // The window counts from the first time the payment-id was seen, whichever run this is: by its
   // starter when it says so, else by Temporal's start of the first run.
   const windowEnd = (ms: number): string =>
