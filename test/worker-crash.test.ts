@@ -7,18 +7,19 @@
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { temporal } from '@temporalio/proto';
-import { workflowIdFor } from '../src/domain/contract';
+import { Worker } from '@temporalio/worker';
+import { cancellationUpdate, getPaymentQuery, workflowIdFor } from '../src/domain/contract';
 import type { LedgerEntry } from '../src/ledger/ledger';
 import { SqliteLedger } from '../src/ledger/sqlite';
 import { PAYMENT_WORKFLOW_TASK_TIMEOUT, PaymentClient } from '../src/client/payment-client';
 import { freePort } from '../src/net';
 import { type Proc, startEntry } from './helpers/processes';
-import { devServerPerFile, tempDir } from './helpers/servers';
+import { devServerPerFile, tempDir, workflowBundle } from './helpers/servers';
 import { HOUR } from './helpers/stack';
 
 jest.setTimeout(180_000);
 
-const server = devServerPerFile();
+const server = devServerPerFile({ metrics: true });
 
 const OPENING = 5000;
 
@@ -155,5 +156,62 @@ test("a worker serves Temporal's own worker metrics when WORKER_METRICS_ADDRESS 
   } finally {
     worker.kill('SIGKILL');
     await records.close();
+  }
+});
+
+/** How many requests of one operation the dev server's frontend has taken so far. */
+async function frontendRequests(operation: string): Promise<number> {
+  const text = await (await fetch(server.metricsUrl)).text();
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('service_requests{') && line.includes(`operation="${operation}"`))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+
+/**
+ * While no worker runs, a query waits in Temporal's matching service. When a worker comes back,
+ * such a query brings it the events that arrived since (a signal, an activity's completion) ahead
+ * of their workflow task, and the SDK's core then handles that task's updates in a later
+ * activation: it writes them after commands they preceded (a history that no longer replays) or
+ * drops them. So the gateway cancels a run that exists by the update alone, with no signal for
+ * the task to share. Here each payment has queries waiting, from other callers, when its cancel
+ * arrives with the worker down; sent as a signal and an update instead, it fails (tried).
+ */
+test('a cancel that meets queries waiting for a restarting worker is answered, once, and every history replays', async () => {
+  const { workerEnv, ledger, payments } = crashSetup('waiting');
+  const ids = ['waiting-1', 'waiting-2', 'waiting-3'];
+  let worker = startEntry('src/worker.ts', workerEnv());
+  try {
+    for (const id of ids) {
+      expect(await payments.makePayment(id, { accountId: 'acct', amount: 100 })).toMatchObject({ status: 'COMPLETED' });
+      worker.kill('SIGTERM');
+      await worker.exited;
+      const handle = server.env.client.workflow.getHandle(workflowIdFor(id));
+      const queried = await frontendRequests('QueryWorkflow');
+      const queries = Array.from({ length: 4 }, () => handle.query(getPaymentQuery));
+      await waitFor('the queries to reach Temporal', async () => (await frontendRequests('QueryWorkflow')) >= queried + 4 || undefined);
+      // What the gateway sends a run that exists, once its own snapshot is answered.
+      const updated = await frontendRequests('UpdateWorkflowExecution');
+      const cancel = handle.executeUpdate(cancellationUpdate, { updateId: 'cancel:0', args: [{ cancels: true }] });
+      await waitFor('the cancel to reach Temporal', async () => (await frontendRequests('UpdateWorkflowExecution')) > updated || undefined);
+      worker = startEntry('src/worker.ts', workerEnv());
+      expect(await cancel).toEqual({ paymentId: id, status: 'CANCELLED', refunded: true });
+      await Promise.allSettled(queries);
+      expect((await ledger.entriesOf(id)).map((e) => e.kind)).toEqual(['charge', 'refund']);
+    }
+    const histories = await Promise.all(
+      ids.map(async (id) => ({
+        workflowId: workflowIdFor(id),
+        history: await server.env.client.workflow.getHandle(workflowIdFor(id)).fetchHistory(),
+      })),
+    );
+    const replays: (string | undefined)[] = [];
+    for await (const result of Worker.runReplayHistories({ workflowBundle: workflowBundle() }, histories))
+      replays.push(result.error?.message);
+    expect(replays).toEqual(ids.map(() => undefined));
+    expect((await ledger.account('acct')).balance).toBe(OPENING);
+  } finally {
+    worker.kill('SIGKILL');
+    await ledger.close();
   }
 });

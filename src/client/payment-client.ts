@@ -34,6 +34,7 @@ import {
   type PaymentView,
   type PaymentWorkflowInput,
   cancelPaymentSignal,
+  type CancellationRequest,
   cancellationUpdate,
   getPaymentQuery,
   makePaymentUpdate,
@@ -291,19 +292,25 @@ export class PaymentClient {
       if (known) return resultOrRefusal(known);
       // Concurrent cancels share one update per round; a refused refund opens the next round.
       const updateId = snapshot && snapshot.refundRefusals === undefined ? randomUUID() : `cancel:${snapshot?.refundRefusals ?? 0}`;
+      const caller: [CancelCaller?] = this.askedBy ? [this.askedBy] : [];
+      const request: [CancellationRequest] = [{ cancels: true, ...this.askedBy }];
       return this.call(paymentId, async () => {
-        const handle = await this.client.workflow.signalWithStart<typeof payment, [CancelCaller?]>(PAYMENT_WORKFLOW, {
-          ...this.startOptions(paymentId, { status: 'CANCELLED' }),
-          workflowIdReusePolicy: ID_POLICIES.workflowIdReusePolicy,
-          signal: cancelPaymentSignal,
-          signalArgs: this.askedBy ? [this.askedBy] : [],
-        });
+        const handle = snapshot
+          ? this.client.workflow.getHandle<typeof payment>(this.workflowId(paymentId))
+          : await this.client.workflow.signalWithStart<typeof payment, [CancelCaller?]>(PAYMENT_WORKFLOW, {
+              ...this.startOptions(paymentId, { status: 'CANCELLED' }),
+              workflowIdReusePolicy: ID_POLICIES.workflowIdReusePolicy,
+              signal: cancelPaymentSignal,
+              signalArgs: caller,
+            });
         try {
-          return await handle.executeUpdate(cancellationUpdate, { updateId });
+          // A run that exists is cancelled by the update alone (contract.ts, CancellationRequest).
+          return await handle.executeUpdate(cancellationUpdate, { updateId, args: request });
         } catch (err) {
-          // The signal has recorded the cancellation; Temporal only refused the wait for its outcome.
-          if (updateLimit(err)) throw new PaymentInFlight(await this.inFlightView(paymentId, undefined));
-          throw err;
+          if (!updateLimit(err)) throw err;
+          // Temporal refused the update: the signal records the cancellation, and only the wait for its outcome is lost.
+          if (snapshot) await handle.signal(cancelPaymentSignal, ...caller);
+          throw new PaymentInFlight(await this.inFlightView(paymentId, undefined));
         }
       });
     });
@@ -479,6 +486,8 @@ export class PaymentClient {
         }
         const limit = updateLimit(err);
         if (limit) throw limit;
+        // An update sent to a run that has closed since this request read it.
+        if (err instanceof WorkflowNotFoundError) throw (await this.closedRefusal(paymentId)) ?? err;
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
         const closed = await this.closedRefusal(paymentId);
         if (!closed && tries < 3) continue;

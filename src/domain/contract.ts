@@ -146,8 +146,21 @@ export interface CancelResult {
 export const makePaymentUpdate = defineUpdate<MakePaymentOutcome, [PaymentRequest, MakePaymentCaller]>('makePayment');
 /** Cancels: prevents the charge, or refunds it once. A signal, so `temporal workflow signal` can send it. */
 export const cancelPaymentSignal = defineSignal<[CancelCaller?]>('cancelPayment');
-/** Waits until a cancellation has taken effect (no charge or refund in flight) and answers its outcome. */
-export const cancellationUpdate = defineUpdate<CancelResult, []>('cancellation');
+/**
+ * A cancellation sent as the update itself, so that no signal shares the update's workflow task:
+ * the SDK's core can split a signal and an update of one task into two activations (when a query
+ * waiting for a worker saw the signal first), and then writes, or replays, them out of order.
+ */
+export interface CancellationRequest extends CancelCaller {
+  cancels: true;
+}
+
+/**
+ * Waits until a cancellation has taken effect (no charge or refund in flight) and answers its
+ * outcome. Given a CancellationRequest it cancels first; without one (gateways of earlier
+ * releases, after their signal) it only waits.
+ */
+export const cancellationUpdate = defineUpdate<CancelResult, [CancellationRequest]>('cancellation');
 export const getPaymentQuery = defineQuery<PaymentSnapshot>('getPayment');
 
 /** A request error that names the field, for input the workflow receives from outside the gateway. */

@@ -24,6 +24,7 @@ import type { PaymentActivities } from '../activities';
 import { type Answer, type Refusal, makePaymentRefusal } from '../domain/answers';
 import {
   DEFAULT_EXPIRY,
+  type CancellationRequest,
   type MakePaymentCaller,
   type PaymentRequest,
   type PaymentView,
@@ -181,6 +182,11 @@ function keyIdOf(caller: { keyId?: unknown } | null | undefined): string | undef
   return typeof keyId === 'string' ? keyId : undefined;
 }
 
+/** Whether a cancellation update carries the cancellation itself: the temporal CLI may send anything. */
+function cancels(request: { cancels?: unknown } | null | undefined): boolean {
+  return request?.cancels === true;
+}
+
 /** A refusal: the provider's answer (or a bug's), which no retry changes. */
 function isRefusal(err: unknown): boolean {
   return applicationFailure(err)?.nonRetryable === true;
@@ -276,13 +282,17 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
 
   setHandler(
     cancellationUpdate,
-    async () => {
+    // Gateways of earlier releases send no request: `request` may be undefined.
+    async (request?: CancellationRequest) => {
+      if (cancels(request)) apply({ type: 'cancel', by: keyIdOf(request) });
       await condition(idle);
       return resultOrFailure(cancellationAnswer(state, context));
     },
     {
-      validator: () => {
-        if (!state.cancelRequested) resultOrFailure(cancellationAnswer(state, context));
+      // Refused here, a request leaves no event: one that cancels nothing once the window has ended, or one that waits for a cancellation never asked.
+      validator: (request?: CancellationRequest) => {
+        if (state.cancelRequested || (cancels(request) && !state.expired)) return;
+        resultOrFailure(cancellationAnswer(state, context));
       },
     },
   );

@@ -10,6 +10,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { TEMPORAL_CLI, TEST_SERVER_LAUNCHER, TEST_SERVER_LIB } from '../../tools/paths';
 import { PAYMENT_SEARCH_ATTRIBUTES } from '../../src/domain/search-attributes';
 import { indexedTypes } from '../../src/search-attributes';
+import { freePort } from '../../src/net';
 
 /**
  * Names the workflow bundle of this test run, for every test file: set by the global setup,
@@ -67,11 +68,14 @@ export interface DevServerOptions {
   searchAttributes?: boolean;
   /** Dynamic config values, as JSON: `{ 'history.maxTotalUpdates': '5' }`. */
   dynamicConfig?: Record<string, string>;
+  /** The port of the server's Prometheus metrics (default: one of the CLI's choosing, unknown to the test). */
+  metricsPort?: number;
 }
 
 export async function devServerEnv({
   dynamicConfig = {},
   searchAttributes = true,
+  metricsPort,
   ...options
 }: DevServerOptions = {}): Promise<TestWorkflowEnvironment> {
   quietRuntime();
@@ -80,7 +84,10 @@ export async function devServerEnv({
       executable: { type: 'existing-path', path: TEMPORAL_CLI },
       ip: '127.0.0.1',
       log: { format: 'pretty', level: 'error' },
-      extraArgs: Object.entries(dynamicConfig).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${value}`]),
+      extraArgs: [
+        ...Object.entries(dynamicConfig).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${value}`]),
+        ...(metricsPort === undefined ? [] : ['--metrics-port', String(metricsPort)]),
+      ],
       ...(searchAttributes && { searchAttributes: [...PAYMENT_SEARCH_ATTRIBUTES] }),
       ...options,
     },
@@ -88,10 +95,16 @@ export async function devServerEnv({
 }
 
 /** The dev server of the test file that calls this: started before its first test, torn down after its last. */
-export function devServerPerFile(options: DevServerOptions = {}): { readonly env: TestWorkflowEnvironment } {
+export function devServerPerFile({ metrics = false, ...options }: Omit<DevServerOptions, 'metricsPort'> & { metrics?: boolean } = {}): {
+  readonly env: TestWorkflowEnvironment;
+  /** With `metrics`: where the server serves its Prometheus metrics. */
+  readonly metricsUrl: string;
+} {
   let env: TestWorkflowEnvironment | undefined;
+  let metricsPort: number | undefined;
   beforeAll(async () => {
-    env = await devServerEnv(options);
+    if (metrics) metricsPort = await freePort();
+    env = await devServerEnv({ ...options, metricsPort });
   });
   afterAll(async () => {
     await env?.teardown();
@@ -100,6 +113,10 @@ export function devServerPerFile(options: DevServerOptions = {}): { readonly env
     get env() {
       if (!env) throw new Error('the dev server starts in beforeAll: ask for it inside a test');
       return env;
+    },
+    get metricsUrl() {
+      if (metricsPort === undefined) throw new Error('ask devServerPerFile for metrics, inside a test');
+      return `http://127.0.0.1:${metricsPort}/metrics`;
     },
   };
 }

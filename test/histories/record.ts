@@ -22,7 +22,7 @@ import { Context } from '@temporalio/activity';
 const request = { accountId: 'acct', amount: 300 };
 
 /** The release whose workflow code records: name the next one when the workflow's commands change again. */
-const RELEASE = 'versions';
+const RELEASE = 'cancel-update';
 
 /** A provider that fails the first two tries of a charge: the activity's retries. */
 function downForTwoTries(ledger: GatedLedger): PaymentProvider {
