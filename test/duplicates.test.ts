@@ -8,21 +8,27 @@
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
 import { workflowIdFor } from '../src/domain/contract';
 import { SqliteLedger } from '../src/ledger/sqlite';
 import { LedgerProvider } from '../src/providers/ledger';
+import { freePort } from '../src/net';
 import { createPaymentWorker } from '../src/worker';
 import { type Answer, type Gateway, cancel, pay, startGateway } from './helpers/gateway';
-import { devServerEnv, tempDir, workflowBundle } from './helpers/servers';
+import { devServerEnv, frontendRequests, tempDir, workflowBundle } from './helpers/servers';
+import { eventually } from './helpers/eventually';
 import { HOUR, OPENING_BALANCE, type Stack, startStack } from './helpers/stack';
 
 jest.setTimeout(300_000);
 
 let env: TestWorkflowEnvironment;
+let metricsUrl: string;
 let stack: Stack & { stop: () => Promise<void> };
 let gateway: Gateway;
 beforeAll(async () => {
-  env = await devServerEnv();
+  const metricsPort = await freePort();
+  metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+  env = await devServerEnv({ metricsPort });
   stack = await startStack(env);
   gateway = await startGateway({ client: env.client, ledger: stack.ledger, taskQueue: stack.taskQueue, expiryMs: HOUR });
 });
@@ -126,6 +132,49 @@ test(answeredOnceAWorkerStarts, async () => {
     expect((await ledger.entriesOf('nw-1')).map((e) => e.kind)).toEqual(['charge']);
   } finally {
     await impatient.app.close();
+    await ledger.close();
+  }
+});
+
+test('with no worker running, a duplicate of a COMPLETED payment answers 200 from its search attributes, not 202 at REQUEST_TIMEOUT; a cancel of it refunds once a worker is back', async () => {
+  const ledger = new SqliteLedger({ file: path.join(tempDir('no-worker'), 'ledger.db'), openingBalance: OPENING_BALANCE });
+  const taskQueue = `gone-worker-${randomUUID()}`;
+  // Longer than the test's own timeout: a 202 cannot come in time.
+  const patient = await startGateway({ client: env.client, ledger, taskQueue, expiryMs: HOUR, requestTimeoutMs: 600_000 });
+  try {
+    const worker = await workerOn(taskQueue, ledger);
+    await worker.runUntil(async () => {
+      expect((await pay(patient.url, 'gw-1', payment)).body).toMatchObject({ status: 'COMPLETED', replayed: false });
+      expect((await cancel(patient.url, 'gw-2')).body).toEqual({ paymentId: 'gw-2', status: 'CANCELLED', refunded: false });
+    });
+    // No worker polls the queue now: a query would wait for one.
+    const again = await pay(patient.url, 'gw-1', payment);
+    expect([again.status, again.body]).toEqual([200, { paymentId: 'gw-1', status: 'COMPLETED', ...payment, replayed: true }]);
+    const other = await pay(patient.url, 'gw-1', { ...payment, amount: payment.amount + 1 });
+    expect([other.status, other.body.error.code]).toEqual([422, 'idempotency_mismatch']);
+    const cancelled = await cancel(patient.url, 'gw-2');
+    expect([cancelled.status, cancelled.body]).toEqual([200, { paymentId: 'gw-2', status: 'CANCELLED', refunded: false }]);
+    expect((await pay(patient.url, 'gw-2', payment)).body.error.code).toBe('payment_cancelled');
+    expect((await ledger.entriesOf('gw-1')).map((e) => e.kind)).toEqual(['charge']);
+
+    // A cancel of the COMPLETED payment sends its update (alone) while its snapshot's query still waits for a worker.
+    const updates = await frontendRequests(metricsUrl, 'UpdateWorkflowExecution');
+    const refunding = cancel(patient.url, 'gw-1');
+    await eventually(
+      'the cancel to reach Temporal',
+      async () => (await frontendRequests(metricsUrl, 'UpdateWorkflowExecution')) > updates || undefined,
+    );
+    await (
+      await workerOn(taskQueue, ledger)
+    ).runUntil(async () => {
+      const refunded = await refunding;
+      expect([refunded.status, refunded.body]).toEqual([200, { paymentId: 'gw-1', status: 'CANCELLED', refunded: true }]);
+    });
+    expect((await ledger.entriesOf('gw-1')).map((e) => e.kind)).toEqual(['charge', 'refund']);
+    const history = await env.client.workflow.getHandle(workflowIdFor('gw-1')).fetchHistory();
+    await Worker.runReplayHistory({ workflowBundle: workflowBundle() }, history, workflowIdFor('gw-1'));
+  } finally {
+    await patient.app.close();
     await ledger.close();
   }
 });

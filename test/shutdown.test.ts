@@ -64,9 +64,11 @@ test('SIGTERM to the gateway and to the worker charging: the request in flight i
     stack.signal('api-1', 'SIGTERM');
     stack.signal(charging, 'SIGTERM');
 
-    // Drained: not ready, still answering, each answer closing its connection.
-    const ready = await fetch(`${stack.apiUrl}/readyz`);
-    expect(ready.status).toBe(503);
+    // Drained: not ready once the signal is handled (a request may come first), still answering, each answer closing its connection.
+    const ready = await eventually('readiness to turn 503', async () => {
+      const response = await fetch(`${stack.apiUrl}/readyz`);
+      return response.status === 503 ? response : undefined;
+    });
     expect(ready.headers.get('connection')).toBe('close');
     expect(await ready.json()).toEqual({ status: 'unavailable', problems: ['gateway: shutting down'] });
 

@@ -14,7 +14,7 @@ import { SqliteLedger } from '../src/ledger/sqlite';
 import { PAYMENT_WORKFLOW_TASK_TIMEOUT, PaymentClient } from '../src/client/payment-client';
 import { freePort } from '../src/net';
 import { type Proc, startEntry } from './helpers/processes';
-import { devServerPerFile, tempDir, workflowBundle } from './helpers/servers';
+import { devServerPerFile, frontendRequests, tempDir, workflowBundle } from './helpers/servers';
 import { HOUR } from './helpers/stack';
 
 jest.setTimeout(180_000);
@@ -159,15 +159,6 @@ test("a worker serves Temporal's own worker metrics when WORKER_METRICS_ADDRESS 
   }
 });
 
-/** How many requests of one operation the dev server's frontend has taken so far. */
-async function frontendRequests(operation: string): Promise<number> {
-  const text = await (await fetch(server.metricsUrl)).text();
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith('service_requests{') && line.includes(`operation="${operation}"`))
-    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
-}
-
 /**
  * While no worker runs, a query waits in Temporal's matching service. When a worker comes back,
  * such a query brings it the events that arrived since (a signal, an activity's completion) ahead
@@ -187,13 +178,19 @@ test('a cancel that meets queries waiting for a restarting worker is answered, o
       worker.kill('SIGTERM');
       await worker.exited;
       const handle = server.env.client.workflow.getHandle(workflowIdFor(id));
-      const queried = await frontendRequests('QueryWorkflow');
+      const queried = await frontendRequests(server.metricsUrl, 'QueryWorkflow');
       const queries = Array.from({ length: 4 }, () => handle.query(getPaymentQuery));
-      await waitFor('the queries to reach Temporal', async () => (await frontendRequests('QueryWorkflow')) >= queried + 4 || undefined);
+      await waitFor(
+        'the queries to reach Temporal',
+        async () => (await frontendRequests(server.metricsUrl, 'QueryWorkflow')) >= queried + 4 || undefined,
+      );
       // What the gateway sends a run that exists, once its own snapshot is answered.
-      const updated = await frontendRequests('UpdateWorkflowExecution');
+      const updated = await frontendRequests(server.metricsUrl, 'UpdateWorkflowExecution');
       const cancel = handle.executeUpdate(cancellationUpdate, { updateId: 'cancel:0', args: [{ cancels: true }] });
-      await waitFor('the cancel to reach Temporal', async () => (await frontendRequests('UpdateWorkflowExecution')) > updated || undefined);
+      await waitFor(
+        'the cancel to reach Temporal',
+        async () => (await frontendRequests(server.metricsUrl, 'UpdateWorkflowExecution')) > updated || undefined,
+      );
       worker = startEntry('src/worker.ts', workerEnv());
       expect(await cancel).toEqual({ paymentId: id, status: 'CANCELLED', refunded: true });
       await Promise.allSettled(queries);

@@ -21,6 +21,7 @@ import {
   isGrpcServiceError,
 } from '@temporalio/client';
 import { ApplicationFailure, type Duration, defaultPayloadConverter } from '@temporalio/common';
+import type { temporal } from '@temporalio/proto';
 import { type Answer, cancelAfterClose, cancelFromSnapshot, makePaymentAfterClose, makePaymentFromSnapshot } from '../domain/answers';
 import {
   type CancelCaller,
@@ -91,6 +92,24 @@ function searchDigest(query: string): string {
   return createHash('sha256').update(query).digest('base64url').slice(0, 16);
 }
 
+/** A payment's view as its run's search attributes show it (search-attributes.ts). */
+function viewOfIndexedFields(paymentId: string, fields: Record<string, temporal.api.common.v1.IPayload>, now: number): PaymentView {
+  const value = (name: string): unknown => {
+    const payload = fields[name];
+    return payload ? defaultPayloadConverter.fromPayload(payload) : null;
+  };
+  const expiresAt = new Date(value(SEARCH_ATTRIBUTES.expiresAt.name) as string).toISOString();
+  return {
+    paymentId,
+    status: value(SEARCH_ATTRIBUTES.status.name) as PaymentStatus,
+    accountId: value(SEARCH_ATTRIBUTES.accountId.name) as string | null,
+    amount: value(SEARCH_ATTRIBUTES.amount.name) as number | null,
+    refunded: value(SEARCH_ATTRIBUTES.refunded.name) === true,
+    expiresAt,
+    expired: Date.parse(expiresAt) <= now,
+  };
+}
+
 /** The payment a workflow ID names, or undefined when it names none. */
 function paymentOf(workflowId: string | null | undefined): { tenant: string; paymentId: string } | undefined {
   try {
@@ -99,6 +118,14 @@ function paymentOf(workflowId: string | null | undefined): { tenant: string; pay
     return undefined;
   }
 }
+
+/**
+ * How long a snapshot's query may go unanswered before the run's search attributes are read: a
+ * worker answers a query within milliseconds, so this is met only when no worker runs (or all
+ * are stalled), and then a settled payment need not wait out REQUEST_TIMEOUT.
+ */
+const QUERY_PATIENCE_MS = 1000;
+const WAITED = Symbol('waited');
 
 /** The request timeout came before the payment settled: its view now; the payment goes on. */
 export class PaymentInFlight extends Error {
@@ -362,24 +389,7 @@ export class PaymentClient {
     const payments = (page.executions ?? []).flatMap((execution): PaymentView[] => {
       // A workflow of the payment type started by hand under an ID no gateway makes: not a payment to list.
       const payment = paymentOf(execution.execution?.workflowId);
-      if (!payment) return [];
-      const fields = execution.searchAttributes?.indexedFields ?? {};
-      const value = (name: string): unknown => {
-        const payload = fields[name];
-        return payload ? defaultPayloadConverter.fromPayload(payload) : null;
-      };
-      const expiresAt = new Date(value(SEARCH_ATTRIBUTES.expiresAt.name) as string).toISOString();
-      return [
-        {
-          paymentId: payment.paymentId,
-          status: value(SEARCH_ATTRIBUTES.status.name) as PaymentStatus,
-          accountId: value(SEARCH_ATTRIBUTES.accountId.name) as string | null,
-          amount: value(SEARCH_ATTRIBUTES.amount.name) as number | null,
-          refunded: value(SEARCH_ATTRIBUTES.refunded.name) === true,
-          expiresAt,
-          expired: Date.parse(expiresAt) <= now,
-        },
-      ];
+      return payment ? [viewOfIndexedFields(payment.paymentId, execution.searchAttributes?.indexedFields ?? {}, now)] : [];
     });
     const token = page.nextPageToken;
     return { payments, nextCursor: token && token.length > 0 ? cursorOf(query, token) : null };
@@ -408,14 +418,38 @@ export class PaymentClient {
     }
   }
 
-  /** The open or closed run's snapshot (a query), or undefined when Temporal does not know the payment-id. */
+  /**
+   * The open or closed run's snapshot (a query), or undefined when Temporal does not know the
+   * payment-id. A query needs a worker: when none has answered within QUERY_PATIENCE_MS, a settled
+   * payment (COMPLETED or CANCELLED) is answered from its run's search attributes, which
+   * describe reads without one; anything else waits on for the query.
+   */
   private async snapshot(paymentId: string): Promise<PaymentSnapshot | undefined> {
-    try {
-      return await this.client.workflow.getHandle(this.workflowId(paymentId)).query(getPaymentQuery);
-    } catch (err) {
+    const handle = this.client.workflow.getHandle(this.workflowId(paymentId));
+    const query = handle.query(getPaymentQuery).catch((err: unknown) => {
       if (err instanceof WorkflowNotFoundError) return undefined;
       throw err;
+    });
+    let patience: NodeJS.Timeout | undefined;
+    const waited = new Promise<typeof WAITED>((resolve) => (patience = setTimeout(() => resolve(WAITED), QUERY_PATIENCE_MS)));
+    try {
+      const first = await Promise.race([query, waited]);
+      if (first !== WAITED) return first;
+    } finally {
+      clearTimeout(patience);
     }
+    // Temporal itself may be what is slow (a service restarting): then the query is the answer to wait for.
+    const described = await handle.describe().catch(() => undefined);
+    const fields = described?.raw.workflowExecutionInfo?.searchAttributes?.indexedFields ?? {};
+    if (fields[SEARCH_ATTRIBUTES.status.name]) {
+      const shown = viewOfIndexedFields(paymentId, fields, Date.now());
+      if (shown.status === 'COMPLETED' || shown.status === 'CANCELLED') {
+        // Abandoned: its outcome, whenever it comes, is no longer anyone's.
+        query.catch(() => undefined);
+        return shown;
+      }
+    }
+    return query;
   }
 
   /**

@@ -121,6 +121,15 @@ export function devServerPerFile({ metrics = false, ...options }: Omit<DevServer
   };
 }
 
+/** How many requests of one operation a dev server's frontend has taken so far, read from its metrics. */
+export async function frontendRequests(metricsUrl: string, operation: string): Promise<number> {
+  const text = await (await fetch(metricsUrl)).text();
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('service_requests{') && line.includes(`operation="${operation}"`))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+
 /**
  * A closed run is deleted only once its close has been acknowledged by the history queues,
  * which the server records every 30 s by default: retention tests would wait that long.
