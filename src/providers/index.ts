@@ -4,7 +4,6 @@ import { describeLedger, openLedger } from '../ledger/open';
 import { LedgerProvider } from './ledger';
 import type { Ledger, PaymentRecords } from '../ledger/ledger';
 import type { PaymentProvider } from './provider';
-import { StripeProvider } from './stripe';
 
 export interface OpenProvider {
   provider: PaymentProvider;
@@ -22,6 +21,8 @@ export async function openProvider(config: Config, wrap: (ledger: Ledger) => Led
   const ledger = wrap(await openLedger(config));
   const close = () => ledger.close();
   if (settings.kind === 'stripe') {
+    // Loaded only when chosen: the Stripe SDK would cost every other worker's start about 70 ms.
+    const { StripeProvider } = require('./stripe') as typeof import('./stripe');
     return {
       provider: new StripeProvider(settings),
       records: ledger,
