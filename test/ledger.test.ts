@@ -617,3 +617,20 @@ test('npm run worker and npm run api on a database at an older schema stop at on
   expect(await entry('src/migrate.ts')).toMatchObject({ code: 0, stdout: `ledger ${file}: schema version 0 -> 1\n` });
   expect(await entry('src/migrate.ts')).toMatchObject({ code: 0, stdout: `ledger ${file}: at schema version 1, nothing to do\n` });
 });
+
+test('npm run migrate, npm run worker and npm run api with a PostgreSQL ledger out of reach stop at once, saying so in one line', async () => {
+  const env = { ...process.env, LEDGER_URL: 'postgres://payments:secret@127.0.0.1:1/ledger', TEMPORAL_ADDRESS: '127.0.0.1:1', PORT: '0' };
+  for (const file of ['src/migrate.ts', 'src/worker.ts', 'src/api.ts']) {
+    const stopped = await promisify(execFile)(process.execPath, [...TYPESCRIPT, path.join(PROJECT_ROOT, file)], {
+      cwd: PROJECT_ROOT,
+      env,
+    }).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(stopped.code).toBe(1);
+    expect(stopped.stderr).toMatch(/failed: ledger database unreachable: connect ECONNREFUSED 127\.0\.0\.1:1\n$/);
+    expect(stopped.stderr).not.toMatch(/\n\s+at /);
+    expect(stopped.stderr).not.toContain('secret');
+  }
+});
