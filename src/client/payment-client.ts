@@ -271,7 +271,7 @@ export class PaymentClient {
     const record = await this.recordOf(paymentId);
     if (record) return resultOrRefusal(makePaymentAfterClose(record, request));
     return this.withinDeadline(paymentId, request, async () => {
-      const snapshot = await this.snapshot(paymentId);
+      const snapshot = await this.snapshot(paymentId, (shown) => makePaymentFromSnapshot(shown, request) !== undefined);
       const known = snapshot && makePaymentFromSnapshot(snapshot, request);
       if (known) return resultOrRefusal(known);
       const callerId = randomUUID();
@@ -307,7 +307,7 @@ export class PaymentClient {
     const record = await this.recordOf(paymentId);
     if (record) return resultOrRefusal(cancelAfterClose(record));
     return this.withinDeadline(paymentId, undefined, async () => {
-      const snapshot = await this.snapshot(paymentId);
+      const snapshot = await this.snapshot(paymentId, (shown) => cancelFromSnapshot(shown) !== undefined);
       if (!snapshot && (await this.chargedByForgottenRun(paymentId))) {
         // A new run would know nothing to refund and answer "cancelled" over a charge that stands.
         throw new PaymentError(
@@ -421,10 +421,12 @@ export class PaymentClient {
   /**
    * The open or closed run's snapshot (a query), or undefined when Temporal does not know the
    * payment-id. A query needs a worker: when none has answered within QUERY_PATIENCE_MS, a settled
-   * payment (COMPLETED or CANCELLED) is answered from its run's search attributes, which
-   * describe reads without one; anything else waits on for the query.
+   * payment is answered from its run's search attributes, which describe reads without one, if
+   * `answers` says the request needs nothing more from the run (no message: the update ID of one
+   * depends on what only the query knows). A COMPLETED one only while nothing is pending in the run:
+   * its attributes say COMPLETED until a cancel's refund lands. Anything else waits on for the query.
    */
-  private async snapshot(paymentId: string): Promise<PaymentSnapshot | undefined> {
+  private async snapshot(paymentId: string, answers: (shown: PaymentView) => boolean): Promise<PaymentSnapshot | undefined> {
     const handle = this.client.workflow.getHandle(this.workflowId(paymentId));
     const query = handle.query(getPaymentQuery).catch((err: unknown) => {
       if (err instanceof WorkflowNotFoundError) return undefined;
@@ -439,17 +441,16 @@ export class PaymentClient {
       clearTimeout(patience);
     }
     // Temporal itself may be what is slow (a service restarting): then the query is the answer to wait for.
-    const described = await handle.describe().catch(() => undefined);
-    const fields = described?.raw.workflowExecutionInfo?.searchAttributes?.indexedFields ?? {};
-    if (fields[SEARCH_ATTRIBUTES.status.name]) {
-      const shown = viewOfIndexedFields(paymentId, fields, Date.now());
-      if (shown.status === 'COMPLETED' || shown.status === 'CANCELLED') {
-        // Abandoned: its outcome, whenever it comes, is no longer anyone's.
-        query.catch(() => undefined);
-        return shown;
-      }
-    }
-    return query;
+    const described = (await handle.describe().catch(() => undefined))?.raw;
+    const fields = described?.workflowExecutionInfo?.searchAttributes?.indexedFields ?? {};
+    if (!described || !fields[SEARCH_ATTRIBUTES.status.name]) return query;
+    const shown = viewOfIndexedFields(paymentId, fields, Date.now());
+    const quiet = !described.pendingWorkflowTask && (described.pendingActivities ?? []).length === 0;
+    const settled = shown.status === 'CANCELLED' || (shown.status === 'COMPLETED' && quiet);
+    if (!settled || !answers(shown)) return query;
+    // Abandoned: its outcome, whenever it comes, is no longer anyone's.
+    query.catch(() => undefined);
+    return shown;
   }
 
   /**
