@@ -12,6 +12,7 @@ import { Worker } from '@temporalio/worker';
 import { workflowIdFor } from '../src/domain/contract';
 import { SqliteLedger } from '../src/ledger/sqlite';
 import { LedgerProvider } from '../src/providers/ledger';
+import type { PaymentProvider } from '../src/providers/provider';
 import { freePort } from '../src/net';
 import { createPaymentWorker } from '../src/worker';
 import { type Answer, type Gateway, cancel, pay, startGateway } from './helpers/gateway';
@@ -94,13 +95,13 @@ test('retries after a decline each try again, and a repeat of the same try share
   expect(await stack.ledger.entriesOf(id)).toEqual([]);
 });
 
-/** A worker of this file's dev server on the queue, moving money in the ledger. */
-function workerOn(taskQueue: string, ledger: SqliteLedger) {
+/** A worker of this file's dev server on the queue, moving money in the ledger (or with the provider given). */
+function workerOn(taskQueue: string, ledger: SqliteLedger, provider: PaymentProvider = new LedgerProvider(ledger)) {
   return createPaymentWorker({
     connection: env.nativeConnection,
     namespace: 'default',
     taskQueue,
-    provider: new LedgerProvider(ledger),
+    provider,
     records: ledger,
     expiryMs: HOUR,
     workflowBundle: workflowBundle(),
@@ -175,6 +176,41 @@ test('with no worker running, a duplicate of a COMPLETED payment answers 200 fro
     await Worker.runReplayHistory({ workflowBundle: workflowBundle() }, history, workflowIdFor('gw-1'));
   } finally {
     await patient.app.close();
+    await ledger.close();
+  }
+});
+
+test('with no worker running, a duplicate of a COMPLETED payment whose refund is in flight waits for the run (202), not 200 from its search attributes', async () => {
+  const ledger = new SqliteLedger({ file: path.join(tempDir('no-worker'), 'ledger.db'), openingBalance: OPENING_BALANCE });
+  const taskQueue = `refunding-${randomUUID()}`;
+  const impatient = await startGateway({ client: env.client, ledger, taskQueue, expiryMs: HOUR, requestTimeoutMs: 1500 });
+  const charges = new LedgerProvider(ledger);
+  // Refunds fail as a transient fault: the refund activity stays pending, retried.
+  const refundsDown: PaymentProvider = {
+    charge: (call) => charges.charge(call),
+    refund: () => Promise.reject(new Error('provider unreachable')),
+  };
+  try {
+    await (
+      await workerOn(taskQueue, ledger, refundsDown)
+    ).runUntil(async () => {
+      expect((await pay(impatient.url, 'rf-1', payment)).body).toMatchObject({ status: 'COMPLETED', replayed: false });
+      expect((await cancel(impatient.url, 'rf-1')).status).toBe(202);
+    });
+    const { pendingActivities } = (await env.client.workflow.getHandle(workflowIdFor('rf-1')).describe()).raw;
+    expect(pendingActivities?.map((activity) => activity.activityType?.name)).toEqual(['refund']);
+    // The attributes still say COMPLETED; the run says a refund is on its way.
+    const again = await pay(impatient.url, 'rf-1', payment);
+    expect([again.status, again.body.status]).toEqual([202, 'PROCESSING']);
+    await (
+      await workerOn(taskQueue, ledger)
+    ).runUntil(async () => {
+      await eventually('the refund', async () => (await cancel(impatient.url, 'rf-1')).status === 200 || undefined);
+    });
+    expect((await pay(impatient.url, 'rf-1', payment)).body.error.code).toBe('payment_cancelled');
+    expect((await ledger.entriesOf('rf-1')).map((e) => e.kind)).toEqual(['charge', 'refund']);
+  } finally {
+    await impatient.app.close();
     await ledger.close();
   }
 });

@@ -270,8 +270,8 @@ export class PaymentClient {
   async makePayment(paymentId: string, request: PaymentRequest): Promise<PaymentResult> {
     const record = await this.recordOf(paymentId);
     if (record) return resultOrRefusal(makePaymentAfterClose(record, request));
-    return this.withinDeadline(paymentId, request, async () => {
-      const snapshot = await this.snapshot(paymentId, (shown) => makePaymentFromSnapshot(shown, request) !== undefined);
+    return this.withinDeadline(paymentId, request, async (deadline) => {
+      const snapshot = await this.snapshot(paymentId, deadline, (shown) => makePaymentFromSnapshot(shown, request) !== undefined);
       const known = snapshot && makePaymentFromSnapshot(snapshot, request);
       if (known) return resultOrRefusal(known);
       const callerId = randomUUID();
@@ -306,8 +306,8 @@ export class PaymentClient {
   async cancelPayment(paymentId: string): Promise<CancelResult> {
     const record = await this.recordOf(paymentId);
     if (record) return resultOrRefusal(cancelAfterClose(record));
-    return this.withinDeadline(paymentId, undefined, async () => {
-      const snapshot = await this.snapshot(paymentId, (shown) => cancelFromSnapshot(shown) !== undefined);
+    return this.withinDeadline(paymentId, undefined, async (deadline) => {
+      const snapshot = await this.snapshot(paymentId, deadline, (shown) => cancelFromSnapshot(shown) !== undefined);
       if (!snapshot && (await this.chargedByForgottenRun(paymentId))) {
         // A new run would know nothing to refund and answer "cancelled" over a charge that stands.
         throw new PaymentError(
@@ -426,12 +426,20 @@ export class PaymentClient {
    * depends on what only the query knows). A COMPLETED one only while nothing is pending in the run:
    * its attributes say COMPLETED until a cancel's refund lands. Anything else waits on for the query.
    */
-  private async snapshot(paymentId: string, answers: (shown: PaymentView) => boolean): Promise<PaymentSnapshot | undefined> {
+  private async snapshot(
+    paymentId: string,
+    deadline: AbortSignal,
+    answers: (shown: PaymentView) => boolean,
+  ): Promise<PaymentSnapshot | undefined> {
     const handle = this.client.workflow.getHandle(this.workflowId(paymentId));
-    const query = handle.query(getPaymentQuery).catch((err: unknown) => {
-      if (err instanceof WorkflowNotFoundError) return undefined;
-      throw err;
-    });
+    // Ended when the attributes answer: a query left waiting would retry on after the request, even past the connection's close.
+    const answered = new AbortController();
+    const query = this.client
+      .withAbortSignal(AbortSignal.any([deadline, answered.signal]), () => handle.query(getPaymentQuery))
+      .catch((err: unknown) => {
+        if (err instanceof WorkflowNotFoundError) return undefined;
+        throw err;
+      });
     let patience: NodeJS.Timeout | undefined;
     const waited = new Promise<typeof WAITED>((resolve) => (patience = setTimeout(() => resolve(WAITED), QUERY_PATIENCE_MS)));
     try {
@@ -448,8 +456,8 @@ export class PaymentClient {
     const quiet = !described.pendingWorkflowTask && (described.pendingActivities ?? []).length === 0;
     const settled = shown.status === 'CANCELLED' || (shown.status === 'COMPLETED' && quiet);
     if (!settled || !answers(shown)) return query;
-    // Abandoned: its outcome, whenever it comes, is no longer anyone's.
     query.catch(() => undefined);
+    answered.abort();
     return shown;
   }
 
@@ -459,7 +467,11 @@ export class PaymentClient {
    * without a worker, since a query needs one. Abandoned, not only aborted: the client's own
    * retries of a refused call wait out their backoff before they see the abort.
    */
-  private async withinDeadline<T>(paymentId: string, request: PaymentRequest | undefined, work: () => Promise<T>): Promise<T> {
+  private async withinDeadline<T>(
+    paymentId: string,
+    request: PaymentRequest | undefined,
+    work: (deadline: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     const deadline = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const { settleNow } = this.options;
@@ -472,7 +484,7 @@ export class PaymentClient {
       timer = setTimeout(end, settleNow?.aborted ? 0 : this.options.requestTimeoutMs);
       settleNow?.addEventListener('abort', end, { once: true, signal: settled.signal });
     });
-    const working = this.client.withAbortSignal(deadline.signal, work);
+    const working = this.client.withAbortSignal(deadline.signal, () => work(deadline.signal));
     // Settles after the deadline when abandoned: its outcome is no longer anyone's.
     working.catch(() => undefined);
     try {
