@@ -1,6 +1,6 @@
 /** `npm run api`: the HTTP gateway on HOST:PORT, and its metrics and docs on HOST:ADMIN_PORT when that is set. */
 import type { FastifyInstance } from 'fastify';
-import { type Config, loadConfigOrExit } from './config';
+import { type Config, loadConfigOrExit, temporalUiOrigins } from './config';
 import { buildAdminApp } from './http/admin';
 import { type AppDeps, buildApp } from './http/app';
 import { GatewayMetrics } from './http/metrics';
@@ -12,6 +12,7 @@ import { describeLedger, openLedger } from './ledger/open';
 import { PaymentClient, type PaymentClientOptions } from './client/payment-client';
 import { isLoopback } from './net';
 import { createClient, describeTemporal, temporalProblem } from './temporal';
+import { paymentCodec, paymentDataConverter } from './codec/data-converter';
 import { failureText } from './start-failure';
 
 export interface GatewayParts extends Omit<PaymentClientOptions, 'ledger'> {
@@ -28,6 +29,7 @@ export interface GatewayParts extends Omit<PaymentClientOptions, 'ledger'> {
   metrics?: GatewayMetrics;
   /** One of its own unless given. */
   shutdown?: GatewayShutdown;
+  codec: AppDeps['codec'];
 }
 
 /** The gateway's app over its parts: what a process wires from its configuration, and a test from its own. */
@@ -40,6 +42,7 @@ export function gatewayApp({
   adminApart,
   metrics = new GatewayMetrics(),
   shutdown = new GatewayShutdown(),
+  codec,
   ...client
 }: GatewayParts) {
   return buildApp({
@@ -53,6 +56,7 @@ export function gatewayApp({
     adminApart,
     metrics,
     shutdown,
+    codec,
   });
 }
 
@@ -72,7 +76,8 @@ export interface Gateway {
 export async function createGateway(config: Config): Promise<Gateway> {
   // The database holds closed payments' records with either provider; accounts only when money moves in the ledger.
   const database = await openLedger(config);
-  const client = createClient(config);
+  const codec = paymentCodec(config);
+  const client = createClient(config, paymentDataConverter(codec));
   const shutdown = new GatewayShutdown();
   const server = {
     logger: { level: config.logLevel },
@@ -91,6 +96,7 @@ export async function createGateway(config: Config): Promise<Gateway> {
     access: { mode: config.auth, keys: database, allowedOrigins: config.allowedOrigins },
     rateLimit: config.rateLimit === undefined ? undefined : { max: config.rateLimit, windowMs: RATE_LIMIT_WINDOW_MS },
     adminApart: config.adminPort !== undefined,
+    codec: { codec, origins: [...temporalUiOrigins(config), ...config.allowedOrigins] },
   });
   app.addHook('onClose', async () => {
     // Runs after in-flight requests have finished.

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import ms from 'ms';
 import { DEFAULT_EXPIRY, ID_REGEX, parseExpiry } from './domain/contract';
 import { isLoopback } from './net';
+import { type PayloadKeys, parsePayloadKeys } from './codec/payload-keys';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -70,6 +71,8 @@ export interface Config {
   /** host:port where the worker serves Temporal's own worker metrics (Prometheus); off when absent. */
   workerMetricsAddress: string | undefined;
   paymentProvider: ProviderConfig;
+  /** PAYLOAD_KEYS: the first encrypts, each decrypts; undefined: the key file under dataDir (codec/payload-keys.ts). */
+  payloadKeys: PayloadKeys | undefined;
 }
 
 export class ConfigError extends Error {
@@ -254,6 +257,18 @@ function rateLimit(variable: string, text: string): number | undefined {
   return value;
 }
 
+/** Never echoed: the value is keys. */
+function payloadKeys(variable: string, text: string): PayloadKeys {
+  try {
+    return parsePayloadKeys(text);
+  } catch (err) {
+    throw new ConfigError(
+      variable,
+      `${(err as Error).message}; expected id:base64key[,id:base64key...] (npm run keys -- payload-key makes one)`,
+    );
+  }
+}
+
 function currency(variable: string, text: string): string {
   if (!/^[a-z]{3}$/.test(text))
     throw new ConfigError(variable, `expected a lower-case ISO currency code such as usd, got ${JSON.stringify(text)}`);
@@ -352,6 +367,7 @@ export function loadConfig(env: Env = process.env): Config {
             apiBase: optional('STRIPE_API_BASE', stripeApiBase),
             currency: read('STRIPE_CURRENCY', 'usd', currency),
           },
+    payloadKeys: optional('PAYLOAD_KEYS', payloadKeys),
   };
 }
 
@@ -433,6 +449,20 @@ export function loadClusterConfig(env: Env = process.env): ClusterConfig {
 
 export function loadClusterConfigOrExit(env: Env = process.env): ClusterConfig {
   return orExit(() => loadClusterConfig(env));
+}
+
+/** The local Temporal's web UI is on its port + 1000 (tools/devserver.ts): where a browser calling the codec endpoint comes from. */
+export function temporalUiOrigins(config: Pick<Config, 'temporalAddress'>): string[] {
+  const { host, port } = splitAddress(config.temporalAddress);
+  const names = new Set([host.includes(':') ? `[${host}]` : host, 'localhost', '127.0.0.1']);
+  return [...names].map((name) => `http://${name}:${port + 1000}`);
+}
+
+/** The gateway's codec endpoint as a browser or the CLI on this machine reaches it: on ADMIN_PORT when set. */
+export function codecEndpoint(config: Pick<Config, 'host' | 'port' | 'adminPort'>): string {
+  const host =
+    config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  return `http://${host}:${config.adminPort ?? config.port}/codec`;
 }
 
 /** Host and port of TEMPORAL_ADDRESS, for the dev server launcher. */

@@ -1,5 +1,6 @@
 /** Connections to Temporal, built from the configuration: the gateway's client here (the worker's native one is in worker.ts, so that the gateway never loads the worker's SDK). */
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import type { Config } from './config';
 
 /** Address, TLS and API key: the same for the worker's connection and the gateway's. */
@@ -22,12 +23,12 @@ export function describeTemporal(config: Config): string {
  * Temporal is down. Four gRPC attempts (about a second) instead of the default ten (about
  * twenty): an HTTP caller waiting on an unreachable Temporal is better told to retry.
  */
-export function createClient(config: Config): Client {
+export function createClient(config: Config, dataConverter: DataConverter): Client {
   const connection = Connection.lazy({
     ...connectionOptions(config),
     interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 4 }))],
   });
-  return new Client({ connection, namespace: config.temporalNamespace });
+  return new Client({ connection, namespace: config.temporalNamespace, dataConverter });
 }
 
 /** Why Temporal does not answer a health check within a second; undefined when it does. */

@@ -12,7 +12,9 @@ import {
   Worker,
   type WorkerOptions,
 } from '@temporalio/worker';
+import type { DataConverter } from '@temporalio/common';
 import { createActivities } from './activities';
+import { paymentCodec, paymentDataConverter } from './codec/data-converter';
 import { PROVIDER_CALL_TIMEOUT } from './domain/contract';
 import { type Config, type LogLevel, loadConfigOrExit } from './config';
 import { openProvider } from './providers';
@@ -38,6 +40,8 @@ export interface PaymentWorkerOptions {
   workflowBundle: WorkerOptions['workflowBundle'];
   /** Activities beside the payment's, for workflows a tool adds to the bundle. */
   moreActivities?: WorkerOptions['activities'];
+  /** paymentDataConverter() over the process's payload keys: the bundle was made with its failure converter. */
+  dataConverter: DataConverter;
 }
 
 /**
@@ -69,6 +73,7 @@ export function createPaymentWorker({
   expiryMs,
   workflowBundle,
   moreActivities,
+  dataConverter,
 }: PaymentWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection,
@@ -76,6 +81,7 @@ export function createPaymentWorker({
     taskQueue,
     activities: { ...moreActivities, ...createActivities({ provider, records, expiryMs }) },
     workflowBundle,
+    dataConverter,
     // A payment's first workflow task, usually its only one, comes from the shared queue; the
     // sticky queue serves only a later cancel or the expiry. So all of the worker's workflow
     // task pollers may wait on the shared queue, instead of two in ten (the default, 0.2).
@@ -128,6 +134,8 @@ export async function runWorker(config: Config, { wrapLedger, workflows, moreAct
   });
   const log = (line: string) => Runtime.instance().logger.info(line);
   if (config.workerMetricsAddress) log(`worker metrics on http://${config.workerMetricsAddress}/metrics`);
+  // Read before anything connects: a key file that cannot be made stops the worker at once.
+  const dataConverter = paymentDataConverter(paymentCodec(config));
   const { provider, records, close, description } = await openProvider(config, wrapLedger);
   // The build's, or else made while the connection is opened and cached on disk, keyed by the workflow sources' content.
   const built = workflows ? undefined : prebuiltBundle();
@@ -150,6 +158,7 @@ export async function runWorker(config: Config, { wrapLedger, workflows, moreAct
     expiryMs: config.paymentExpiryMs,
     workflowBundle: { code: bundle.code },
     moreActivities,
+    dataConverter,
   });
   log(
     `worker polling ${config.taskQueue} on ${describeTemporal(config)}, money moves in ${description}; ` +

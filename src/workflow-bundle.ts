@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { FAILURE_CONVERTER_PATH } from './codec/data-converter';
 
 export const WORKFLOWS_PATH = require.resolve('./workflows');
 /** Git-ignored, beside the checkout's DATA_DIR default. */
@@ -32,6 +33,8 @@ const INLINE_SOURCE_MAP = /sourceMappingURL=data:application\/json;(?:charset=ut
 
 interface Manifest {
   workflowsPath: string;
+  /** The failure converter the bundle was made with (bundles before it had none). */
+  failureConverterPath?: string;
   bundler: string;
   bundle: string;
   /** Absolute path → sha256 of its content. */
@@ -50,6 +53,8 @@ export async function bundleWorkflows(workflowsPath = WORKFLOWS_PATH): Promise<{
   const loud = (message: string) => process.stderr.write(`${message}\n`);
   return bundleWorkflowCode({
     workflowsPath,
+    // Failures made in the workflow (an update refused, a decline passed on) are encoded as the worker's are.
+    failureConverterPath: FAILURE_CONVERTER_PATH,
     logger: { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: loud, error: loud },
   });
 }
@@ -100,7 +105,13 @@ function readManifest(dir: string): Manifest | undefined {
 /** The cached bundle, if every file it was made from is as it was then. */
 function fresh(dir: string, workflowsPath: string): string | undefined {
   const manifest = readManifest(dir);
-  if (!manifest || manifest.workflowsPath !== workflowsPath || manifest.bundler !== bundlerVersion()) return undefined;
+  if (
+    !manifest ||
+    manifest.workflowsPath !== workflowsPath ||
+    manifest.failureConverterPath !== FAILURE_CONVERTER_PATH ||
+    manifest.bundler !== bundlerVersion()
+  )
+    return undefined;
   if (!Object.keys(manifest.files).includes(workflowsPath)) return undefined;
   try {
     for (const [file, hash] of Object.entries(manifest.files)) if (hashOf(fs.readFileSync(file)) !== hash) return undefined;
@@ -123,7 +134,7 @@ function store(dir: string, workflowsPath: string, code: string): void {
   const bundle = `${hashOf(code)}.js`;
   fs.mkdirSync(dir, { recursive: true });
   writeAtomically(path.join(dir, bundle), code);
-  const manifest: Manifest = { workflowsPath, bundler: bundlerVersion(), bundle, files };
+  const manifest: Manifest = { workflowsPath, failureConverterPath: FAILURE_CONVERTER_PATH, bundler: bundlerVersion(), bundle, files };
   writeAtomically(path.join(dir, MANIFEST), JSON.stringify(manifest, null, 1));
   // Bundles no manifest names any more.
   for (const name of fs.readdirSync(dir)) if (name.endsWith('.js') && name !== bundle) fs.rmSync(path.join(dir, name), { force: true });

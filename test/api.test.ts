@@ -9,7 +9,7 @@ import { loadConfig } from '../src/config';
 import { freePort } from '../src/net';
 import { createClient } from '../src/temporal';
 import { type Gateway, call, cancel, pay, startGateway } from './helpers/gateway';
-import { devServerEnv } from './helpers/servers';
+import { devServerEnv, testDataConverter } from './helpers/servers';
 import { OPENING_BALANCE, type Stack, startStack } from './helpers/stack';
 
 jest.setTimeout(120_000);
@@ -233,7 +233,7 @@ describe('operations', () => {
   });
 
   test('503 temporal_unavailable with Retry-After when Temporal is unreachable; /readyz says so; nothing half-done', async () => {
-    const client = createClient(loadConfig({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` }));
+    const client = createClient(loadConfig({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` }), testDataConverter());
     const down = await startGateway({ client, ledger: stack.ledger, taskQueue: stack.taskQueue, expiryMs: HOUR });
     try {
       await expectEveryRequestRetryable(down.url, 'u1');
@@ -255,7 +255,10 @@ describe('operations', () => {
   });
 
   test('503 temporal_unavailable, not a 500, while Temporal does not know the namespace (a cluster before its launcher registers it)', async () => {
-    const client = createClient(loadConfig({ TEMPORAL_ADDRESS: env.connection.options.address, TEMPORAL_NAMESPACE: 'not-registered' }));
+    const client = createClient(
+      loadConfig({ TEMPORAL_ADDRESS: env.connection.options.address, TEMPORAL_NAMESPACE: 'not-registered' }),
+      testDataConverter(),
+    );
     const early = await startGateway({ client, ledger: stack.ledger, taskQueue: stack.taskQueue, expiryMs: HOUR });
     try {
       await expectEveryRequestRetryable(early.url, 'ns1');

@@ -13,7 +13,7 @@ import { workflowIdFor } from '../src/domain/contract';
 import { ErrorCode } from '../src/domain/errors';
 import { refusal } from './helpers/refusal';
 import { closed } from './helpers/retention';
-import { devServerPerFile } from './helpers/servers';
+import { devServerPerFile, testDataConverter } from './helpers/servers';
 import { OPENING_BALANCE, type Stack, withStack } from './helpers/stack';
 
 const EventType = temporal.api.enums.v1.EventType;
@@ -63,7 +63,7 @@ async function countingPayments(stack: Stack): Promise<{ payments: PaymentClient
     return new InterceptingCall(nextCall(options));
   };
   const connection = await Connection.connect({ address: stack.env.address, interceptors: [counter] });
-  const client = new Client({ connection, namespace: stack.env.namespace ?? 'default' });
+  const client = new Client({ connection, namespace: stack.env.namespace ?? 'default', dataConverter: testDataConverter() });
   calls = []; // the connection's own GetSystemInfo
   const payments = new PaymentClient({
     client,

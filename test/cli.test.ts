@@ -1,7 +1,8 @@
 /**
  * The `temporal` CLI drives the same workflow as the gateway: start with the payment as
  * JSON input pays, a cancelPayment signal cancels, a getPayment query shows the state.
- * These are the README's commands, run with the installed binary against the dev server.
+ * These are the README's commands, run with the installed binary against the dev server,
+ * reading the encrypted payloads through the gateway's codec endpoint.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -10,7 +11,8 @@ import { PAYMENT_WORKFLOW, type PaymentView, cancelPaymentSignal, getPaymentQuer
 import { TEMPORAL_CLI } from '../tools/paths';
 import { eventually } from './helpers/eventually';
 import { devServerEnv } from './helpers/servers';
-import { HOUR, OPENING_BALANCE, entryKinds, withStack } from './helpers/stack';
+import { startGateway } from './helpers/gateway';
+import { HOUR, OPENING_BALANCE, type Stack, type StackOptions, entryKinds, withStack } from './helpers/stack';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -20,14 +22,38 @@ afterAll(async () => {
   await env?.teardown();
 });
 
+/** The gateway whose codec endpoint the CLI is given. */
+let codecEndpoint: string;
+
 async function temporal(...args: string[]): Promise<string> {
-  const { stdout } = await promisify(execFile)(TEMPORAL_CLI, [...args, '--address', env.address, '--color', 'never']);
+  const { stdout } = await promisify(execFile)(TEMPORAL_CLI, [
+    ...args,
+    '--address',
+    env.address,
+    '--codec-endpoint',
+    codecEndpoint,
+    '--color',
+    'never',
+  ]);
   return stdout;
 }
 
 async function queryView(workflowId: string): Promise<PaymentView> {
   const out = await temporal('workflow', 'query', '--workflow-id', workflowId, '--name', getPaymentQuery.name, '--output', 'json');
   return JSON.parse(out).queryResult[0] as PaymentView;
+}
+
+/** Runs `body` with a worker and a gateway, the CLI reading payloads through the gateway's /codec. */
+function withCli<T>(options: StackOptions, body: (stack: Stack) => Promise<T>): Promise<T> {
+  return withStack(env, options, async (stack) => {
+    const gateway = await startGateway({ client: env.client, ledger: stack.ledger, taskQueue: stack.taskQueue, expiryMs: HOUR });
+    codecEndpoint = `${gateway.url}/codec`;
+    try {
+      return await body(stack);
+    } finally {
+      await gateway.app.close();
+    }
+  });
 }
 
 /** `temporal workflow start` of a payment, as the README shows it (without its reuse policy and task timeout). */
@@ -43,7 +69,7 @@ function until(workflowId: string, done: (view: PaymentView) => boolean): Promis
 }
 
 test('start pays, signal cancels and refunds, query shows each state', () =>
-  withStack(env, {}, async ({ ledger, taskQueue }) => {
+  withCli({}, async ({ ledger, taskQueue }) => {
     const workflowId = workflowIdFor('cli-payment');
     await temporal(
       'workflow',
@@ -73,10 +99,25 @@ test('start pays, signal cancels and refunds, query shows each state', () =>
 
     const described = await temporal('workflow', 'describe', '--workflow-id', workflowId, '--output', 'json');
     expect(JSON.parse(described).workflowExecutionInfo.type.name).toBe(PAYMENT_WORKFLOW);
+    // The history in clear through the codec: the charge's input names the account.
+    const shown = await temporal('workflow', 'show', '--workflow-id', workflowId, '--output', 'json');
+    const payloads: { encoding: string; data: string }[] = [];
+    JSON.parse(shown, (key, value: unknown) => {
+      const payload = value as { metadata?: { encoding?: string }; data?: string };
+      if (payload?.metadata?.encoding !== undefined && key !== 'header') {
+        payloads.push({
+          encoding: Buffer.from(payload.metadata.encoding, 'base64').toString(),
+          data: Buffer.from(payload.data ?? '', 'base64').toString(),
+        });
+      }
+      return value;
+    });
+    expect(payloads.filter(({ encoding }) => encoding !== 'json/plain')).toEqual([]);
+    expect(payloads.some(({ data }) => data.includes('"accountId":"abc"'))).toBe(true);
   }));
 
 test('a second start of the same payment-id gets the running payment back, not a second run', () =>
-  withStack(env, {}, async ({ ledger, taskQueue }) => {
+  withCli({}, async ({ ledger, taskQueue }) => {
     const workflowId = workflowIdFor('cli-twice');
     const args = startArgs(taskQueue, workflowId, '{"accountId": "abc", "amount": 5}');
     const runId = (out: string) => out.match(/RunId\s+(\S+)/)?.[1];
@@ -87,7 +128,7 @@ test('a second start of the same payment-id gets the running payment back, not a
   }));
 
 test("a payment started without a window gets the worker's PAYMENT_EXPIRY, as the gateway's do", () =>
-  withStack(env, { expiryMs: 2 * HOUR }, async ({ taskQueue }) => {
+  withCli({ expiryMs: 2 * HOUR }, async ({ taskQueue }) => {
     const workflowId = workflowIdFor('cli-window');
     await temporal(...startArgs(taskQueue, workflowId, '{"accountId": "abc", "amount": 7, "version": 2}'));
     const view = await until(workflowId, (v) => v.status === 'COMPLETED');

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError, loadClusterConfig, loadConfig, redactUrl } from '../src/config';
+import { newPayloadKey } from '../src/codec/payload-keys';
 import { startEntry } from './helpers/processes';
 import { tempDir } from './helpers/servers';
 
@@ -26,6 +27,7 @@ test('defaults follow the SPEC', () => {
     paymentProvider: { kind: 'ledger' },
     requestTimeoutMs: 30_000,
     shutdownDrainMs: 2_000,
+    payloadKeys: undefined,
   });
 });
 
@@ -204,6 +206,43 @@ describe('faults are no setting of the service', () => {
     const worker = startEntry('tools/faults/worker.ts', { [variable]: value, TEMPORAL_ADDRESS: '127.0.0.1:1' });
     expect(await worker.exited).toBe(2);
     expect(worker.output()).toContain(`configuration error: ${variable}: expected a number from 0 to`);
+  });
+});
+
+describe('PAYLOAD_KEYS', () => {
+  const k1 = newPayloadKey('k1');
+  const k2 = newPayloadKey('k2');
+
+  test('id:base64key, comma-separated: the first encrypts, each decrypts', () => {
+    const keys = loadConfig({ PAYLOAD_KEYS: `${k2}, ${k1}` }).payloadKeys!;
+    expect(keys.map(({ id }) => id)).toEqual(['k2', 'k1']);
+    expect(keys.map(({ key }) => key.length)).toEqual([32, 32]);
+    expect(keys[1]!.key.toString('base64')).toBe(k1.split(':')[1]);
+  });
+
+  test.each([
+    ['no id', k1.slice(k1.indexOf(':') + 1)],
+    ['an id outside the alphabet', `k 1:${k1.split(':')[1]}`],
+    ['a 16-byte key', `k1:${Buffer.alloc(16, 7).toString('base64')}`],
+    ['a key that is not base64', `k1:${'!'.repeat(43)}=`],
+    ['an id given twice', `${k1},${k1.replace(/:.*/, '')}:${k2.split(':')[1]}`],
+    ['nothing but commas', ',,'],
+  ])('%s is refused, naming the variable and showing no key', (_what, value) => {
+    let refusal: Error | undefined;
+    try {
+      loadConfig({ PAYLOAD_KEYS: value });
+    } catch (err) {
+      refusal = err as Error;
+    }
+    expect(refusal).toBeInstanceOf(ConfigError);
+    expect(refusal!.message).toMatch(/^PAYLOAD_KEYS: /);
+    for (const secret of [k1, k2].map((entry) => entry.split(':')[1]!)) expect(refusal!.message).not.toContain(secret);
+  });
+
+  test('a worker given a bad value stops at once, naming it', async () => {
+    const worker = startEntry('src/worker.ts', { PAYLOAD_KEYS: 'k1:short', TEMPORAL_ADDRESS: '127.0.0.1:1', DATA_DIR: tempDir('keys') });
+    expect(await worker.exited).toBe(2);
+    expect(worker.output()).toContain('PAYLOAD_KEYS: key k1 is not 32 bytes in base64');
   });
 });
 

@@ -16,7 +16,7 @@ import type { PaymentProvider } from '../src/providers/provider';
 import { freePort } from '../src/net';
 import { createPaymentWorker } from '../src/worker';
 import { type Answer, type Gateway, cancel, pay, startGateway } from './helpers/gateway';
-import { devServerEnv, frontendRequests, tempDir, workflowBundle } from './helpers/servers';
+import { devServerEnv, frontendRequests, tempDir, testDataConverter, workflowBundle } from './helpers/servers';
 import { eventually } from './helpers/eventually';
 import { HOUR, OPENING_BALANCE, type Stack, startStack } from './helpers/stack';
 
@@ -105,6 +105,7 @@ function workerOn(taskQueue: string, ledger: SqliteLedger, provider: PaymentProv
     records: ledger,
     expiryMs: HOUR,
     workflowBundle: workflowBundle(),
+    dataConverter: testDataConverter(),
   });
 }
 
@@ -173,7 +174,7 @@ test('with no worker running, a duplicate of a COMPLETED payment answers 200 fro
     });
     expect((await ledger.entriesOf('gw-1')).map((e) => e.kind)).toEqual(['charge', 'refund']);
     const history = await env.client.workflow.getHandle(workflowIdFor('gw-1')).fetchHistory();
-    await Worker.runReplayHistory({ workflowBundle: workflowBundle() }, history, workflowIdFor('gw-1'));
+    await Worker.runReplayHistory({ workflowBundle: workflowBundle(), dataConverter: testDataConverter() }, history, workflowIdFor('gw-1'));
   } finally {
     await patient.app.close();
     await ledger.close();

@@ -19,17 +19,18 @@ import { SqliteLedger } from '../src/ledger/sqlite';
 import { freePort } from '../src/net';
 import { createClient } from '../src/temporal';
 import { HeldLedger } from './helpers/held-ledger';
-import { tempDir } from './helpers/servers';
+import { tempDir, testCodec, testDataConverter } from './helpers/servers';
 import { HOUR } from './helpers/stack';
 
 async function gateway(ledger: Ledger) {
   const shutdown = new GatewayShutdown();
   const metrics = new GatewayMetrics();
   const app = await gatewayApp({
-    client: createClient(loadConfig({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` })),
+    client: createClient(loadConfig({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` }), testDataConverter()),
     ledger,
     records: ledger,
     taskQueue: 'shutdown',
+    codec: { codec: testCodec(), origins: [] },
     expiryMs: HOUR,
     requestTimeoutMs: 30_000,
     logger: false,

@@ -18,7 +18,7 @@ import { freePort } from '../src/net';
 import { createClient } from '../src/temporal';
 import { type Gateway, startGateway } from './helpers/gateway';
 import { HeldLedger } from './helpers/held-ledger';
-import { tempDir } from './helpers/servers';
+import { tempDir, testDataConverter } from './helpers/servers';
 import { HOUR } from './helpers/stack';
 
 const LONG = 60_000;
@@ -29,7 +29,7 @@ afterEach(async () => {
 });
 
 async function gateway(timeouts: Partial<HttpTimeouts>, ledger?: Ledger): Promise<Gateway> {
-  const client = createClient(loadConfig({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` }));
+  const client = createClient(loadConfig({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` }), testDataConverter());
   const started = await startGateway({
     client,
     ledger: ledger ?? new SqliteLedger({ file: path.join(tempDir('timeouts'), 'ledger.db'), openingBalance: 100 }),

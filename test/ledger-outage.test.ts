@@ -9,6 +9,7 @@ import { TransientLedgerError } from '../src/ledger/ledger';
 import { PostgresLedger } from '../src/ledger/postgres';
 import { freePort } from '../src/net';
 import { createClient } from '../src/temporal';
+import { testDataConverter } from './helpers/servers';
 import { ThrowawayPostgres } from '../tools/postgres';
 import { type Gateway, call, startGateway } from './helpers/gateway';
 import { HOUR } from './helpers/stack';
@@ -29,7 +30,7 @@ beforeAll(async () => {
   url.password = PASSWORD;
   ledger = await PostgresLedger.open({ url: url.toString(), openingBalance: 500 });
   // Temporal plays no part in account reads; the client points nowhere.
-  const client = createClient(loadConfig({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` }));
+  const client = createClient(loadConfig({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` }), testDataConverter());
   gateway = await startGateway({ client, ledger, taskQueue: 'outage', expiryMs: HOUR, logger });
 });
 afterAll(async () => {
@@ -82,7 +83,7 @@ class Unreachable extends ForwardingLedger {
 
 test('a reason that holds a URL loses its passwords, in the body and in the log', async () => {
   logged.length = 0;
-  const client = createClient(loadConfig({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` }));
+  const client = createClient(loadConfig({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` }), testDataConverter());
   const unreachable = await startGateway({ client, ledger: new Unreachable(ledger), taskQueue: 'outage', expiryMs: HOUR, logger });
   try {
     const answer = await call(unreachable.url, 'GET', '/readyz');

@@ -8,7 +8,7 @@ import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
 import { workflowIdFor } from '../src/domain/contract';
 import { paymentIdOfHistoryFile } from './histories/files';
-import { quietRuntime, workflowBundle } from './helpers/servers';
+import { quietRuntime, testDataConverter, workflowBundle } from './helpers/servers';
 
 const DIR = path.join(__dirname, 'histories');
 const recorded = fs
@@ -20,7 +20,7 @@ beforeAll(quietRuntime);
 
 async function replayErrors(histories: { file: string; json: unknown }[]): Promise<(string | undefined)[]> {
   const results = Worker.runReplayHistories(
-    { workflowBundle: workflowBundle() },
+    { workflowBundle: workflowBundle(), dataConverter: testDataConverter() },
     histories.map(({ file, json }) => ({ workflowId: workflowIdFor(paymentIdOfHistoryFile(file)), history: historyFromJSON(json) })),
   );
   const errors: (string | undefined)[] = [];

@@ -13,7 +13,8 @@ import { createClient, temporalProblem } from '../src/temporal';
 import { connectWorker } from '../src/worker';
 import { createPaymentWorker } from '../src/worker';
 import { call } from './helpers/gateway';
-import { devServerEnv, tempDir, workflowBundle } from './helpers/servers';
+import { devServerEnv, tempDir, testDataConverter, workflowBundle } from './helpers/servers';
+import { paymentCodec, paymentDataConverter } from '../src/codec/data-converter';
 import { type Certificates, makeCertificates, startTlsProxy, type TlsProxy } from './helpers/tls-proxy';
 
 const SERVER_NAME = 'temporal.payments.test';
@@ -71,6 +72,8 @@ test(OVER_TLS, async () => {
       records: ledger,
       expiryMs: config.paymentExpiryMs,
       workflowBundle: workflowBundle(),
+      // The gateway's own keys: the key file under this test's DATA_DIR.
+      dataConverter: paymentDataConverter(paymentCodec(config)),
     });
     const { url } = await gateway.listen();
     await worker.runUntil(async () => {
@@ -96,7 +99,7 @@ test(OVER_TLS, async () => {
 
 test('without a client certificate the handshake is refused and the gateway reports Temporal unavailable', async () => {
   const refusedBefore = proxy.refusedHandshakes;
-  const client = createClient(configFor({}));
+  const client = createClient(configFor({}), testDataConverter());
   try {
     expect(await temporalProblem(client)).toEqual(expect.any(String));
   } finally {
@@ -110,6 +113,7 @@ test('a server certificate from another CA is not trusted', async () => {
   const other = makeCertificates(tempDir('tls-other'), SERVER_NAME);
   const client = createClient(
     configFor({ TEMPORAL_TLS_CA: other.ca, TEMPORAL_TLS_CERT: certificates.clientCert, TEMPORAL_TLS_KEY: certificates.clientKey }),
+    testDataConverter(),
   );
   try {
     expect(await temporalProblem(client)).toEqual(expect.any(String));

@@ -10,7 +10,7 @@ import { startSearchAttributes } from '../src/domain/search-attributes';
 import { createClient } from '../src/temporal';
 import { eventually } from './helpers/eventually';
 import { cancel, pay, startGateway, type Gateway } from './helpers/gateway';
-import { devServerEnv } from './helpers/servers';
+import { devServerEnv, testDataConverter } from './helpers/servers';
 import { HOUR, OPENING_BALANCE, type Stack, startStack } from './helpers/stack';
 
 jest.setTimeout(120_000);
@@ -29,7 +29,7 @@ beforeAll(async () => {
   });
   stack = await startStack(env);
   // The gateway's own client: it retries a refused update a few times (about ten seconds), not for a minute as the test's does.
-  const client = createClient(loadConfig({ TEMPORAL_ADDRESS: env.address }));
+  const client = createClient(loadConfig({ TEMPORAL_ADDRESS: env.address }), testDataConverter());
   gateway = await startGateway({ client, ledger: stack.ledger, taskQueue: stack.taskQueue, expiryMs: HOUR, requestTimeoutMs: 60_000 });
 });
 afterAll(async () => {

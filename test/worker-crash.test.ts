@@ -14,7 +14,7 @@ import { SqliteLedger } from '../src/ledger/sqlite';
 import { PAYMENT_WORKFLOW_TASK_TIMEOUT, PaymentClient } from '../src/client/payment-client';
 import { freePort } from '../src/net';
 import { type Proc, startEntry } from './helpers/processes';
-import { devServerPerFile, frontendRequests, tempDir, workflowBundle } from './helpers/servers';
+import { devServerPerFile, frontendRequests, tempDir, testDataConverter, workflowBundle } from './helpers/servers';
 import { HOUR } from './helpers/stack';
 
 jest.setTimeout(180_000);
@@ -203,7 +203,10 @@ test('a cancel that meets queries waiting for a restarting worker is answered, o
       })),
     );
     const replays: (string | undefined)[] = [];
-    for await (const result of Worker.runReplayHistories({ workflowBundle: workflowBundle() }, histories))
+    for await (const result of Worker.runReplayHistories(
+      { workflowBundle: workflowBundle(), dataConverter: testDataConverter() },
+      histories,
+    ))
       replays.push(result.error?.message);
     expect(replays).toEqual(ids.map(() => undefined));
     expect((await ledger.account('acct')).balance).toBe(OPENING);

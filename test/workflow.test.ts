@@ -10,7 +10,7 @@ import { PAYMENT_WORKFLOW, PAYMENT_WORKFLOW_VERSION, type PaymentResult, getPaym
 import { ErrorCode, PaymentError } from '../src/domain/errors';
 import { eventually } from './helpers/eventually';
 import { refusal } from './helpers/refusal';
-import { timeSkippingEnv } from './helpers/servers';
+import { failureMessage, timeSkippingEnv } from './helpers/servers';
 import { HOUR, OPENING_BALANCE, type Stack, entryKinds, withStack } from './helpers/stack';
 
 let env: TestWorkflowEnvironment;
@@ -240,7 +240,7 @@ describe('workflow ID policy', () => {
         const { events } = await handle.fetchHistory();
         return events?.find((event) => event.workflowTaskFailedEventAttributes)?.workflowTaskFailedEventAttributes;
       });
-      expect(failed?.failure?.message).toContain('deploy workers before gateways');
+      expect(await failureMessage(failed?.failure)).toContain('deploy workers before gateways');
       expect((await handle.describe()).status.name).toBe('RUNNING');
       expect(await entryKinds(ledger, 'w4')).toEqual([]);
       await handle.terminate();

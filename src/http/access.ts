@@ -16,6 +16,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     caller: Caller;
   }
+  interface FastifyContextConfig {
+    /** The browser origins that may POST to this route instead of ALLOWED_ORIGINS (the codec endpoint's: the web UI's too). */
+    origins?: readonly string[];
+  }
 }
 
 export interface AccessDeps {
@@ -43,6 +47,8 @@ const UNKNOWN_LIMIT = 10_000;
  * segments, encodings, a query) reaches a payment route as if it were one of these.
  */
 function isPublic(request: FastifyRequest): boolean {
+  // A browser's CORS preflight never carries credentials; it only asks what the real request may send.
+  if (request.method === 'OPTIONS') return true;
   const route = request.routeOptions.url;
   return route === '/healthz' || route === '/readyz' || route === '/metrics' || route === '/docs' || route?.startsWith('/docs/') === true;
 }
@@ -104,7 +110,7 @@ export function registerAccess(app: FastifyInstance, { mode, keys, allowedOrigin
   app.addHook('onRequest', async (request, reply) => {
     request.caller = NO_KEY;
     const origin = request.headers.origin;
-    if (request.method === 'POST' && origin !== undefined && !allowedOrigins.includes(origin)) {
+    if (request.method === 'POST' && origin !== undefined && !(request.routeOptions.config.origins ?? allowedOrigins).includes(origin)) {
       throw new PaymentError(ErrorCode.Forbidden, `requests from web pages of ${origin} are not allowed (ALLOWED_ORIGINS)`);
     }
     if (!cache || isPublic(request)) return;

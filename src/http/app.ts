@@ -9,6 +9,7 @@ import type { Ledger } from '../ledger/ledger';
 import type { PaymentClient } from '../client/payment-client';
 import { type AccessDeps, registerAccess } from './access';
 import { accountRoutes } from './accounts';
+import { type CodecDeps, codecRoutes } from './codec';
 import { adminRoutes } from './admin';
 import { notFoundHandler } from './errors';
 import { opsRoutes } from './ops';
@@ -28,8 +29,10 @@ export interface AppDeps extends ServerDeps {
   access: AccessDeps;
   /** How many requests one key may make (RATE_LIMIT); no limit when absent. */
   rateLimit?: RateLimit;
-  /** With ADMIN_PORT: /metrics and /docs are served by the admin app (src/http/admin.ts), not here. */
+  /** With ADMIN_PORT: /metrics, /docs and /codec are served by the admin app (src/http/admin.ts), not here. */
   adminApart?: boolean;
+  /** The payload codec behind /codec, and the web UI origins that may call it. */
+  codec: CodecDeps;
 }
 
 export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
@@ -53,7 +56,10 @@ export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
     // Routes that answer 404 rather than none: the access hook lets them through without a key,
     // so a scraper left pointing at this port learns they are not here rather than that it is unauthorized.
     for (const url of ['/metrics', '/docs', '/docs/*']) app.get(url, { schema: { hide: true } }, notFoundHandler);
-  } else await app.register(adminRoutes, { metrics: deps.metrics });
+  } else {
+    await app.register(adminRoutes, { metrics: deps.metrics });
+    await app.register(codecRoutes, { ...deps.codec, prefix: '/codec' });
+  }
 
   await app.register(paymentRoutes, { payments: deps.payments, metrics: deps.metrics });
   await app.register(paymentSearchRoutes, { payments: deps.payments });

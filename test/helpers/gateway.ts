@@ -6,6 +6,7 @@ import { gatewayApp } from '../../src/api';
 import type { AppDeps } from '../../src/http/app';
 import type { HttpTimeouts } from '../../src/http/server';
 import type { Ledger, PaymentRecords } from '../../src/ledger/ledger';
+import { testCodec } from './servers';
 import { HOUR, type Stack, withStack } from './stack';
 
 export interface Gateway {
@@ -28,6 +29,8 @@ export interface GatewayOptions {
   access?: AppDeps['access'];
   /** No limit unless given. */
   rateLimit?: AppDeps['rateLimit'];
+  /** The run's payload keys, and no browser origin, unless given. */
+  codec?: AppDeps['codec'];
 }
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
@@ -38,6 +41,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     records,
     requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
     logger: options.logger ?? false,
+    codec: options.codec ?? { codec: testCodec(), origins: [] },
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as { port: number };

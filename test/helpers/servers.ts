@@ -7,10 +7,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { decodeOptionalFailureToOptionalError, loadDataConverter } from '@temporalio/common/lib/internal-non-workflow';
+import type { temporal } from '@temporalio/proto';
 import { TEMPORAL_CLI, TEST_SERVER_LAUNCHER, TEST_SERVER_LIB } from '../../tools/paths';
 import { PAYMENT_SEARCH_ATTRIBUTES } from '../../src/domain/search-attributes';
 import { indexedTypes } from '../../src/search-attributes';
 import { freePort } from '../../src/net';
+import { type PayloadKeys, parsePayloadKeys } from '../../src/codec/payload-keys';
+import { paymentDataConverter } from '../../src/codec/data-converter';
+import { EncryptionCodec } from '../../src/codec/encryption-codec';
 
 /**
  * Names the workflow bundle of this test run, for every test file: set by the global setup,
@@ -42,6 +47,29 @@ export function workflowBundle(): { codePath: string } {
   return { codePath };
 }
 
+/**
+ * The run's payload keys, made by the global setup into PAYLOAD_KEYS, so that the processes the
+ * tests start (which inherit it) and the tests' own clients and workers read each other's payloads.
+ */
+export function testPayloadKeys(): PayloadKeys {
+  const keys = process.env.PAYLOAD_KEYS;
+  if (!keys) throw new Error("PAYLOAD_KEYS is not set: the run's payload key is made by jest's global setup");
+  return parsePayloadKeys(keys);
+}
+
+export function testCodec(): EncryptionCodec {
+  return new EncryptionCodec(testPayloadKeys());
+}
+
+export function testDataConverter() {
+  return paymentDataConverter(testCodec());
+}
+
+/** A failure of a raw history as its reader with the run's keys sees it: its message is encrypted there. */
+export async function failureMessage(failure: temporal.api.failure.v1.IFailure | null | undefined): Promise<string | undefined> {
+  return (await decodeOptionalFailureToOptionalError(loadDataConverter(testDataConverter()), failure))?.message;
+}
+
 let runtimeInstalled = false;
 export function quietRuntime(): void {
   if (runtimeInstalled) return;
@@ -56,6 +84,7 @@ export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   quietRuntime();
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: TEST_SERVER_LAUNCHER } },
+    client: { dataConverter: testDataConverter() },
   });
   // The test server cannot list search attributes, only add them.
   await env.connection.operatorService.addSearchAttributes({ namespace: env.namespace ?? 'default', searchAttributes: indexedTypes() });
@@ -80,6 +109,7 @@ export async function devServerEnv({
 }: DevServerOptions = {}): Promise<TestWorkflowEnvironment> {
   quietRuntime();
   return TestWorkflowEnvironment.createLocal({
+    client: { dataConverter: testDataConverter() },
     server: {
       executable: { type: 'existing-path', path: TEMPORAL_CLI },
       ip: '127.0.0.1',

@@ -11,7 +11,7 @@ import { LedgerProvider } from '../../src/providers/ledger';
 import { createPaymentWorker } from '../../src/worker';
 import { seeded } from '../../tools/chaos/random';
 import { GatedLedger } from './gated-ledger';
-import { tempDir, workflowBundle } from './servers';
+import { tempDir, testDataConverter, workflowBundle } from './servers';
 
 export interface Stack {
   env: TestWorkflowEnvironment;
@@ -54,6 +54,7 @@ export async function startStack(env: TestWorkflowEnvironment, options: StackOpt
     records: ledger,
     expiryMs: options.expiryMs ?? HOUR,
     workflowBundle: workflowBundle(),
+    dataConverter: testDataConverter(),
   });
   const payments = new PaymentClient({
     client: env.client,

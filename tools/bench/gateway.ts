@@ -2,11 +2,12 @@
 import { runGateway } from '../../src/api';
 import { loadConfigOrExit } from '../../src/config';
 import { createClient } from '../../src/temporal';
+import { paymentCodec, paymentDataConverter } from '../../src/codec/data-converter';
 import { ceilingRoute } from './ceiling-route';
 
 const config = loadConfigOrExit();
 runGateway(config, async (app) => {
-  const client = createClient(config);
+  const client = createClient(config, paymentDataConverter(paymentCodec(config)));
   app.addHook('onClose', () => client.connection.close());
   await app.register(ceilingRoute, { client, taskQueue: config.taskQueue });
 }).catch((err) => {

@@ -9,6 +9,7 @@ import { newKey } from '../../src/access/keys';
 import { workflowIdFor } from '../../src/domain/contract';
 import { DEFAULT_TENANT, scopedId } from '../../src/domain/tenancy';
 import { createClient } from '../../src/temporal';
+import { paymentCodec, paymentDataConverter } from '../../src/codec/data-converter';
 import type { Ledger } from '../../src/ledger/ledger';
 import { openLedger } from '../../src/ledger/open';
 import { ThrowawayPostgres } from '../postgres';
@@ -225,7 +226,8 @@ async function storm(o: ChaosOptions, stack: LocalStack, ledgerUrl: string | und
   let afterRetention: ChaosRecord['afterRetention'];
   if (o.retention) {
     say('retention: waiting out every window, then deleting each closed workflow as retention would');
-    const client = createClient(loadConfig({ TEMPORAL_ADDRESS: stack.temporalAddress }));
+    const config = loadConfig({ TEMPORAL_ADDRESS: stack.temporalAddress, DATA_DIR: stack.dataDir, PAYLOAD_KEYS: process.env.PAYLOAD_KEYS });
+    const client = createClient(config, paymentDataConverter(paymentCodec(config)));
     try {
       const forgotten = await forgetAll(client, pool);
       say(`retention: ${forgotten.length} workflows deleted; asking again`);
