@@ -74,11 +74,13 @@ export async function createGateway(config: Config): Promise<Gateway> {
   const database = await openLedger(config);
   const client = createClient(config);
   const shutdown = new GatewayShutdown();
+  // What both listeners share, who may call them included.
   const server = {
     logger: { level: config.logLevel },
     timeouts: { ...httpTimeouts(config.requestTimeoutMs), closeGraceMs: GatewayShutdown.closeGraceMs(config.shutdownDrainMs) },
     metrics: new GatewayMetrics(),
     shutdown,
+    access: { mode: config.auth, keys: database, allowedOrigins: config.allowedOrigins },
   };
   const app = await gatewayApp({
     client,
@@ -88,7 +90,6 @@ export async function createGateway(config: Config): Promise<Gateway> {
     records: database,
     ledger: config.paymentProvider.kind === 'ledger' ? database : undefined,
     ...server,
-    access: { mode: config.auth, keys: database, allowedOrigins: config.allowedOrigins },
     rateLimit: config.rateLimit === undefined ? undefined : { max: config.rateLimit, windowMs: RATE_LIMIT_WINDOW_MS },
     adminApart: config.adminPort !== undefined,
   });

@@ -28,6 +28,8 @@ export interface GatewayOptions {
   access?: AppDeps['access'];
   /** No limit unless given. */
   rateLimit?: AppDeps['rateLimit'];
+  /** A registry of its own unless given: given, an admin app (buildAdminApp) can show the same counts. */
+  metrics?: AppDeps['metrics'];
 }
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
