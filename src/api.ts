@@ -79,11 +79,14 @@ export async function createGateway(config: Config): Promise<Gateway> {
   const codec = paymentCodec(config);
   const client = createClient(config, paymentDataConverter(codec));
   const shutdown = new GatewayShutdown();
+  // What both listeners share, who may call them included.
   const server = {
     logger: { level: config.logLevel },
     timeouts: { ...httpTimeouts(config.requestTimeoutMs), closeGraceMs: GatewayShutdown.closeGraceMs(config.shutdownDrainMs) },
     metrics: new GatewayMetrics(),
     shutdown,
+    access: { mode: config.auth, keys: database, allowedOrigins: config.allowedOrigins },
+    codec: { codec, origins: [...temporalUiOrigins(config), ...config.allowedOrigins] },
   };
   const app = await gatewayApp({
     client,
@@ -93,10 +96,8 @@ export async function createGateway(config: Config): Promise<Gateway> {
     records: database,
     ledger: config.paymentProvider.kind === 'ledger' ? database : undefined,
     ...server,
-    access: { mode: config.auth, keys: database, allowedOrigins: config.allowedOrigins },
     rateLimit: config.rateLimit === undefined ? undefined : { max: config.rateLimit, windowMs: RATE_LIMIT_WINDOW_MS },
     adminApart: config.adminPort !== undefined,
-    codec: { codec, origins: [...temporalUiOrigins(config), ...config.allowedOrigins] },
   });
   app.addHook('onClose', async () => {
     // Runs after in-flight requests have finished.

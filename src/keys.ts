@@ -2,7 +2,7 @@
  * `npm run keys`: makes, lists and revokes the gateway's API keys, in the service's database
  * (PostgreSQL at LEDGER_URL, or the SQLite file under DATA_DIR), as the gateway reads them.
  *
- *   npm run keys -- create --tenant T [--scope write|read] [--name N]
+ *   npm run keys -- create --tenant T [--scope write|read|admin] [--name N]
  *   npm run keys -- list
  *   npm run keys -- revoke KEY_OR_ID
  */
@@ -15,8 +15,10 @@ import { openLedger } from './ledger/open';
 import { failureText } from './start-failure';
 
 const USAGE = `usage:
-  npm run keys -- create --tenant TENANT [--scope write|read] [--name NAME]
-      makes a key and prints it, once: only a hash of its secret is kept
+  npm run keys -- create --tenant TENANT [--scope write|read|admin] [--name NAME]
+      makes a key and prints it, once: only a hash of its secret is kept; read may only
+      GET, write (the default) may also pay and cancel, admin may also call the routes
+      that ask for admin
   npm run keys -- list
       every key: id, tenant, scope, name, when made, last used and revoked
   npm run keys -- revoke KEY_OR_ID
@@ -58,7 +60,7 @@ function parseCommand([name, ...args]: string[]): Command {
       // Names are shown in `list`'s table, in a terminal.
       if (keyName !== undefined && /\p{Cc}/u.test(keyName)) throw new UsageError('--name may not hold control characters');
       if (!(KEY_SCOPES as readonly string[]).includes(scope)) {
-        throw new UsageError(`--scope must be ${KEY_SCOPES.join(' or ')} (got ${JSON.stringify(scope)})`);
+        throw new UsageError(`--scope must be one of ${KEY_SCOPES.join(', ')} (got ${JSON.stringify(scope)})`);
       }
       return { name, tenant, scope: scope as KeyScope, keyName: keyName || null };
     }

@@ -1,18 +1,20 @@
 /**
  * Access control on the real gateway, over a worker and the dev server. With AUTH=keys a
  * table of hostile requests is refused with the documented status and code, and none of them
- * charges anything or starts a workflow; read and write keys do what their scope allows; a
- * revoked key is refused within KEY_CACHE_MS by a gateway that has just accepted it. A POST
+ * charges anything or starts a workflow; read, write and admin keys do what their scope allows,
+ * on the payment routes and on a route that asks for admin; a revoked key is refused within KEY_CACHE_MS by a gateway that has just accepted it. A POST
  * from a web page of an origin not allowed is refused with either setting.
  */
 import * as http from 'node:http';
+import type { FastifyPluginAsync } from 'fastify';
 import { newKey } from '../src/access/keys';
+import { gatewayApp } from '../src/api';
 import { KEY_CACHE_MS } from '../src/http/access';
 import type { KeyScope } from '../src/ledger/ledger';
 import { eventually } from './helpers/eventually';
 import { type Answer, call, startGateway } from './helpers/gateway';
 import { temporalKnows } from './helpers/retention';
-import { devServerPerFile } from './helpers/servers';
+import { devServerPerFile, testCodec } from './helpers/servers';
 import { HOUR, withStack } from './helpers/stack';
 import type { GatedLedger } from './helpers/gated-ledger';
 
@@ -135,6 +137,75 @@ test('hostile requests are refused with the documented answer, and none charges 
       expect((await ledger.keyById(read.id))?.lastUsedAt).not.toBeNull();
     } finally {
       await gateway.app.close();
+    }
+  }));
+
+/** A route that asks for the scope admin, as the admin port's codec will; only this file has it. */
+const adminOnly: FastifyPluginAsync = async (app) => {
+  for (const method of ['GET', 'POST'] as const) {
+    app.route({ method, url: '/admin-only', config: { scope: 'admin' }, handler: async (request) => ({ keyId: request.caller.keyId }) });
+  }
+};
+
+test('a route that asks for admin takes only an admin key, which may also do all a write key may; a key below is told what it lacks', () =>
+  withStack(server.env, {}, async ({ ledger, taskQueue }) => {
+    const read = await keyOf(ledger, 'read');
+    const write = await keyOf(ledger, 'write');
+    const admin = await keyOf(ledger, 'admin');
+    const app = await gatewayApp({
+      client: server.env.client,
+      ledger,
+      records: ledger,
+      taskQueue,
+      expiryMs: HOUR,
+      requestTimeoutMs: 30_000,
+      logger: false,
+      access: { mode: 'keys', keys: ledger, allowedOrigins: [] },
+      codec: { codec: testCodec(), origins: [] },
+    });
+    try {
+      await app.register(adminOnly);
+      const url = await app.listen({ host: '127.0.0.1', port: 0 });
+      const bearer = (key: string) => ({ headers: { authorization: `Bearer ${key}` } });
+      const refused = (id: string, scope: string, route: string, needs: string) => ({
+        status: 403,
+        body: { error: { code: 'forbidden', message: `key ${id} has scope ${scope}; ${route} needs scope ${needs}` } },
+      });
+
+      expect(await call(url, 'GET', '/admin-only')).toMatchObject({ status: 401, body: { error: { code: 'unauthorized' } } });
+      expect(await call(url, 'GET', '/admin-only', bearer(read.key))).toMatchObject(refused(read.id, 'read', 'GET /admin-only', 'admin'));
+      expect(await call(url, 'POST', '/admin-only', bearer(read.key))).toMatchObject(refused(read.id, 'read', 'POST /admin-only', 'admin'));
+      expect(await call(url, 'GET', '/admin-only', bearer(write.key))).toMatchObject(
+        refused(write.id, 'write', 'GET /admin-only', 'admin'),
+      );
+      expect(await call(url, 'POST', '/admin-only', bearer(write.key))).toMatchObject(
+        refused(write.id, 'write', 'POST /admin-only', 'admin'),
+      );
+      for (const method of ['GET', 'POST']) {
+        expect(await call(url, method, '/admin-only', bearer(admin.key))).toMatchObject({ status: 200, body: { keyId: admin.id } });
+      }
+
+      // The payment routes ask for no scope of their own: write for POST, read for GET.
+      const payment = JSON.stringify({ accountId: 'acct', amount: 100 });
+      const pay = (key: string) =>
+        call(url, 'POST', '/payments/scoped-1/makePayment', { ...bearer(key), body: payment, contentType: 'application/json' });
+      expect(await pay(read.key)).toMatchObject(refused(read.id, 'read', 'POST /payments/:id/makePayment', 'write or admin'));
+      expect(await call(url, 'POST', '/payments/scoped-1/cancelPayment', bearer(read.key))).toMatchObject(
+        refused(read.id, 'read', 'POST /payments/:id/cancelPayment', 'write or admin'),
+      );
+      expect(await ledger.entriesOf('scoped-1')).toEqual([]);
+      expect(await pay(admin.key)).toMatchObject({ status: 200, body: { paymentId: 'scoped-1', status: 'COMPLETED' } });
+      expect(await call(url, 'GET', '/payments/scoped-1', bearer(read.key))).toMatchObject({ status: 200, body: { status: 'COMPLETED' } });
+      expect(await call(url, 'POST', '/payments/scoped-1/cancelPayment', bearer(admin.key))).toMatchObject({
+        status: 200,
+        body: { status: 'CANCELLED', refunded: true },
+      });
+      expect((await ledger.entriesOf('scoped-1')).map((e) => [e.kind, e.keyId])).toEqual([
+        ['charge', admin.id],
+        ['refund', admin.id],
+      ]);
+    } finally {
+      await app.close();
     }
   }));
 

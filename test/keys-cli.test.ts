@@ -123,6 +123,13 @@ test('a bad tenant exits 2 naming --tenant and its alphabet, and makes no key', 
   expect((await keys('list')).stdout.trimEnd().split('\n')).toHaveLength(1);
 });
 
+test('create --scope admin makes an admin key, which list shows', async () => {
+  const { id, secret } = await created('--tenant', 'default', '--scope', 'admin');
+  const list = (await keys('list')).stdout;
+  expect(list.split('\n').find((line) => line.startsWith(id))).toMatch(new RegExp(`^${id}\\s+default\\s+admin\\s`));
+  expect(list).not.toContain(secret);
+});
+
 test('a key of another tenant is made for that tenant', async () => {
   const { id } = await created('--tenant', 'acme');
   const list = (await keys('list')).stdout;
@@ -135,7 +142,7 @@ test.each([
   { usage: 'an unknown option', args: ['list', '--all'], says: "'--all'" },
   { usage: 'an option without its value', args: ['create', '--tenant'], says: '--tenant' },
   { usage: 'create without --tenant', args: ['create'], says: 'create needs --tenant' },
-  { usage: 'a scope other than read or write', args: ['create', '--tenant', 'default', '--scope', 'admin'], says: '--scope' },
+  { usage: 'a scope other than read, write or admin', args: ['create', '--tenant', 'default', '--scope', 'owner'], says: '--scope' },
   { usage: 'revoke without its argument', args: ['revoke'], says: 'revoke takes 1 argument' },
   { usage: 'revoke of a mangled key', args: ['revoke', `pk_0123456789abcdef_${'S'.repeat(40)}`], says: 'what was given is neither' },
 ])('$usage exits 2 with the usage on stderr', async ({ args, says }) => {

@@ -9,15 +9,17 @@ import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { newKey } from '../src/access/keys';
+import { newKey, parseKey } from '../src/access/keys';
+import { createGateway } from '../src/api';
 import { loadConfig } from '../src/config';
 import { FaultInjectingLedger } from '../tools/faults/ledger';
-import { InsufficientFundsError, type Ledger, NoChargeError, TransientLedgerError } from '../src/ledger/ledger';
+import { InsufficientFundsError, type KeyScope, type Ledger, NoChargeError, TransientLedgerError } from '../src/ledger/ledger';
 import { migrateLedger, openLedger } from '../src/ledger/open';
 import { PostgresLedger } from '../src/ledger/postgres';
 import { SqliteLedger } from '../src/ledger/sqlite';
 import { PROJECT_ROOT } from '../tools/paths';
 import { ThrowawayPostgres } from '../tools/postgres';
+import { call } from './helpers/gateway';
 import { tempDir } from './helpers/servers';
 import { TYPESCRIPT } from '../tools/launch';
 
@@ -36,6 +38,8 @@ interface Store {
   fresh(): Promise<Location>;
   /** Raw SQL on the store, around the ledger: what the database itself allows. */
   sql(location: Location, statement: string): Promise<Record<string, unknown>[]>;
+  /** Statements that take a database of this release back to the release before the scope admin, its schema version included. */
+  beforeAdmin: string[];
 }
 
 const sqliteStore: Store = {
@@ -61,6 +65,15 @@ const sqliteStore: Store = {
       db.close();
     }
   },
+  beforeAdmin: [
+    `CREATE TABLE api_keys_before (
+      id TEXT PRIMARY KEY, tenant TEXT NOT NULL, scope TEXT NOT NULL CHECK (scope IN ('read', 'write')), name TEXT,
+      secret_hash TEXT NOT NULL, created_at TEXT NOT NULL, last_used_at TEXT, revoked_at TEXT)`,
+    'INSERT INTO api_keys_before SELECT * FROM api_keys',
+    'DROP TABLE api_keys',
+    'ALTER TABLE api_keys_before RENAME TO api_keys',
+    'PRAGMA user_version = 1',
+  ],
 };
 
 let server: ThrowawayPostgres | undefined;
@@ -83,11 +96,25 @@ const postgresStore: Store = {
       await client.end();
     }
   },
+  beforeAdmin: [
+    "ALTER TABLE api_keys DROP CONSTRAINT api_keys_scope_check, ADD CONSTRAINT api_keys_scope_check CHECK (scope IN ('read', 'write'))",
+    'DELETE FROM ledger_migrations WHERE version = 6',
+  ],
 };
 
 /** The ledger a worker or gateway with this environment opens. */
 function open(location: Location): Promise<Ledger> {
   return openLedger(loadConfig({ ...location, OPENING_BALANCE: String(OPENING) }));
+}
+
+/** A process of this project (`npm run migrate`, `npm run keys`, ...) run to its end on the ledger at `location`. */
+function runEntry(file: string, location: Location, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  // LEDGER_URL emptied unless given, so that a PostgreSQL of the surrounding shell is not used.
+  const env = { ...process.env, LEDGER_URL: '', ...location, TEMPORAL_ADDRESS: '127.0.0.1:1', PORT: '0' };
+  return promisify(execFile)(process.execPath, [...TYPESCRIPT, path.join(PROJECT_ROOT, file), ...args], { cwd: PROJECT_ROOT, env }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
+  );
 }
 
 async function outcome<T>(promise: Promise<T>): Promise<T | string> {
@@ -210,13 +237,14 @@ describe.each([sqliteStore, postgresStore])('$name ledger', (store) => {
     await first.charge('p-old', 'a', 300, 'r');
     await first.close();
     // The schema as the release before key ids left it.
+    for (const statement of store.beforeAdmin) await store.sql(older, statement);
     await store.sql(older, 'ALTER TABLE entries DROP COLUMN key_id');
     await store.sql(older, store.name === 'SQLite' ? 'PRAGMA user_version = 0' : 'DELETE FROM ledger_migrations WHERE version = 5');
     const config = loadConfig({ ...older, OPENING_BALANCE: String(OPENING) });
 
-    await expect(open(older)).rejects.toThrow(/is at schema version (0|4), and this release needs (1|5): run `npm run migrate`/);
-    expect(await migrateLedger(config)).toEqual(store.name === 'SQLite' ? { from: 0, to: 1 } : { from: 4, to: 5 });
-    expect(await migrateLedger(config)).toEqual(store.name === 'SQLite' ? { from: 1, to: 1 } : { from: 5, to: 5 });
+    await expect(open(older)).rejects.toThrow(/is at schema version (0|4), and this release needs (2|6): run `npm run migrate`/);
+    expect(await migrateLedger(config)).toEqual(store.name === 'SQLite' ? { from: 0, to: 2 } : { from: 4, to: 6 });
+    expect(await migrateLedger(config)).toEqual(store.name === 'SQLite' ? { from: 2, to: 2 } : { from: 6, to: 6 });
     const migrated = await open(older);
     try {
       expect(await migrated.entriesOf('p-old')).toEqual([expect.objectContaining({ kind: 'charge', amount: 300, keyId: null })]);
@@ -224,6 +252,87 @@ describe.each([sqliteStore, postgresStore])('$name ledger', (store) => {
       expect((await migrated.account('a')).balance).toBe(OPENING);
     } finally {
       await migrated.close();
+    }
+  });
+
+  test('a database of the release before the scope admin: refused until npm run migrate; its keys then work as before, and admin keys can be made', async () => {
+    const older = await store.fresh();
+    const first = await open(older);
+    const made = { read: newKey(), write: newKey() };
+    const kept = [];
+    for (const scope of ['read', 'write'] as const) {
+      kept.push(
+        await first.createKey({ id: made[scope].id, tenant: 'default', scope, name: `${scope} key`, secretHash: made[scope].secretHash }),
+      );
+      // Each its own millisecond, so that listKeys shows them in this order.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await first.close();
+    for (const statement of store.beforeAdmin) await store.sql(older, statement);
+    // It is that schema: the database itself refuses an admin key.
+    const adminRow =
+      "INSERT INTO api_keys (id, tenant, scope, secret_hash, created_at) VALUES ('0123456789abcdef', 'default', 'admin', 'x', '2026-01-01T00:00:00.000Z')";
+    await expect(store.sql(older, adminRow)).rejects.toThrow(/check/i);
+
+    const behind = /is at schema version (1|5), and this release needs (2|6): run `npm run migrate`/;
+    await expect(open(older)).rejects.toThrow(behind);
+    const refused = await runEntry('src/keys.ts', older, 'create', '--tenant', 'default', '--scope', 'admin');
+    expect(refused).toMatchObject({ code: 1, stdout: '', stderr: expect.stringMatching(behind) });
+    expect(await runEntry('src/migrate.ts', older)).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/: schema version (1 -> 2|5 -> 6)\n$/),
+    });
+    expect(await runEntry('src/migrate.ts', older)).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/: at schema version (2|6), nothing to do\n$/),
+    });
+
+    const created = await runEntry('src/keys.ts', older, 'create', '--tenant', 'default', '--scope', 'admin');
+    expect(created).toMatchObject({ code: 0, stderr: expect.stringContaining('scope admin') });
+    const admin = { key: created.stdout.trimEnd(), id: parseKey(created.stdout.trimEnd())!.id };
+    const migrated = await open(older);
+    try {
+      expect(await migrated.listKeys()).toEqual([...kept, expect.objectContaining({ id: admin.id, tenant: 'default', scope: 'admin' })]);
+      // The database still refuses a scope it does not know.
+      const { id, secretHash } = newKey();
+      await expect(migrated.createKey({ id, tenant: 't', scope: 'owner' as 'read', name: null, secretHash })).rejects.toHaveProperty(
+        'message',
+        expect.stringMatching(/check/i),
+      );
+    } finally {
+      await migrated.close();
+    }
+
+    // A gateway on it: each key does what its scope allows. Temporal is out of reach, so a request past access answers 503.
+    const gateway = await createGateway(
+      loadConfig({
+        ...older,
+        OPENING_BALANCE: String(OPENING),
+        AUTH: 'keys',
+        TEMPORAL_ADDRESS: '127.0.0.1:1',
+        HOST: '127.0.0.1',
+        PORT: '0',
+        LOG_LEVEL: 'silent',
+      }),
+    );
+    try {
+      const { url } = await gateway.listen();
+      const headers = (key: string) => ({ authorization: `Bearer ${key}` });
+      const pay = (key: string) =>
+        call(url, 'POST', '/payments/p-migrated/makePayment', {
+          headers: headers(key),
+          body: JSON.stringify({ accountId: 'a', amount: 1 }),
+          contentType: 'application/json',
+        });
+      for (const key of [made.read.key, made.write.key, admin.key]) {
+        expect(await call(url, 'GET', '/accounts/a', { headers: headers(key) })).toMatchObject({ status: 200, body: { balance: OPENING } });
+      }
+      expect(await pay(made.read.key)).toMatchObject({ status: 403, body: { error: { code: 'forbidden' } } });
+      for (const key of [made.write.key, admin.key]) {
+        expect(await pay(key)).toMatchObject({ status: 503, body: { error: { code: 'temporal_unavailable' } } });
+      }
+    } finally {
+      await gateway.close();
     }
   });
 
@@ -309,7 +418,7 @@ describe.each([sqliteStore, postgresStore])('$name ledger', (store) => {
 
   describe('API keys', () => {
     /** A new key stored, and the whole key its owner would be given. */
-    async function create(tenant = 't1', scope: 'read' | 'write' = 'write', name: string | null = null) {
+    async function create(tenant = 't1', scope: KeyScope = 'write', name: string | null = null) {
       const { id, key, secretHash } = newKey();
       return { key, record: await ledger.createKey({ id, tenant, scope, name, secretHash }) };
     }
@@ -335,9 +444,10 @@ describe.each([sqliteStore, postgresStore])('$name ledger', (store) => {
       expect(await ledger.keyById(record.id)).toEqual(record);
     });
 
-    test('the database refuses a scope other than read or write', async () => {
+    test('a key of each scope is kept; the database refuses any other scope', async () => {
+      for (const scope of ['read', 'write', 'admin'] as const) expect((await create('t1', scope)).record.scope).toBe(scope);
       const { id, secretHash } = newKey();
-      await expect(ledger.createKey({ id, tenant: 't', scope: 'admin' as 'read', name: null, secretHash })).rejects.toHaveProperty(
+      await expect(ledger.createKey({ id, tenant: 't', scope: 'owner' as 'read', name: null, secretHash })).rejects.toHaveProperty(
         'message',
         expect.stringMatching(/check/i),
       );
@@ -597,16 +707,12 @@ describe('SQLite ledger while another connection holds the write lock', () => {
 test('npm run worker and npm run api on a database at an older schema stop at once, naming npm run migrate; npm run migrate brings it up, and run again changes nothing', async () => {
   const location = await sqliteStore.fresh();
   await (await open(location)).close();
+  for (const statement of sqliteStore.beforeAdmin) await sqliteStore.sql(location, statement);
   await sqliteStore.sql(location, 'ALTER TABLE entries DROP COLUMN key_id');
   await sqliteStore.sql(location, 'PRAGMA user_version = 0');
-  const env = { ...process.env, ...location, TEMPORAL_ADDRESS: '127.0.0.1:1', PORT: '0' };
-  const entry = (file: string) =>
-    promisify(execFile)(process.execPath, [...TYPESCRIPT, path.join(PROJECT_ROOT, file)], { cwd: PROJECT_ROOT, env }).then(
-      ({ stdout }) => ({ code: 0, stdout, stderr: '' }),
-      (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
-    );
+  const entry = (file: string) => runEntry(file, location);
   const file = path.join(location.DATA_DIR!, 'ledger.db');
-  const refusal = `the service's database (${file}) is at schema version 0, and this release needs 1: run \`npm run migrate\``;
+  const refusal = `the service's database (${file}) is at schema version 0, and this release needs 2: run \`npm run migrate\``;
 
   for (const process of ['src/worker.ts', 'src/api.ts']) {
     const stopped = await entry(process);
@@ -614,8 +720,8 @@ test('npm run worker and npm run api on a database at an older schema stop at on
     expect(stopped.stderr).toContain(refusal);
     expect(stopped.stderr).not.toMatch(/\n\s+at /);
   }
-  expect(await entry('src/migrate.ts')).toMatchObject({ code: 0, stdout: `ledger ${file}: schema version 0 -> 1\n` });
-  expect(await entry('src/migrate.ts')).toMatchObject({ code: 0, stdout: `ledger ${file}: at schema version 1, nothing to do\n` });
+  expect(await entry('src/migrate.ts')).toMatchObject({ code: 0, stdout: `ledger ${file}: schema version 0 -> 2\n` });
+  expect(await entry('src/migrate.ts')).toMatchObject({ code: 0, stdout: `ledger ${file}: at schema version 2, nothing to do\n` });
 });
 
 test('npm run migrate, npm run worker and npm run api with a PostgreSQL ledger out of reach stop at once, saying so in one line', async () => {

@@ -5,11 +5,14 @@
  * them. Another tenant's payment answers 404 to a GET, and a POST of its id acts on the
  * caller's own payment of that id.
  */
+import type { FastifyInstance } from 'fastify';
 import { newKey } from '../src/access/keys';
+import { buildAdminApp } from '../src/http/admin';
+import { GatewayMetrics } from '../src/http/metrics';
 import type { KeyScope } from '../src/ledger/ledger';
 import { type Answer, type Gateway, call, startGateway } from './helpers/gateway';
 import { closed, forget, temporalKnows } from './helpers/retention';
-import { PROMPT_DELETION, devServerPerFile } from './helpers/servers';
+import { devServerPerFile, PROMPT_DELETION, testCodec } from './helpers/servers';
 import { HOUR, OPENING_BALANCE, withStack } from './helpers/stack';
 import type { GatedLedger } from './helpers/gated-ledger';
 
@@ -40,18 +43,29 @@ async function tenantOf(gateway: Gateway, ledger: GatedLedger, tenant: string, s
 const logged: Record<string, unknown>[] = [];
 const logger = { level: 'info', stream: { write: (line: string) => logged.push(JSON.parse(line)) } };
 
-async function withKeyedGateway<T>(options: { expiryMs: number }, body: (gateway: Gateway, ledger: GatedLedger) => Promise<T>): Promise<T> {
+/** The admin app (ADMIN_PORT's) of a gateway: its metrics, by tenant too. */
+type AdminOf = () => Promise<FastifyInstance>;
+
+async function withKeyedGateway<T>(
+  options: { expiryMs: number },
+  body: (gateway: Gateway, ledger: GatedLedger, adminOf: AdminOf) => Promise<T>,
+): Promise<T> {
   return withStack(server.env, { expiryMs: options.expiryMs }, async ({ ledger, taskQueue }) => {
+    const metrics = new GatewayMetrics();
+    const access = { mode: 'keys' as const, keys: ledger, allowedOrigins: [] };
     const gateway = await startGateway({
       client: server.env.client,
       ledger,
       taskQueue,
       expiryMs: options.expiryMs,
-      access: { mode: 'keys', keys: ledger, allowedOrigins: [] },
+      access,
+      metrics,
       logger,
     });
     try {
-      return await body(gateway, ledger);
+      return await body(gateway, ledger, () =>
+        buildAdminApp(gateway.app, { logger: false, metrics, access, codec: { codec: testCodec(), origins: [] } }),
+      );
     } finally {
       await gateway.app.close();
     }
@@ -59,7 +73,7 @@ async function withKeyedGateway<T>(options: { expiryMs: number }, body: (gateway
 }
 
 test('tenants with the same payment-ids and account-ids never meet', () =>
-  withKeyedGateway({ expiryMs: HOUR }, async (gateway, ledger) => {
+  withKeyedGateway({ expiryMs: HOUR }, async (gateway, ledger, adminOf) => {
     const home = await tenantOf(gateway, ledger, 'default');
     const acme = await tenantOf(gateway, ledger, 'acme');
     const acmeReader = await tenantOf(gateway, ledger, 'acme', 'read');
@@ -127,10 +141,21 @@ test('tenants with the same payment-ids and account-ids never meet', () =>
     ]);
     expect(audit.every((line) => typeof line.reqId === 'string')).toBe(true);
 
-    // The gateway's metrics count each tenant's outcomes apart.
+    // The public port's metrics count the outcomes and name no tenant; the admin port's count each tenant's apart.
     const metrics = (await call(gateway.url, 'GET', '/metrics')).body as string;
-    expect(metrics).toContain('payments_total{tenant="acme",operation="makePayment",outcome="completed"} 1');
-    expect(metrics).toContain('payments_total{tenant="globex",operation="cancelPayment",outcome="cancelled"} 1');
+    expect(metrics).toContain('payments_total{operation="makePayment",outcome="completed"} 2');
+    expect(metrics).toContain('payments_total{operation="cancelPayment",outcome="cancelled"} 1');
+    expect(metrics).not.toMatch(/tenant|acme|globex/);
+    const admin = await adminOf();
+    try {
+      const byTenant = (await admin.inject({ url: '/metrics' })).body;
+      expect(byTenant).toContain('payments_by_tenant_total{tenant="acme",operation="makePayment",outcome="completed"} 1');
+      expect(byTenant).toContain('payments_by_tenant_total{tenant="default",operation="makePayment",outcome="completed"} 1');
+      expect(byTenant).toContain('payments_by_tenant_total{tenant="globex",operation="cancelPayment",outcome="cancelled"} 1');
+      expect(byTenant).toContain('payments_total{operation="makePayment",outcome="completed"} 2');
+    } finally {
+      await admin.close();
+    }
   }));
 
 test("after Temporal forgets them, each tenant's payment is answered from its own record", () =>

@@ -1,7 +1,8 @@
 /**
  * Who may call the gateway. With AUTH=keys every request but the probes, metrics and docs
  * carries `Authorization: Bearer <key>`, a key of the service's database that is not revoked,
- * and a `read` key may only GET. With either setting a POST that comes from a web page (it
+ * whose scope reaches the one the route needs (`read` for GET, `write` for the rest, unless the
+ * route asks for more in its config). With either setting a POST that comes from a web page (it
  * carries an `Origin`) is refused unless that origin is allowed: cancelPayment takes no body,
  * so a page could otherwise make its visitor's browser cancel with a plain form post.
  */
@@ -10,7 +11,7 @@ import { parseKey, secretMatches } from '../access/keys';
 import type { AuthMode } from '../config';
 import { ErrorCode, PaymentError } from '../domain/errors';
 import { type Caller, NO_KEY, isTenant } from '../domain/tenancy';
-import type { ApiKeyRecord, ApiKeys } from '../ledger/ledger';
+import { type ApiKeyRecord, type ApiKeys, KEY_SCOPES, type KeyScope } from '../ledger/ledger';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -19,6 +20,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The browser origins that may POST to this route instead of ALLOWED_ORIGINS (the codec endpoint's: the web UI's too). */
     origins?: readonly string[];
+    /** The least scope a key needs for this route; `read` for GET and HEAD, `write` for the rest when absent. */
+    scope?: KeyScope;
   }
 }
 
@@ -51,6 +54,11 @@ function isPublic(request: FastifyRequest): boolean {
   if (request.method === 'OPTIONS') return true;
   const route = request.routeOptions.url;
   return route === '/healthz' || route === '/readyz' || route === '/metrics' || route === '/docs' || route?.startsWith('/docs/') === true;
+}
+
+/** The route's own scope, else what its method needs: a read key may look, not change anything. */
+function neededScope(request: FastifyRequest): KeyScope {
+  return request.routeOptions.config.scope ?? (request.method === 'GET' || request.method === 'HEAD' ? 'read' : 'write');
 }
 
 type Cached = { record: ApiKeyRecord | undefined; until: number };
@@ -126,11 +134,11 @@ export function registerAccess(app: FastifyInstance, { mode, keys, allowedOrigin
     if (!isTenant(record.tenant)) {
       throw new PaymentError(ErrorCode.Forbidden, `key ${record.id} belongs to ${JSON.stringify(record.tenant)}, which is no tenant name`);
     }
-    if (request.method !== 'GET' && request.method !== 'HEAD' && record.scope !== 'write') {
-      throw new PaymentError(
-        ErrorCode.Forbidden,
-        `key ${record.id} may only read (scope read); makePayment and cancelPayment need a write key`,
-      );
+    const needed = KEY_SCOPES.indexOf(neededScope(request));
+    if (KEY_SCOPES.indexOf(record.scope) < needed) {
+      const route = request.routeOptions.url === undefined ? 'this request' : `${request.method} ${request.routeOptions.url}`;
+      const enough = KEY_SCOPES.slice(needed).join(' or ');
+      throw new PaymentError(ErrorCode.Forbidden, `key ${record.id} has scope ${record.scope}; ${route} needs scope ${enough}`);
     }
     request.caller = { tenant: record.tenant, keyId: record.id };
     // Every later line of this request's log, its completion included, says who asked.

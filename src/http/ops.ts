@@ -12,7 +12,7 @@ export interface OpsDeps {
   shutdown: GatewayShutdown;
 }
 
-/** A reason for a person or a log: any URL in it loses its password, as redactUrl does for one URL. */
+/** A reason for the log: any URL in it loses its password, as redactUrl does for one URL. */
 function withoutSecrets(text: string): string {
   return text
     .replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s/:@]*:)[^\s/@]*@/gi, '$1***@')
@@ -29,7 +29,7 @@ const statusSchema = {
       type: 'array',
       items: { type: 'string' },
       description:
-        'when unavailable: what failed and why, one per dependency ("temporal: ...", "ledger: ..."), or "gateway: shutting down"',
+        'when unavailable: what is down, one per dependency ("temporal: unreachable", "ledger: unreachable"), or "gateway: shutting down"; why is in the gateway\'s log',
     },
   },
   required: ['status'],
@@ -58,11 +58,12 @@ export const opsRoutes: FastifyPluginAsync<OpsDeps> = async (app, { ledger, temp
           (err: unknown) => String((err as Error)?.message || err),
         ),
       ]);
-      const problems: string[] = [];
-      if (temporal !== undefined) problems.push(withoutSecrets(`temporal: ${temporal}`));
-      if (ledgerProblem !== undefined) problems.push(withoutSecrets(`ledger: ${ledgerProblem}`));
+      const down = Object.entries({ temporal, ledger: ledgerProblem }).filter(([, reason]) => reason !== undefined);
+      // The reasons name hosts, addresses and ports, which are for the operator's log, not for whoever can reach this port.
+      const problems = down.map(([dependency]) => `${dependency}: unreachable`);
       const ready = problems.length === 0;
-      if (!ready) request.log.warn({ problems }, 'not ready');
+      const reasons = down.map(([dependency, reason]) => withoutSecrets(`${dependency}: ${reason}`));
+      if (!ready) request.log.warn({ problems: reasons }, 'not ready');
       return reply.code(ready ? 200 : 503).send({
         status: ready ? 'ok' : 'unavailable',
         temporal: temporal === undefined,

@@ -27,13 +27,13 @@ export const paymentRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: PaymentR
     try {
       const result = await call;
       const answered = outcome(result);
-      metrics.payments.inc({ tenant, operation, outcome: answered });
+      metrics.payment(tenant, operation, answered);
       request.log.info({ operation, outcome: answered }, `${operation} answered`);
       return result;
     } catch (err) {
       // Still in flight at the request timeout (202), or failed (5xx): the error handler answers.
       const outcome = err instanceof PaymentError ? err.code : err instanceof PaymentInFlight ? 'in_flight' : 'failed';
-      metrics.payments.inc({ tenant, operation, outcome });
+      metrics.payment(tenant, operation, outcome);
       request.log.info({ operation, outcome }, `${operation} ${err instanceof PaymentError ? 'refused' : 'not answered'}`);
       throw err;
     }

@@ -64,7 +64,8 @@ export interface RefundOutcome {
   existing: boolean;
 }
 
-export const KEY_SCOPES = ['read', 'write'] as const;
+/** Lowest first: a key may do what its scope and every scope before it allow. */
+export const KEY_SCOPES = ['read', 'write', 'admin'] as const;
 export type KeyScope = (typeof KEY_SCOPES)[number];
 
 /** An API key as stored: never its secret, only a hash of it. */

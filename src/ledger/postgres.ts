@@ -128,6 +128,15 @@ const MIGRATIONS: readonly Migration[] = [
     locks:
       'ACCESS EXCLUSIVE on entries, which every charge and refund writes, for a moment: a nullable column without a default changes the catalog, not the rows. It waits behind transactions open on entries, and they behind it, for up to lock_timeout (3 s), after which it fails and may be run again',
   },
+  {
+    // The scope `admin`. api_keys_scope_check is the name PostgreSQL gave the column's CHECK in
+    // the migration that made the table; a CHECK cannot be altered, only replaced.
+    sql: `ALTER TABLE api_keys
+     DROP CONSTRAINT api_keys_scope_check,
+     ADD CONSTRAINT api_keys_scope_check CHECK (scope IN ('read', 'write', 'admin'));`,
+    locks:
+      'ACCESS EXCLUSIVE on api_keys, a small table no charge or refund touches, briefly: while the new CHECK reads its rows. Key lookups of gateways whose cache expires meanwhile wait that long',
+  },
 ];
 
 /** Advisory lock key held while migrating ("ledger" in ASCII). */

@@ -31,6 +31,8 @@ export interface GatewayOptions {
   rateLimit?: AppDeps['rateLimit'];
   /** The run's payload keys, and no browser origin, unless given. */
   codec?: AppDeps['codec'];
+  /** A registry of its own unless given: given, an admin app (buildAdminApp) can show the same counts. */
+  metrics?: AppDeps['metrics'];
 }
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
