@@ -1,10 +1,12 @@
 /**
  * `npm run keys`: makes, lists and revokes the gateway's API keys, in the service's database
- * (PostgreSQL at LEDGER_URL, or the SQLite file under DATA_DIR), as the gateway reads them.
+ * (PostgreSQL at LEDGER_URL, or the SQLite file under DATA_DIR), as the gateway reads them;
+ * and makes payload keys for PAYLOAD_KEYS, which no database keeps.
  *
  *   npm run keys -- create --tenant T [--scope write|read|admin] [--name N]
  *   npm run keys -- list
  *   npm run keys -- revoke KEY_OR_ID
+ *   npm run keys -- payload-key [--id ID]
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { newKey, parseKey, secretMatches } from './access/keys';
@@ -13,23 +15,28 @@ import { loadConfigOrExit } from './config';
 import { type ApiKeyRecord, KEY_SCOPES, type KeyScope, type Ledger } from './ledger/ledger';
 import { openLedger } from './ledger/open';
 import { failureText } from './start-failure';
+import { isPayloadKeyId, newPayloadKey } from './codec/payload-keys';
 
 const USAGE = `usage:
   npm run keys -- create --tenant TENANT [--scope write|read|admin] [--name NAME]
       makes a key and prints it, once: only a hash of its secret is kept; read may only
-      GET, write (the default) may also pay and cancel, admin may also call the routes
-      that ask for admin
+      GET, write (the default) may also pay and cancel, admin may also read payloads
+      through the codec endpoint (/codec)
   npm run keys -- list
       every key: id, tenant, scope, name, when made, last used and revoked
   npm run keys -- revoke KEY_OR_ID
       revokes a key, given whole or by its id
-The database is the service's: LEDGER_URL, or else DATA_DIR/ledger.db.`;
+  npm run keys -- payload-key [--id ID]
+      prints a new payload encryption key as PAYLOAD_KEYS takes it (id:base64key); it is
+      kept nowhere: put it into PAYLOAD_KEYS (docs/data-in-temporal.md, Rotation)
+The database of API keys is the service's: LEDGER_URL, or else DATA_DIR/ledger.db.`;
 
 type Command =
   | { name: 'help' }
   | { name: 'create'; tenant: string; scope: KeyScope; keyName: string | null }
   | { name: 'list' }
-  | { name: 'revoke'; keyOrId: string };
+  | { name: 'revoke'; keyOrId: string }
+  | { name: 'payload-key'; id: string | undefined };
 
 class UsageError extends Error {}
 
@@ -75,6 +82,12 @@ function parseCommand([name, ...args]: string[]): Command {
       }
       return { name, keyOrId };
     }
+    case 'payload-key': {
+      const { id } = parse(name, args, { id: { type: 'string' } }, 0).values;
+      if (id !== undefined && !isPayloadKeyId(id))
+        throw new UsageError(`--id must be 1 to 64 of A-Z a-z 0-9 . _ - (got ${JSON.stringify(id)})`);
+      return { name, id };
+    }
     case 'help':
     case '--help':
     case '-h':
@@ -87,7 +100,7 @@ function parseCommand([name, ...args]: string[]): Command {
 }
 
 /** Runs the command; the exit code. */
-async function run(ledger: Ledger, command: Exclude<Command, { name: 'help' }>): Promise<number> {
+async function run(ledger: Ledger, command: Exclude<Command, { name: 'help' | 'payload-key' }>): Promise<number> {
   switch (command.name) {
     case 'create': {
       const { id, key, secretHash } = newKey();
@@ -150,6 +163,11 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command.name === 'help') {
     process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (command.name === 'payload-key') {
+    // Alone on stdout, as a new API key is.
+    process.stdout.write(`${newPayloadKey(command.id)}\n`);
     return 0;
   }
   const ledger = await openLedger(loadConfigOrExit());

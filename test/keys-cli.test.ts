@@ -2,8 +2,10 @@
  * `npm run keys` as an operator runs it: a real process on a SQLite database under DATA_DIR,
  * its standard output and error read apart (the key must be alone on stdout) with its exit code.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseKey, secretMatches } from '../src/access/keys';
+import { loadConfig } from '../src/config';
 import { SqliteLedger } from '../src/ledger/sqlite';
 import { launchNode, TYPESCRIPT } from '../tools/launch';
 import { PROJECT_ROOT } from '../tools/paths';
@@ -153,4 +155,19 @@ test.each([
   expect(run.stderr).toContain('usage:');
   // Whatever was typed is never echoed: a mangled key is still most of a secret.
   for (const arg of args.slice(1)) if (arg.length > 20) expect(run.stderr).not.toContain(arg.slice(20));
+});
+
+test('payload-key prints a new PAYLOAD_KEYS entry alone on stdout, touching no database; a bad --id exits 2', async () => {
+  const named = await keys('payload-key', '--id', 'k2');
+  expect(named).toMatchObject({ code: 0, stderr: '' });
+  const [key] = loadConfig({ PAYLOAD_KEYS: named.stdout.trim() }).payloadKeys!;
+  expect(key.id).toBe('k2');
+  const dated = (await keys('payload-key')).stdout.trim();
+  expect(dated).toMatch(/^key-\d{4}-\d{2}-\d{2}-[0-9a-f]{4}:/);
+  expect(dated.split(':')[1]).not.toBe(named.stdout.trim().split(':')[1]);
+  expect(fs.readdirSync(dataDir)).toEqual([]);
+
+  const refused = await keys('payload-key', '--id', 'k 2');
+  expect(refused).toMatchObject({ code: 2, stdout: '' });
+  expect(refused.stderr).toContain('--id must be 1 to 64 of A-Z a-z 0-9 . _ -');
 });

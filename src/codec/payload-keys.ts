@@ -32,7 +32,7 @@ export function parsePayloadKeys(text: string): PayloadKeys {
       const at = entry.indexOf(':');
       const id = at < 0 ? '' : entry.slice(0, at);
       const encoded = at < 0 ? '' : entry.slice(at + 1);
-      if (!KEY_ID.test(id)) {
+      if (!isPayloadKeyId(id)) {
         throw new Error(`entry ${index + 1} is not id:base64key (the id is 1-64 of A-Z a-z 0-9 . _ -)`);
       }
       if (!BASE64_KEY.test(encoded)) throw new Error(`key ${id} is not ${KEY_BYTES} bytes in base64`);
@@ -45,11 +45,13 @@ export function parsePayloadKeys(text: string): PayloadKeys {
   return keys as unknown as PayloadKeys;
 }
 
-/** A new key in PAYLOAD_KEYS's form. */
-export function newPayloadKey(
-  id = `k${new Date().toISOString().slice(0, 10).replaceAll('-', '')}-${randomBytes(3).toString('hex')}`,
-): string {
-  if (!KEY_ID.test(id)) throw new Error(`a key id is 1-64 of A-Z a-z 0-9 . _ -, got ${JSON.stringify(id)}`);
+export function isPayloadKeyId(id: string): boolean {
+  return KEY_ID.test(id);
+}
+
+/** A new key in PAYLOAD_KEYS's form; its id, unless given, names the day it was made. */
+export function newPayloadKey(id = `key-${new Date().toISOString().slice(0, 10)}-${randomBytes(2).toString('hex')}`): string {
+  if (!isPayloadKeyId(id)) throw new Error(`a key id is 1-64 of A-Z a-z 0-9 . _ -, got ${JSON.stringify(id)}`);
   return `${id}:${randomBytes(KEY_BYTES).toString('base64')}`;
 }
 
@@ -65,7 +67,7 @@ export function keyFileKeys(dataDir: string): PayloadKeys {
   if (!fs.existsSync(file)) {
     fs.mkdirSync(dataDir, { recursive: true });
     const draft = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    fs.writeFileSync(draft, `${newPayloadKey('local-' + randomBytes(4).toString('hex'))}\n`, { mode: 0o600, flag: 'wx' });
+    fs.writeFileSync(draft, `${newPayloadKey(`local-${randomBytes(4).toString('hex')}`)}\n`, { mode: 0o600, flag: 'wx' });
     try {
       fs.linkSync(draft, file);
     } catch (err) {

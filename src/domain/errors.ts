@@ -45,7 +45,7 @@ export const ERRORS = {
   forbidden: {
     status: 403,
     kind: 'final',
-    when: 'a `read` key on makePayment or cancelPayment; a POST whose `Origin` is not in `ALLOWED_ORIGINS`',
+    when: "a key below the route's scope (`read` on makePayment or cancelPayment, `read` or `write` on `/codec`); a POST from an `Origin` not allowed (`ALLOWED_ORIGINS`)",
     afterwards: 'unchanged: nothing started',
   },
   payment_not_found: {

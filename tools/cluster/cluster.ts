@@ -47,6 +47,8 @@ export interface ClusterSettings {
   logLevel: ServerConfigOptions['logLevel'];
   /** The web UI on the frontend port + 1000 (default true). */
   ui?: boolean;
+  /** Where the web UI reads payloads in clear: the gateway's codec endpoint. */
+  codecEndpoint?: string;
   plugin?: ServerConfigOptions['plugin'];
   /** Serve each service's Prometheus metrics on a free port (a bench lever; off like the dev server's). */
   metrics?: boolean;
@@ -185,6 +187,7 @@ export class TemporalCluster {
       defaultNamespace: this.settings.namespace,
       hideLogs: true,
       cors: { cookieInsecure: true },
+      ...(this.settings.codecEndpoint && { codec: { endpoint: this.settings.codecEndpoint } }),
     };
     fs.writeFileSync(path.join(configDir, 'ui.yaml'), JSON.stringify(ui, null, 2));
   }

@@ -4,7 +4,7 @@
  * survive a restart. A service that exits is started again; Ctrl-C or SIGTERM stops them all,
  * during the start too, and so does the end of the process that started the launcher.
  */
-import { loadClusterConfigOrExit } from '../../src/config';
+import { codecEndpoint, loadClusterConfigOrExit } from '../../src/config';
 import { TemporalCluster } from './cluster';
 
 function say(line: string): void {
@@ -46,6 +46,7 @@ async function main(): Promise<void> {
       retentionMs: config.retentionMs,
       db: config.db,
       logLevel: base.logLevel === 'debug' || base.logLevel === 'trace' ? 'info' : 'warn',
+      codecEndpoint: codecEndpoint(base),
       say,
       signal: aborted.signal,
     });
