@@ -24,6 +24,8 @@ export interface TemporalTls {
 export const PAYMENT_PROVIDERS = ['ledger', 'stripe'] as const;
 /** `keys`: every request but the probes and docs carries an API key; `off`: none does, and all are the tenant `default`'s. */
 export const AUTH_MODES = ['keys', 'off'] as const;
+export const PAYLOAD_ENCRYPTION = ['on', 'decrypt-only'] as const;
+export type PayloadEncryption = (typeof PAYLOAD_ENCRYPTION)[number];
 export type AuthMode = (typeof AUTH_MODES)[number];
 
 /** Where charges and refunds go: the built-in ledger, or Stripe. */
@@ -73,6 +75,8 @@ export interface Config {
   paymentProvider: ProviderConfig;
   /** PAYLOAD_KEYS: the first encrypts, each decrypts; undefined: the key file under dataDir (codec/payload-keys.ts). */
   payloadKeys: PayloadKeys | undefined;
+  /** PAYLOAD_ENCRYPTION: `decrypt-only` writes payloads in clear while reading encrypted ones (the first deploy of encryption). */
+  payloadEncryption: PayloadEncryption;
 }
 
 export class ConfigError extends Error {
@@ -368,6 +372,7 @@ export function loadConfig(env: Env = process.env): Config {
             currency: read('STRIPE_CURRENCY', 'usd', currency),
           },
     payloadKeys: optional('PAYLOAD_KEYS', payloadKeys),
+    payloadEncryption: read('PAYLOAD_ENCRYPTION', 'on', oneOf(PAYLOAD_ENCRYPTION)),
   };
 }
 

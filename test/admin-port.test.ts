@@ -199,6 +199,10 @@ test('the admin app asks for keys as the public one does: its codec endpoint tak
         body: JSON.stringify(payloads),
       }),
     ).toMatchObject({ status: 404 });
+    expect(await call(publicUrl, 'POST', '/codec/decode', { contentType: 'application/json', body: '{}' })).toMatchObject({
+      status: 404,
+      body: { error: { code: 'not_found' } },
+    });
     // Open as before, to Prometheus and to a person reading the docs.
     expect((await call(url, 'GET', '/metrics')).body).toContain('# TYPE payments_by_tenant_total counter');
     expect(await call(url, 'GET', '/docs/json')).toMatchObject({ status: 200, body: { openapi: expect.stringMatching(/^3\./) } });

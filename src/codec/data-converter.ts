@@ -12,6 +12,6 @@ export function paymentDataConverter(codec: PayloadCodec): DataConverter {
 }
 
 /** The codec over PAYLOAD_KEYS, or else over the key file under DATA_DIR (made now if there is none). */
-export function paymentCodec(config: Pick<Config, 'payloadKeys' | 'dataDir'>): EncryptionCodec {
-  return new EncryptionCodec(config.payloadKeys ?? keyFileKeys(config.dataDir));
+export function paymentCodec(config: Pick<Config, 'payloadKeys' | 'dataDir' | 'payloadEncryption'>): EncryptionCodec {
+  return new EncryptionCodec(config.payloadKeys ?? keyFileKeys(config.dataDir), { encrypts: config.payloadEncryption === 'on' });
 }

@@ -28,16 +28,24 @@ export class UndecryptablePayloadError extends Error {
 }
 
 export class EncryptionCodec implements PayloadCodec {
-  private readonly byId: ReadonlyMap<string, Buffer>;
-  private readonly current: PayloadKey;
+  // Private to the class, not merely to TypeScript: an options object logged or inspected deeply shows no key.
+  readonly #byId: ReadonlyMap<string, Buffer>;
+  readonly #current: PayloadKey;
+  readonly #encrypts: boolean;
 
-  constructor(keys: PayloadKeys) {
-    this.current = keys[0];
-    this.byId = new Map(keys.map(({ id, key }) => [id, key]));
+  /**
+   * `encrypts: false` (PAYLOAD_ENCRYPTION=decrypt-only) writes payloads in clear and still reads
+   * encrypted ones: the first deploy of encryption, while processes of the release before, which
+   * read only clear payloads, still run beside this one's.
+   */
+  constructor(keys: PayloadKeys, { encrypts = true }: { encrypts?: boolean } = {}) {
+    this.#current = keys[0];
+    this.#byId = new Map(keys.map(({ id, key }) => [id, key]));
+    this.#encrypts = encrypts;
   }
 
   async encode(payloads: Payload[]): Promise<Payload[]> {
-    return payloads.map((payload) => this.encrypt(payload));
+    return this.#encrypts ? payloads.map((payload) => this.encrypt(payload)) : payloads;
   }
 
   /** Payloads not encrypted here (JSON given to `temporal workflow start`) pass as they are. */
@@ -46,7 +54,7 @@ export class EncryptionCodec implements PayloadCodec {
   }
 
   private encrypt(payload: Payload): Payload {
-    const { id, key } = this.current;
+    const { id, key } = this.#current;
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', key, iv);
     // The key id is bound to the ciphertext: a payload relabelled with another key's id fails to decrypt.
@@ -59,10 +67,10 @@ export class EncryptionCodec implements PayloadCodec {
   private decrypt(payload: Payload): Payload {
     const id = read(payload.metadata?.[KEY_ID_METADATA]);
     if (id === undefined) throw new UndecryptablePayloadError(`an encrypted payload carries no ${KEY_ID_METADATA}`);
-    const key = this.byId.get(id);
+    const key = this.#byId.get(id);
     if (!key) {
       throw new UndecryptablePayloadError(
-        `a payload is encrypted under key ${id}, which this process was not given (it has ${[...this.byId.keys()].join(', ')}): ` +
+        `a payload is encrypted under key ${id}, which this process was not given (it has ${[...this.#byId.keys()].join(', ')}): ` +
           'add that key to PAYLOAD_KEYS',
       );
     }
@@ -76,10 +84,14 @@ export class EncryptionCodec implements PayloadCodec {
     try {
       plain = Buffer.concat([decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES)), decipher.final()]);
     } catch {
-      throw new Error(
+      throw new UndecryptablePayloadError(
         `a payload under key ${id} does not decrypt with the key of that id this process has: altered, or another key given the same id`,
       );
     }
-    return temporal.api.common.v1.Payload.decode(plain);
+    try {
+      return temporal.api.common.v1.Payload.decode(plain);
+    } catch {
+      throw new UndecryptablePayloadError(`a payload under key ${id} decrypts to no payload`);
+    }
   }
 }

@@ -67,7 +67,14 @@ export function keyFileKeys(dataDir: string): PayloadKeys {
   if (!fs.existsSync(file)) {
     fs.mkdirSync(dataDir, { recursive: true });
     const draft = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    fs.writeFileSync(draft, `${newPayloadKey(`local-${randomBytes(4).toString('hex')}`)}\n`, { mode: 0o600, flag: 'wx' });
+    const fd = fs.openSync(draft, 'wx', 0o600);
+    try {
+      fs.writeSync(fd, `${newPayloadKey(`local-${randomBytes(4).toString('hex')}`)}\n`);
+      // On disk before it has the file's name: a crash then leaves no empty key file behind.
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
     try {
       fs.linkSync(draft, file);
     } catch (err) {

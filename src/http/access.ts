@@ -51,9 +51,17 @@ const UNKNOWN_LIMIT = 10_000;
  */
 function isPublic(request: FastifyRequest): boolean {
   // A browser's CORS preflight never carries credentials; it only asks what the real request may send.
-  if (request.method === 'OPTIONS') return true;
+  if (request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined) return true;
   const route = request.routeOptions.url;
-  return route === '/healthz' || route === '/readyz' || route === '/metrics' || route === '/docs' || route?.startsWith('/docs/') === true;
+  return (
+    route === '/healthz' ||
+    route === '/readyz' ||
+    route === '/metrics' ||
+    route === '/docs' ||
+    route?.startsWith('/docs/') === true ||
+    // Only the public app's stand-in with ADMIN_PORT set (app.ts): the codec's own routes are /codec/encode and /codec/decode.
+    route === '/codec/*'
+  );
 }
 
 /** The route's own scope, else what its method needs: a read key may look, not change anything. */

@@ -56,6 +56,7 @@ export async function buildApp(given: AppDeps): Promise<FastifyInstance> {
     // Routes that answer 404 rather than none: the access hook lets them through without a key,
     // so a scraper left pointing at this port learns they are not here rather than that it is unauthorized.
     for (const url of ['/metrics', '/docs', '/docs/*']) app.get(url, { schema: { hide: true } }, notFoundHandler);
+    app.post('/codec/*', { schema: { hide: true } }, notFoundHandler);
   } else {
     await app.register(adminRoutes, { registry: deps.metrics.publicRegistry });
     await app.register(codecRoutes, { ...deps.codec, prefix: '/codec' });

@@ -61,7 +61,6 @@ export const codecRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: CodecDeps 
     methods: ['POST'],
     // What the web UI sends: its namespace, and the operator's key when it is given one.
     allowedHeaders: ['content-type', 'x-namespace', 'authorization'],
-    credentials: true,
     maxAge: 600,
   });
   const route = (operation: 'encode' | 'decode', summary: string) =>

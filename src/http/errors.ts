@@ -55,11 +55,12 @@ function describeIssue(where: string, issue: ValidationIssue): string {
 }
 
 /** Fastify's own request errors (validation, body parsing, limits, content-type), as bad input. */
-function badInputMessage(err: FastifyError): string | undefined {
+function badInputMessage(err: FastifyError, bodyLimit: number | undefined): string | undefined {
   if (err.validation?.[0]) return describeIssue(err.validationContext ?? 'request', err.validation[0]);
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return 'body is larger than 16 KiB';
+      if (bodyLimit === undefined) return 'body is too large';
+      return `body is larger than ${bodyLimit >= 1024 * 1024 ? `${bodyLimit / (1024 * 1024)} MiB` : `${bodyLimit / 1024} KiB`}`;
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return 'content-type must be application/json';
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
@@ -104,7 +105,8 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
     request.log.warn({ err }, 'Temporal cannot serve the request right now');
     return sendRetryable(ErrorCode.TemporalUnavailable, 'Temporal cannot serve this request right now; retry the same request');
   }
-  const problem = badInputMessage(err);
+  // The route's limit: the codec endpoint's is larger than the rest.
+  const problem = badInputMessage(err, request.routeOptions.bodyLimit);
   if (problem) return send(ErrorCode.InvalidRequest, problem);
 
   request.log.error({ err }, 'request failed');
