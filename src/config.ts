@@ -24,9 +24,10 @@ export interface TemporalTls {
 export const PAYMENT_PROVIDERS = ['ledger', 'stripe'] as const;
 /** `keys`: every request but the probes and docs carries an API key; `off`: none does, and all are the tenant `default`'s. */
 export const AUTH_MODES = ['keys', 'off'] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
+/** `on`: payloads are written encrypted; `decrypt-only`: in clear, for the first deploy beside an older release. */
 export const PAYLOAD_ENCRYPTION = ['on', 'decrypt-only'] as const;
 export type PayloadEncryption = (typeof PAYLOAD_ENCRYPTION)[number];
-export type AuthMode = (typeof AUTH_MODES)[number];
 
 /** Where charges and refunds go: the built-in ledger, or Stripe. */
 export type ProviderConfig =
