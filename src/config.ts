@@ -457,11 +457,16 @@ export function loadClusterConfigOrExit(env: Env = process.env): ClusterConfig {
   return orExit(() => loadClusterConfig(env));
 }
 
-/** The local Temporal's web UI is on its port + 1000 (tools/devserver.ts): where a browser calling the codec endpoint comes from. */
+/** The local Temporal's web UI (the dev server's, the cluster launcher's) listens on its frontend's port + 1000. */
+export function temporalUiPort(frontendPort: number): number {
+  return frontendPort + 1000;
+}
+
+/** Where a browser calling the codec endpoint from the local Temporal's web UI comes from. */
 export function temporalUiOrigins(config: Pick<Config, 'temporalAddress'>): string[] {
   const { host, port } = splitAddress(config.temporalAddress);
   const names = new Set([host.includes(':') ? `[${host}]` : host, 'localhost', '127.0.0.1']);
-  return [...names].map((name) => `http://${name}:${port + 1000}`);
+  return [...names].map((name) => `http://${name}:${temporalUiPort(port)}`);
 }
 
 /** The gateway's codec endpoint as a browser or the CLI on this machine reaches it: on ADMIN_PORT when set. */

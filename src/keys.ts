@@ -15,7 +15,7 @@ import { loadConfigOrExit } from './config';
 import { type ApiKeyRecord, KEY_SCOPES, type KeyScope, type Ledger } from './ledger/ledger';
 import { openLedger } from './ledger/open';
 import { failureText } from './start-failure';
-import { isPayloadKeyId, newPayloadKey } from './codec/payload-keys';
+import { KEY_ID_RULE, isPayloadKeyId, newPayloadKey } from './codec/payload-keys';
 
 const USAGE = `usage:
   npm run keys -- create --tenant TENANT [--scope write|read|admin] [--name NAME]
@@ -84,8 +84,7 @@ function parseCommand([name, ...args]: string[]): Command {
     }
     case 'payload-key': {
       const { id } = parse(name, args, { id: { type: 'string' } }, 0).values;
-      if (id !== undefined && !isPayloadKeyId(id))
-        throw new UsageError(`--id must be 1 to 64 of A-Z a-z 0-9 . _ - (got ${JSON.stringify(id)})`);
+      if (id !== undefined && !isPayloadKeyId(id)) throw new UsageError(`--id must be ${KEY_ID_RULE} (got ${JSON.stringify(id)})`);
       return { name, id };
     }
     case 'help':

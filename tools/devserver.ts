@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { type Config, codecEndpoint, loadConfigOrExit, splitAddress } from '../src/config';
+import { type Config, codecEndpoint, loadConfigOrExit, splitAddress, temporalUiPort } from '../src/config';
 import { waitForTcp } from '../src/net';
 import { registerSearchAttributes } from '../src/search-attributes';
 import { TEMPORAL_CLI } from './paths';
@@ -22,7 +22,7 @@ export function devServerArgs(config: Config): string[] {
     '--port',
     String(port),
     '--ui-port',
-    String(port + 1000),
+    String(temporalUiPort(port)),
     // The UI shows payloads in clear through the gateway's codec endpoint (with AUTH=off, as npm start runs it).
     '--ui-codec-endpoint',
     codecEndpoint(config),

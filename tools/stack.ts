@@ -8,6 +8,7 @@
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { temporalUiPort } from '../src/config';
 import { freePort, portIsFree, waitForTcp } from '../src/net';
 import { type ClusterProcess, type ClusterSettings, TemporalCluster, destroyCluster } from './cluster/cluster';
 import { launchEntry, signalGroup } from './launch';
@@ -49,7 +50,7 @@ export interface StackSettings {
 async function temporalPort(): Promise<number> {
   for (;;) {
     const port = await freePort();
-    if (port + 1000 <= 65535 && (await portIsFree(port + 1000))) return port;
+    if (temporalUiPort(port) <= 65535 && (await portIsFree(temporalUiPort(port)))) return port;
   }
 }
 

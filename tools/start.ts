@@ -7,7 +7,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { loadConfigOrExit, splitAddress } from '../src/config';
+import { loadConfigOrExit, splitAddress, temporalUiPort } from '../src/config';
 import { waitForTcp } from '../src/net';
 import { launchEntry, signalGroup } from './launch';
 import { stopWithThisProcess } from './watchdog';
@@ -109,11 +109,11 @@ async function main(): Promise<void> {
     children.push(launcher);
     // Its own word, not an open port: another server could hold the port, and the launcher would refuse to start.
     await launcherReady(launcher.process);
-    say(`Temporal cluster on ${config.temporalAddress}, web UI on http://${host}:${port + 1000}`);
+    say(`Temporal cluster on ${config.temporalAddress}, web UI on http://${host}:${temporalUiPort(port)}`);
   } else {
     children.push(run('temporal', 'tools/devserver.ts'));
     await waitForTcp(host, port, 60_000);
-    say(`Temporal dev server on ${config.temporalAddress}, web UI on http://${host}:${port + 1000}`);
+    say(`Temporal dev server on ${config.temporalAddress}, web UI on http://${host}:${temporalUiPort(port)}`);
   }
 
   // One machine for development: no API keys, so the README's curl commands work as they are.

@@ -10,6 +10,8 @@ import * as path from 'node:path';
 /** AES-256. */
 export const KEY_BYTES = 32;
 const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
+/** KEY_ID in words, for the messages that refuse an id. */
+export const KEY_ID_RULE = '1 to 64 of A-Z a-z 0-9 . _ -';
 /** Standard base64 of 32 bytes, padded, as `npm run keys -- payload-key` prints it. */
 const BASE64_KEY = /^[A-Za-z0-9+/]{43}=$/;
 
@@ -33,7 +35,7 @@ export function parsePayloadKeys(text: string): PayloadKeys {
       const id = at < 0 ? '' : entry.slice(0, at);
       const encoded = at < 0 ? '' : entry.slice(at + 1);
       if (!isPayloadKeyId(id)) {
-        throw new Error(`entry ${index + 1} is not id:base64key (the id is 1-64 of A-Z a-z 0-9 . _ -)`);
+        throw new Error(`entry ${index + 1} is not id:base64key (the id is ${KEY_ID_RULE})`);
       }
       if (!BASE64_KEY.test(encoded)) throw new Error(`key ${id} is not ${KEY_BYTES} bytes in base64`);
       return { id, key: Buffer.from(encoded, 'base64') };
@@ -51,7 +53,7 @@ export function isPayloadKeyId(id: string): boolean {
 
 /** A new key in PAYLOAD_KEYS's form; its id, unless given, names the day it was made. */
 export function newPayloadKey(id = `key-${new Date().toISOString().slice(0, 10)}-${randomBytes(2).toString('hex')}`): string {
-  if (!isPayloadKeyId(id)) throw new Error(`a key id is 1-64 of A-Z a-z 0-9 . _ -, got ${JSON.stringify(id)}`);
+  if (!isPayloadKeyId(id)) throw new Error(`a key id is ${KEY_ID_RULE}, got ${JSON.stringify(id)}`);
   return `${id}:${randomBytes(KEY_BYTES).toString('base64')}`;
 }
 

@@ -10,7 +10,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Connection, isGrpcServiceError } from '@temporalio/client';
-import { type TemporalDatabase, splitAddress } from '../../src/config';
+import { type TemporalDatabase, splitAddress, temporalUiPort } from '../../src/config';
 import { portIsFree } from '../../src/net';
 import { registerSearchAttributes } from '../../src/search-attributes';
 import { TEMPORAL_SERVER, TEMPORAL_UI_SERVER } from '../paths';
@@ -109,7 +109,7 @@ export class TemporalCluster {
       // After the folder's leftovers are stopped: they may hold these ports.
       for (const [what, taken] of [
         ['TEMPORAL_ADDRESS', port],
-        ...(settings.ui === false ? [] : [['the web UI (TEMPORAL_ADDRESS port + 1000)', port + 1000] as const]),
+        ...(settings.ui === false ? [] : [['the web UI (TEMPORAL_ADDRESS port + 1000)', temporalUiPort(port)] as const]),
       ] as const) {
         if (!(await portIsFree(taken, ip)))
           throw new Error(`port ${taken} of ${ip}, for ${what}, is taken: stop what listens there, or choose another`);
