@@ -111,6 +111,8 @@ export const DEV_SERVER_DYNAMIC_CONFIG: Record<string, unknown> = {
   'matching.numTaskqueueReadPartitions': 1,
   'matching.numTaskqueueWritePartitions': 1,
   'system.enableActivityEagerExecution': true,
+  // Transfer-queue reads per shard and second (default 20): see tools/devserver.ts.
+  'history.transferProcessorMaxPollRPS': 1000,
   // The CLI's: search attributes usable the moment they are added, with persistence rate limits raised to match.
   'system.forceSearchAttributesCacheRefreshOnRead': true,
   'frontend.persistenceMaxQPS': 10000,
