@@ -30,10 +30,12 @@ export interface GatewayParts extends Omit<PaymentClientOptions, 'ledger'> {
   /** One of its own unless given. */
   shutdown?: GatewayShutdown;
   codec: AppDeps['codec'];
+  /** What the app's close releases once its requests and their Temporal calls are done (the connection, the database). */
+  release?: () => Promise<void>;
 }
 
 /** The gateway's app over its parts: what a process wires from its configuration, and a test from its own. */
-export function gatewayApp({
+export async function gatewayApp({
   ledger,
   logger,
   timeouts,
@@ -43,10 +45,12 @@ export function gatewayApp({
   metrics = new GatewayMetrics(),
   shutdown = new GatewayShutdown(),
   codec,
+  release,
   ...client
 }: GatewayParts) {
-  return buildApp({
-    payments: new PaymentClient({ ...client, ledger, settleNow: shutdown.settleNow }),
+  const payments = new PaymentClient({ ...client, ledger, settleNow: shutdown.settleNow });
+  const app = await buildApp({
+    payments,
     ledger,
     temporalProblem: () => temporalProblem(client.client),
     logger,
@@ -58,6 +62,12 @@ export function gatewayApp({
     shutdown,
     codec,
   });
+  app.addHook('onClose', async () => {
+    // Runs after the requests in flight have been answered.
+    await payments.settled();
+    await release?.();
+  });
+  return app;
 }
 
 /** A gateway process's listeners: the public app, and with ADMIN_PORT the admin app. */
@@ -98,11 +108,10 @@ export async function createGateway(config: Config): Promise<Gateway> {
     ...server,
     rateLimit: config.rateLimit === undefined ? undefined : { max: config.rateLimit, windowMs: RATE_LIMIT_WINDOW_MS },
     adminApart: config.adminPort !== undefined,
-  });
-  app.addHook('onClose', async () => {
-    // Runs after in-flight requests have finished.
-    await client.connection.close();
-    await database.close();
+    release: async () => {
+      await client.connection.close();
+      await database.close();
+    },
   });
   let admin: FastifyInstance | undefined;
   const close = async () => {

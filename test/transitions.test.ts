@@ -1,5 +1,15 @@
 /** The state machine as a table, without Temporal. */
-import { type PaymentEvent, type PaymentState, initialState, nextState, pendingWork, statusOf } from '../src/workflows/transitions';
+import { makePaymentFromSnapshot } from '../src/domain/answers';
+import { ErrorCode } from '../src/domain/errors';
+import {
+  type PaymentEvent,
+  type PaymentState,
+  initialState,
+  nextState,
+  pendingWork,
+  snapshotOf,
+  statusOf,
+} from '../src/workflows/transitions';
 
 const request = { accountId: 'a', amount: 5 };
 const pay: PaymentEvent = { type: 'pay', request };
@@ -108,4 +118,21 @@ test('each charge attempt and each refund is asked by the key of the request tha
   const refused = run(byA, { type: 'charged' }, { type: 'cancel', by: 'key-d' }, { type: 'refundRefused' });
   expect(nextState(refused, { type: 'cancel', by: 'key-f' }).refundAskedBy).toBe('key-f');
   expect(nextState(refused, { type: 'cancel' }).refundAskedBy).toBeUndefined();
+});
+
+test('a request that arrived before the decline shares its answer; one sent after it tries again', () => {
+  const declinedAt = '2026-01-01T00:00:10.000Z';
+  const refusal = { code: ErrorCode.InsufficientFunds, message: 'account a has 1, needs 5' };
+  const declined = run(pay, { type: 'declined', refusal, at: declinedAt });
+  const snapshot = snapshotOf(declined, { paymentId: 'p', expiresAt: '2026-01-01T01:00:00.000Z' });
+  expect(snapshot.decline).toEqual({ ...refusal, at: declinedAt });
+  const at = Date.parse(declinedAt);
+  expect(makePaymentFromSnapshot(snapshot, request, at - 1)).toEqual({ refusal });
+  expect(makePaymentFromSnapshot(snapshot, request, at)).toEqual({ refusal });
+  expect(makePaymentFromSnapshot(snapshot, request, at + 1)).toBeUndefined();
+  // A run of an earlier release does not say when: every request tries again.
+  expect(makePaymentFromSnapshot({ ...snapshot, decline: undefined }, request, at - 1)).toBeUndefined();
+  // Only the last attempt's decline counts, and only while DECLINED.
+  const retrying = snapshotOf(nextState(declined, pay), { paymentId: 'p', expiresAt: '2026-01-01T01:00:00.000Z' });
+  expect(retrying.decline).toBeUndefined();
 });

@@ -11,7 +11,7 @@ import { Worker } from '@temporalio/worker';
 import { cancellationUpdate, getPaymentQuery, workflowIdFor } from '../src/domain/contract';
 import type { LedgerEntry } from '../src/ledger/ledger';
 import { SqliteLedger } from '../src/ledger/sqlite';
-import { PAYMENT_WORKFLOW_TASK_TIMEOUT, PaymentClient } from '../src/client/payment-client';
+import { PAYMENT_WORKFLOW_TASK_TIMEOUT, PaymentClient, sendUntilProcessed } from '../src/client/payment-client';
 import { freePort } from '../src/net';
 import { type Proc, startEntry } from './helpers/processes';
 import { devServerPerFile, frontendRequests, tempDir, testDataConverter, workflowBundle } from './helpers/servers';
@@ -186,7 +186,9 @@ test('a cancel that meets queries waiting for a restarting worker is answered, o
       );
       // What the gateway sends a run that exists, once its own snapshot is answered.
       const updated = await frontendRequests(server.metricsUrl, 'UpdateWorkflowExecution');
-      const cancel = handle.executeUpdate(cancellationUpdate, { updateId: 'cancel:0', args: [{ cancels: true }] });
+      const cancel = sendUntilProcessed(() =>
+        handle.executeUpdate(cancellationUpdate, { updateId: 'cancel:0', args: [{ cancels: true }] }),
+      );
       await waitFor(
         'the cancel to reach Temporal',
         async () => (await frontendRequests(server.metricsUrl, 'UpdateWorkflowExecution')) > updated || undefined,

@@ -6,7 +6,14 @@
 import { WorkflowExecutionAlreadyStartedError, type WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { PAYMENT_WORKFLOW, PAYMENT_WORKFLOW_VERSION, type PaymentResult, getPaymentQuery, workflowIdFor } from '../src/domain/contract';
+import {
+  PAYMENT_WORKFLOW,
+  PAYMENT_WORKFLOW_VERSION,
+  type PaymentResult,
+  getPaymentQuery,
+  makePaymentUpdate,
+  workflowIdFor,
+} from '../src/domain/contract';
 import { ErrorCode, PaymentError } from '../src/domain/errors';
 import { eventually } from './helpers/eventually';
 import { refusal } from './helpers/refusal';
@@ -59,14 +66,19 @@ describe('makePayment', () => {
       expect((await ledger.account('acct-2')).balance).toBe(OPENING_BALANCE - 5000);
     }));
 
-  test('input the gateway would refuse is refused by the workflow too, and changes nothing', () =>
-    inStack(async ({ payments }) => {
-      for (const bad of [
+  test('input the gateway would refuse is refused by the client before any call, and by the workflow too, and changes nothing', () =>
+    inStack(async ({ payments, taskQueue }) => {
+      const bads = [
         { accountId: 'a', amount: 0 },
         { accountId: 'a', amount: 1.5 },
         { accountId: 'bad id', amount: 1 },
-      ]) {
-        expect(await refusal(payments.makePayment('bad', bad))).toBe(ErrorCode.InvalidRequest);
+      ];
+      for (const bad of bads) expect(await refusal(payments.makePayment('bad', bad))).toBe(ErrorCode.InvalidRequest);
+      expect(await payments.getPayment('bad')).toBeUndefined();
+      const handle = await env.client.workflow.start(PAYMENT_WORKFLOW, { workflowId: workflowIdFor('bad'), taskQueue, args: [{}] });
+      for (const bad of bads) {
+        const refused = await handle.executeUpdate(makePaymentUpdate, { args: [bad, { callerId: 'test' }] }).catch((err: unknown) => err);
+        expect(((refused as { cause?: ApplicationFailure }).cause as ApplicationFailure).type).toBe(ErrorCode.InvalidRequest);
       }
       expect(await payments.getPayment('bad')).toMatchObject({ status: 'NEW', accountId: null });
       expect(await payments.makePayment('bad', request)).toMatchObject({ status: 'COMPLETED', replayed: false });

@@ -5,7 +5,8 @@
  *
  * Each call asks the cheapest source that can answer: the closed payment's record in the
  * service's database, then the open workflow's snapshot (a query), and sends the workflow a
- * message only when it has something to do. Identical requests share one update ID per charge
+ * message only when it has something to do; a makePayment first tries the fresh payment-id's
+ * update-with-start, which only a payment-id without a run takes (docs/answers.md). Identical requests share one update ID per charge
  * attempt (and cancels one per round), so no number of duplicates reaches Temporal's limits of
  * 10 updates in flight and 2,000 per run. A call that has not settled by the request timeout
  * answers with the payment's view instead; the payment goes on.
@@ -26,6 +27,7 @@ import { type Answer, cancelAfterClose, cancelFromSnapshot, makePaymentAfterClos
 import {
   type CancelCaller,
   type CancelResult,
+  type MakePaymentOutcome,
   PAYMENT_WORKFLOW,
   PAYMENT_WORKFLOW_VERSION,
   type PaymentRequest,
@@ -40,9 +42,10 @@ import {
   getPaymentQuery,
   makePaymentUpdate,
   paymentOfWorkflowId,
+  requestProblem,
   workflowIdFor,
 } from '../domain/contract';
-import { ErrorCode, PaymentError, isErrorCode } from '../domain/errors';
+import { ErrorCode, PaymentError, isDecline, isErrorCode } from '../domain/errors';
 import { SEARCH_ATTRIBUTES, startSearchAttributes } from '../domain/search-attributes';
 import { type Caller, NO_KEY, scopedId, unscopedId } from '../domain/tenancy';
 import type { Ledger, PaymentRecord, PaymentRecords } from '../ledger/ledger';
@@ -157,6 +160,11 @@ export interface PaymentClientOptions {
  * Temporal itself refuses to start the payment again.
  */
 const ID_POLICIES = { workflowIdConflictPolicy: 'USE_EXISTING', workflowIdReusePolicy: 'REJECT_DUPLICATE' } as const;
+/**
+ * A makePayment's first call: the start only where no run, open or closed, exists. A running
+ * workflow that already holds the update's ID answers with that update, whatever the policy.
+ */
+const NEW_RUN_ONLY = { workflowIdConflictPolicy: 'FAIL', workflowIdReusePolicy: 'REJECT_DUPLICATE' } as const;
 
 /**
  * The payment workflow's task timeout (Temporal's default is 10 s). A workflow task taken by a
@@ -187,6 +195,11 @@ function resultOrRefusal<T>(answer: Answer<T>): T {
   return answer.result;
 }
 
+/** The update's outcome as the caller `callerId` is answered: another caller's identical request that ran the update makes it a replay. */
+function answerFor(callerId: string, { callerId: ranFor, ...result }: MakePaymentOutcome): PaymentResult {
+  return { ...result, replayed: result.replayed || (ranFor !== undefined && ranFor !== callerId) };
+}
+
 /** The public view, without what the snapshot adds for callers. */
 function viewOf({ paymentId, status, accountId, amount, refunded, expiresAt, expired }: PaymentView): PaymentView {
   return { paymentId, status, accountId, amount, refunded, expiresAt, expired };
@@ -210,8 +223,57 @@ function updateLimit(err: unknown): PaymentError | undefined {
   return undefined;
 }
 
+/** The server's refusal of an update that a worker's task completed without taking up (nothing of it is in the history). */
+const UNPROCESSED_UPDATE = 'UnprocessedUpdate';
+const UNPROCESSED_RESENDS = 3;
+
+/**
+ * Sends an update call again, a few times, when the server refused it as unprocessed: a worker
+ * that has just restarted can complete a task without the update sent on it (when queries
+ * waiting for it came first). Nothing of the refused update is recorded, so its ID is free.
+ */
+export async function sendUntilProcessed<T>(send: () => Promise<T>): Promise<T> {
+  for (let sent = 1; ; sent++) {
+    try {
+      return await send();
+    } catch (err) {
+      const unprocessed =
+        err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && err.cause.type === UNPROCESSED_UPDATE;
+      if (!unprocessed || sent >= UNPROCESSED_RESENDS) throw err;
+    }
+  }
+}
+
+/**
+ * How long a closing gateway waits for calls abandoned at their deadline: the gateway's client
+ * gives up on an unreachable Temporal within about a second (temporal.ts). A connection closed
+ * before would meet a retry waiting out its backoff, which then throws outside any caller.
+ */
+export const ABANDONED_CALLS_PATIENCE_MS = 1000;
+const ignore = (): void => undefined;
+
 export class PaymentClient {
-  constructor(private readonly options: PaymentClientOptions) {}
+  /**
+   * @param abandoned Calls no one waits for any more, until they settle: shared by the clients
+   * that forCaller makes, whose calls go over the same connection.
+   */
+  constructor(
+    private readonly options: PaymentClientOptions,
+    private readonly abandoned = new Set<Promise<void>>(),
+  ) {}
+
+  /** Resolves once the calls abandoned at their deadline have settled, or after `patienceMs`: then the connection may close. */
+  async settled(patienceMs = ABANDONED_CALLS_PATIENCE_MS): Promise<void> {
+    let patience: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(this.abandoned), new Promise((resolve) => (patience = setTimeout(resolve, patienceMs)))]);
+    clearTimeout(patience);
+  }
+
+  /** Keeps a call whose outcome is no longer anyone's until it settles. */
+  private abandon(call: Promise<unknown>): void {
+    const done: Promise<void> = call.then(ignore, ignore).finally(() => this.abandoned.delete(done));
+    this.abandoned.add(done);
+  }
 
   private get client(): Client {
     return this.options.client;
@@ -229,7 +291,7 @@ export class PaymentClient {
 
   /** The same calls, for another caller: its tenant's payments, asked by its key. */
   forCaller(caller: Caller): PaymentClient {
-    return new PaymentClient({ ...this.options, caller });
+    return new PaymentClient({ ...this.options, caller }, this.abandoned);
   }
 
   private workflowId(paymentId: string): string {
@@ -266,28 +328,47 @@ export class PaymentClient {
     };
   }
 
-  /** Charges once per payment-id; answers a duplicate with the first result, `replayed: true`. */
+  /**
+   * Charges once per payment-id; answers a duplicate with the first result, `replayed: true`.
+   * The first call assumes a fresh payment-id (the common case, and one Temporal call): it starts
+   * the run with the first attempt's update, and only where a run exists asks its snapshot.
+   */
   async makePayment(paymentId: string, request: PaymentRequest): Promise<PaymentResult> {
+    const problem = requestProblem(request);
+    if (problem) throw new PaymentError(ErrorCode.InvalidRequest, problem);
+    const arrivedAt = Date.now();
     const record = await this.recordOf(paymentId);
     if (record) return resultOrRefusal(makePaymentAfterClose(record, request));
     return this.withinDeadline(paymentId, request, async (deadline) => {
-      const snapshot = await this.snapshot(paymentId, deadline, (shown) => makePaymentFromSnapshot(shown, request) !== undefined);
-      const known = snapshot && makePaymentFromSnapshot(snapshot, request);
-      if (known) return resultOrRefusal(known);
       const callerId = randomUUID();
-      const outcome = await this.call(paymentId, () =>
+      const pay = (updateId: string, policies: typeof NEW_RUN_ONLY | typeof ID_POLICIES) =>
         this.client.workflow.executeUpdateWithStart(makePaymentUpdate, {
           args: [request, { callerId, ...this.askedBy }],
-          updateId: this.payUpdateId(snapshot, request, callerId),
+          updateId,
           startWorkflowOperation: new WithStartWorkflowOperation<typeof payment>(PAYMENT_WORKFLOW, {
             ...this.startOptions(paymentId, { status: 'PROCESSING', request }),
-            ...ID_POLICIES,
+            ...policies,
           }),
-        }),
-      );
-      const { callerId: ranFor, ...result } = outcome;
-      // Another caller's identical request ran the update this one joined: for this caller it is a replay.
-      return { ...result, replayed: result.replayed || (ranFor !== undefined && ranFor !== callerId) };
+        });
+      let first: MakePaymentOutcome | undefined;
+      try {
+        first = await this.call(paymentId, () =>
+          pay(this.payUpdateId(undefined, request, callerId), NEW_RUN_ONLY).catch((err: unknown) => {
+            if (err instanceof WorkflowExecutionAlreadyStartedError) return undefined;
+            throw err;
+          }),
+        );
+      } catch (err) {
+        if (!(err instanceof PaymentError && isDecline(err.code))) throw err;
+      }
+      // Only this request's own update is sure to be current. Another caller's outcome, or a
+      // decline, may be an earlier one's found by its update ID (the payment since cancelled, or
+      // tried again after the decline): the snapshot says. Any other refusal is final.
+      if (first?.callerId === callerId) return answerFor(callerId, first);
+      const snapshot = await this.snapshot(paymentId, deadline, (shown) => makePaymentFromSnapshot(shown, request) !== undefined);
+      const known = snapshot && makePaymentFromSnapshot(snapshot, request, arrivedAt);
+      if (known) return resultOrRefusal(known);
+      return answerFor(callerId, await this.call(paymentId, () => pay(this.payUpdateId(snapshot, request, callerId), ID_POLICIES)));
     });
   }
 
@@ -456,8 +537,8 @@ export class PaymentClient {
     const quiet = !described.pendingWorkflowTask && (described.pendingActivities ?? []).length === 0;
     const settled = shown.status === 'CANCELLED' || (shown.status === 'COMPLETED' && quiet);
     if (!settled || !answers(shown)) return query;
-    query.catch(() => undefined);
     answered.abort();
+    this.abandon(query);
     return shown;
   }
 
@@ -485,8 +566,6 @@ export class PaymentClient {
       settleNow?.addEventListener('abort', end, { once: true, signal: settled.signal });
     });
     const working = this.client.withAbortSignal(deadline.signal, () => work(deadline.signal));
-    // Settles after the deadline when abandoned: its outcome is no longer anyone's.
-    working.catch(() => undefined);
     try {
       const first = await Promise.race([working.then((result) => ({ result })), timedOut]);
       if (first) return first.result;
@@ -496,6 +575,7 @@ export class PaymentClient {
       clearTimeout(timer);
       settled.abort();
     }
+    this.abandon(working);
     throw new PaymentInFlight(await this.inFlightView(paymentId, request));
   }
 
@@ -526,7 +606,7 @@ export class PaymentClient {
   private async call<T>(paymentId: string, attempt: () => Promise<T>): Promise<T> {
     for (let tries = 1; ; tries++) {
       try {
-        return await attempt();
+        return await sendUntilProcessed(attempt);
       } catch (err) {
         if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && isErrorCode(err.cause.type)) {
           throw new PaymentError(err.cause.type, err.cause.message);

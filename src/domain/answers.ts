@@ -81,10 +81,23 @@ export function makePaymentRefusal(snapshot: PaymentSnapshot, request: PaymentRe
   return undefined;
 }
 
-/** makePayment answered from an open payment's snapshot; undefined when only the workflow can answer (a charge to make or wait for). */
-export function makePaymentFromSnapshot(snapshot: PaymentSnapshot, request: PaymentRequest): Answer<PaymentResult> | undefined {
+/**
+ * makePayment answered from an open payment's snapshot; undefined when only the workflow can
+ * answer (a charge to make or wait for). A request that arrived (`arrivedAt`, ms) before the last
+ * attempt's decline shares that attempt's answer rather than starting the next one: identical
+ * requests sent together are one try, however late each reads the snapshot.
+ */
+export function makePaymentFromSnapshot(
+  snapshot: PaymentSnapshot,
+  request: PaymentRequest,
+  arrivedAt?: number,
+): Answer<PaymentResult> | undefined {
   const refusal = makePaymentRefusal(snapshot, request);
   if (refusal) return { refusal };
+  const { decline } = snapshot;
+  if (snapshot.status === 'DECLINED' && decline && arrivedAt !== undefined && arrivedAt <= Date.parse(decline.at)) {
+    return refuse(decline.code, decline.message);
+  }
   if (snapshot.status !== 'COMPLETED') return undefined;
   return {
     result: { paymentId: snapshot.paymentId, status: 'COMPLETED', accountId: request.accountId, amount: request.amount, replayed: true },

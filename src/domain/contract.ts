@@ -5,6 +5,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import ms from 'ms';
+import type { ErrorCode } from './errors';
 import { DEFAULT_TENANT, isTenant, scopedId, unscopedId } from './tenancy';
 
 export const PAYMENT_WORKFLOW = 'payment';
@@ -103,6 +104,8 @@ export interface PaymentSnapshot extends PaymentView {
   refundRefusals?: number;
   /** The charge the provider holds came from a run Temporal has forgotten. */
   chargedByEarlierRun?: boolean;
+  /** DECLINED: the last attempt's refusal, and when it came (the workflow's clock, ISO). Runs before this field omit it. */
+  decline?: { code: ErrorCode; message: string; at: string };
 }
 
 /** makePayment's answer. */

@@ -328,7 +328,9 @@ export async function payment(input?: PaymentRunInput | null): Promise<PaymentVi
           : { type: 'charged', reference: result.reference, fromEarlierRun: result.fromEarlierRun },
       );
     } catch (err) {
-      apply(refusalEvent(err, chargeRefused));
+      // The workflow's clock is deterministic: replay sees the same time.
+      const at = new Date().toISOString();
+      apply(refusalEvent(err, (refusal) => chargeRefused(refusal, at)));
     }
   };
 

@@ -34,6 +34,8 @@ export interface PaymentState {
   attempts: number;
   /** Why the last attempt charged nothing: a decline, or a charge with other parameters by an earlier run. */
   chargeRefusal?: Refusal;
+  /** When the last attempt was declined (the workflow's clock, ISO): requests that arrived before it share its answer. */
+  declinedAt?: string;
   /** Why the provider refused the last refund: the charge stands, and a later cancel tries again. */
   refundRefusal?: Refusal;
   refundRefusals: number;
@@ -52,7 +54,8 @@ export type PaymentEvent =
   | { type: 'pay'; request: PaymentRequest; by?: string }
   | { type: 'cancel'; by?: string }
   | { type: 'charged'; reference?: string; fromEarlierRun?: boolean }
-  | { type: 'declined'; refusal?: Refusal }
+  /** `at`: the workflow's time of the decline. */
+  | { type: 'declined'; refusal?: Refusal; at?: string }
   /** The ledger holds a refund for this payment-id from a run Temporal has forgotten. */
   | { type: 'alreadyRefunded'; reference?: string }
   /** The ledger holds a charge with other parameters from such a run: nothing was charged now. */
@@ -112,7 +115,7 @@ export function nextState(state: PaymentState, event: PaymentEvent): PaymentStat
       };
     case 'declined':
       if (state.phase !== 'charging') return state;
-      return { ...state, phase: state.cancelRequested ? 'cancelled' : 'declined', chargeRefusal: event.refusal };
+      return { ...state, phase: state.cancelRequested ? 'cancelled' : 'declined', chargeRefusal: event.refusal, declinedAt: event.at };
     case 'alreadyRefunded':
       if (state.phase !== 'charging') return state;
       return {
@@ -148,10 +151,10 @@ export function nextState(state: PaymentState, event: PaymentEvent): PaymentStat
   }
 }
 
-/** The event a charge refusal of this type feeds the state machine; undefined for a failure that is no answer. */
-export function chargeRefused(refusal: { code: unknown; message: string }): PaymentEvent | undefined {
+/** The event a charge refusal of this type feeds the state machine at time `at`; undefined for a failure that is no answer. */
+export function chargeRefused(refusal: { code: unknown; message: string }, at?: string): PaymentEvent | undefined {
   const { code, message } = refusal;
-  if (isDecline(code)) return { type: 'declined', refusal: { code, message } };
+  if (isDecline(code)) return { type: 'declined', refusal: { code, message }, at };
   if (code === ErrorCode.IdempotencyMismatch) return { type: 'mismatched', refusal: { code, message } };
   if (code === ErrorCode.PaymentCancelled || code === ErrorCode.PaymentExpired) return { type: 'closedBefore', refusal: { code, message } };
   return undefined;
@@ -206,8 +209,9 @@ export function viewOf(state: PaymentState, { paymentId, expiresAt }: PaymentCon
 }
 
 export function snapshotOf(state: PaymentState, context: PaymentContext): PaymentSnapshot {
-  const { attempts, cancelRequested, refundRefusals, chargedByEarlierRun } = state;
-  return { ...viewOf(state, context), attempts, cancelRequested, refundRefusals, chargedByEarlierRun };
+  const { attempts, cancelRequested, refundRefusals, chargedByEarlierRun, chargeRefusal, declinedAt } = state;
+  const decline = state.phase === 'declined' && chargeRefusal && declinedAt ? { decline: { ...chargeRefusal, at: declinedAt } } : {};
+  return { ...viewOf(state, context), attempts, cancelRequested, refundRefusals, chargedByEarlierRun, ...decline };
 }
 
 const expiredRefusal = ({ paymentId, expiresAt }: PaymentContext): Refusal => ({

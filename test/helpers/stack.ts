@@ -73,6 +73,7 @@ export async function startStack(env: TestWorkflowEnvironment, options: StackOpt
     worker,
     stop: async () => {
       ledger.release();
+      await payments.settled();
       worker.shutdown();
       await running;
       await ledger.close();
