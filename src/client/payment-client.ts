@@ -6,9 +6,9 @@
  * Each call asks the cheapest source that can answer: the closed payment's record in the
  * service's database, then the open workflow's snapshot (a query), and sends the workflow a
  * message only when it has something to do; a makePayment first tries the fresh payment-id's
- * update-with-start, which only a payment-id without a run takes (docs/answers.md). Identical requests share one update ID per charge
- * attempt (and cancels one per round), so no number of duplicates reaches Temporal's limits of
- * 10 updates in flight and 2,000 per run. A call that has not settled by the request timeout
+ * update-with-start, which only a payment-id without a run takes (docs/answers.md). Identical
+ * requests share one update ID per charge attempt (and cancels one per round), so no number of
+ * duplicates reaches Temporal's limits of 10 updates in flight and 2,000 per run. A call that has not settled by the request timeout
  * answers with the payment's view instead; the payment goes on.
  */
 import { status as grpcStatus } from '@grpc/grpc-js';
